@@ -1,0 +1,110 @@
+"""Pre-norm cross-attention block: queries attend to a separate input array."""
+
+import keras
+from keras import ops
+
+from keras_perceiver.layers.attention_block import AttentionBlock
+from keras_perceiver.validation import (
+    check_channels,
+    check_choice,
+    check_nonempty_index,
+    check_rank,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_perceiver")
+class CrossAttention(AttentionBlock):
+    """Cross-attention block: `LN(q)` attends to `LN(kv)`, then a residual MLP.
+
+    `x = [query +] Dropout(Attention(LN_q(query), LN_kv(inputs)))`, then
+    `x + MLP(LN(x))`. The output keeps the query width E.
+
+    Source: Perceiver IO (arXiv 2107.14795) section 2 and appendix; transformers
+    `modeling_perceiver.PerceiverLayer(is_cross_attention=True)`; DeepMind
+    `perceiver.py` `CrossAttention`.
+
+    Args:
+        use_query_residual: bool, add the un-normalized query to the attention
+            output. Defaults to True.
+        shape_for_attention: `"kv"` (default) or `"q"`: when `qk_channels` is
+            None, the query/key width is the input (kv) width C or the query
+            width E (transformers `cross_attention_shape_for_attention`).
+        **kwargs: the arguments of `AttentionBlock` (`num_heads`,
+            `qk_channels`, `v_channels`, `widening_factor`, `activation`,
+            `dropout`, `attention_dropout`, `layer_norm_epsilon`,
+            initializers) and base layer arguments.
+
+    Call arguments:
+        query: (B, T, E) tensor.
+        inputs: (B, S, C) tensor attended to.
+        attention_mask: optional bool tensor broadcastable to (B, T, S), True
+            where attention is allowed; rows with no allowed key give a zero
+            attention output.
+        training: bool, enables dropout.
+
+    Returns:
+        (B, T, E) tensor.
+
+    Raises:
+        ValueError: on a query or input that is not rank 3, an empty index
+            dimension, or channel counts that differ from the built ones.
+
+    Example:
+    >>> block = CrossAttention(num_heads=2, qk_channels=8)
+    >>> block(keras.ops.ones((2, 4, 16)), keras.ops.ones((2, 10, 3))).shape
+    (2, 4, 16)
+    """
+
+    def __init__(self, use_query_residual=True, shape_for_attention="kv", **kwargs):
+        super().__init__(**kwargs)
+        check_choice("shape_for_attention", shape_for_attention, ("kv", "q"))
+        self.use_query_residual = use_query_residual
+        self.shape_for_attention = shape_for_attention
+
+    def build(self, query_shape, inputs_shape):
+        self._query_channels = query_shape[-1]
+        self._inputs_channels = inputs_shape[-1]
+        qk = self.qk_channels
+        if qk is None:
+            qk = inputs_shape[-1] if self.shape_for_attention == "kv" else query_shape[-1]
+        self.query_norm = self._layer_norm("query_norm")
+        self.inputs_norm = self._layer_norm("inputs_norm")
+        self.attention = self._attention(qk, output_channels=query_shape[-1])
+        self.attention_output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.mlp = self._mlp()
+        self.query_norm.build(query_shape)
+        self.inputs_norm.build(inputs_shape)
+        self.attention.build(query_shape, inputs_shape)
+        self.mlp.build(query_shape)
+        self.built = True
+
+    def call(self, query, inputs, attention_mask=None, training=None):
+        name = self.__class__.__name__
+        check_rank("query", query, 3, name)
+        check_rank("inputs", inputs, 3, name)
+        check_nonempty_index("inputs", inputs, name)
+        check_channels("query", query, self._query_channels, name)
+        check_channels("inputs", inputs, self._inputs_channels, name)
+        attended = self.attention(
+            self.query_norm(query),
+            self.inputs_norm(inputs),
+            attention_mask=attention_mask,
+            training=training,
+        )
+        x = self.attention_output_dropout(attended, training=training)
+        if self.use_query_residual:
+            x = ops.add(query, x)
+        return self.mlp(x, training=training)
+
+    def compute_output_shape(self, query_shape, inputs_shape):
+        return query_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "use_query_residual": self.use_query_residual,
+                "shape_for_attention": self.shape_for_attention,
+            }
+        )
+        return config

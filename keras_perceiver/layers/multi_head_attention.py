@@ -1,0 +1,161 @@
+"""Multi-head attention core of the Perceiver: projections, masked softmax, output projection."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_perceiver.layers.initializers import clone_initializer
+from keras_perceiver.validation import check_divisible, check_positive_int
+
+
+def _large_negative(dtype):
+    return -1e4 if dtype == "float16" else -1e9
+
+
+@keras.saving.register_keras_serializable(package="keras_perceiver")
+class PerceiverMultiHeadAttention(keras.layers.Layer):
+    """Multi-head dot-product attention with Perceiver channel conventions.
+
+    Query and key are projected to `qk_channels` and value to `v_channels`
+    (totals over all heads, each split evenly), scores are scaled by
+    `1 / sqrt(qk_channels / num_heads)`, softmax runs in float32 whatever the
+    compute dtype, and the concatenated heads are projected to
+    `output_channels`. Query/key/value/output projections are `EinsumDense`
+    layers with per-head kernels `[in, heads, head_dim]` and
+    `[heads, head_dim, out]`, the layout of `keras.layers.MultiHeadAttention`.
+
+    Masking follows DeepMind's `attend` (perceiver/perceiver.py): masked
+    positions get a large negative score and rows whose keys are all masked
+    (fully padded inputs or fully masked queries) return zeros instead of a
+    uniform average. No layer normalization or residual here: see
+    `CrossAttention` and `SelfAttention`.
+
+    Source: Perceiver IO (arXiv 2107.14795) appendix; transformers
+    `modeling_perceiver.PerceiverSelfAttention` / `PerceiverSelfOutput`.
+
+    Args:
+        num_heads: int, number of attention heads.
+        qk_channels: int, total query/key width over all heads. Must be
+            divisible by `num_heads`.
+        v_channels: int or None, total value width over all heads. Defaults
+            to `qk_channels`. Must be divisible by `num_heads`.
+        output_channels: int, width of the output projection.
+        attention_dropout: float in [0, 1), dropout on the attention
+            probabilities. Defaults to 0.
+        kernel_initializer: initializer of the projection kernels.
+        bias_initializer: initializer of the projection biases.
+
+    Call arguments:
+        query: (B, T, E) tensor.
+        key_value: (B, S, C) tensor attended to.
+        attention_mask: optional bool tensor broadcastable to (B, T, S),
+            True where attention is allowed, e.g. (B, 1, S) for key padding
+            or (B, T, 1) for masked queries.
+        training: bool, enables dropout.
+
+    Returns:
+        (B, T, output_channels) tensor.
+
+    Raises:
+        ValueError: if a channel total is not a positive multiple of
+            `num_heads`.
+
+    Example:
+    >>> layer = PerceiverMultiHeadAttention(num_heads=2, qk_channels=8, output_channels=16)
+    >>> layer(keras.ops.ones((1, 3, 16)), keras.ops.ones((1, 5, 4))).shape
+    (1, 3, 16)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        qk_channels,
+        output_channels,
+        v_channels=None,
+        attention_dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("num_heads", num_heads)
+        check_positive_int("qk_channels", qk_channels)
+        check_positive_int("v_channels", v_channels, allow_none=True)
+        check_positive_int("output_channels", output_channels)
+        check_divisible("qk_channels", qk_channels, "num_heads", num_heads)
+        check_divisible("v_channels", v_channels, "num_heads", num_heads)
+        self.num_heads = num_heads
+        self.qk_channels = qk_channels
+        self.v_channels = v_channels
+        self.output_channels = output_channels
+        self.attention_dropout = attention_dropout
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self._v = v_channels if v_channels is not None else qk_channels
+        self.supports_masking = False
+
+    def _dense(self, equation, output_shape, bias_axes, name):
+        return keras.layers.EinsumDense(
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, query_shape, key_value_shape):
+        h = self.num_heads
+        qk_head, v_head = self.qk_channels // h, self._v // h
+        self.query_dense = self._dense("btc,chd->bthd", (None, h, qk_head), "hd", "query")
+        self.key_dense = self._dense("bsc,chd->bshd", (None, h, qk_head), "hd", "key")
+        self.value_dense = self._dense("bsc,chd->bshd", (None, h, v_head), "hd", "value")
+        self.output_dense = self._dense(
+            "bthd,hdo->bto", (None, self.output_channels), "o", "attention_output"
+        )
+        self.query_dense.build(query_shape)
+        self.key_dense.build(key_value_shape)
+        self.value_dense.build(key_value_shape)
+        self.output_dense.build((query_shape[0], query_shape[1], h, v_head))
+        self.dropout_layer = keras.layers.Dropout(
+            self.attention_dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
+        self._scale = 1.0 / math.sqrt(qk_head)
+        self.built = True
+
+    def call(self, query, key_value, attention_mask=None, training=None):
+        q = self.query_dense(query) * ops.cast(self._scale, self.compute_dtype)
+        k = self.key_dense(key_value)
+        v = self.value_dense(key_value)
+        scores = ops.cast(ops.einsum("bthd,bshd->bhts", q, k), "float32")
+        if attention_mask is not None:
+            mask = ops.cast(attention_mask, "bool")
+            scores = ops.where(mask[:, None, :, :], scores, _large_negative("float32"))
+        probs = ops.softmax(scores, axis=-1)
+        probs = self.dropout_layer(ops.cast(probs, self.compute_dtype), training=training)
+        context = ops.einsum("bhts,bshd->bthd", probs, v)
+        if attention_mask is not None:
+            # DeepMind `attend`: a row with every key masked gives zeros, not a uniform mean.
+            any_key = ops.any(mask, axis=-1, keepdims=True)
+            context = context * ops.cast(any_key[..., None], context.dtype)
+        return self.output_dense(context)
+
+    def compute_output_shape(self, query_shape, key_value_shape):
+        return (query_shape[0], query_shape[1], self.output_channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "qk_channels": self.qk_channels,
+                "output_channels": self.output_channels,
+                "v_channels": self.v_channels,
+                "attention_dropout": self.attention_dropout,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config

@@ -1,0 +1,76 @@
+"""Pre-norm self-attention block over the latent array."""
+
+import keras
+from keras import ops
+
+from keras_perceiver.layers.attention_block import AttentionBlock
+from keras_perceiver.validation import check_channels, check_rank
+
+
+@keras.saving.register_keras_serializable(package="keras_perceiver")
+class SelfAttention(AttentionBlock):
+    """Self-attention block: `x + Attention(LN(x))`, then `x + MLP(LN(x))`.
+
+    When `qk_channels` is None it defaults to the latent width D and
+    `v_channels` to `qk_channels`; the attention output has `v_channels`
+    channels, which must equal D for the residual (as in the reference).
+
+    Source: Perceiver IO (arXiv 2107.14795); transformers
+    `modeling_perceiver.PerceiverLayer(is_cross_attention=False)`; DeepMind
+    `perceiver.py` `SelfAttention`.
+
+    Args:
+        **kwargs: the arguments of `AttentionBlock` (`num_heads`,
+            `qk_channels`, `v_channels`, `widening_factor`, `activation`,
+            `dropout`, `attention_dropout`, `layer_norm_epsilon`,
+            initializers) and base layer arguments.
+
+    Call arguments:
+        x: (B, N, D) tensor.
+        attention_mask: optional bool tensor broadcastable to (B, N, N).
+        training: bool, enables dropout.
+
+    Returns:
+        (B, N, D) tensor.
+
+    Raises:
+        ValueError: if `x` is not rank 3, its width differs from the built
+            one, or `v_channels` differs from D.
+
+    Example:
+    >>> block = SelfAttention(num_heads=4)
+    >>> block(keras.ops.ones((2, 8, 32))).shape
+    (2, 8, 32)
+    """
+
+    def build(self, x_shape):
+        channels = x_shape[-1]
+        qk = self.qk_channels if self.qk_channels is not None else channels
+        v = self.v_channels if self.v_channels is not None else qk
+        if v != channels:
+            raise ValueError(
+                f"SelfAttention: the value width must equal the latent width for the residual. "
+                f"Expected v_channels={channels} (or qk_channels={channels} with v_channels=None). "
+                f"Received: qk_channels={self.qk_channels}, v_channels={self.v_channels}"
+            )
+        self._channels = channels
+        self.layer_norm = self._layer_norm("layer_norm")
+        self.attention = self._attention(qk, output_channels=v)
+        self.attention_output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.mlp = self._mlp()
+        self.layer_norm.build(x_shape)
+        self.attention.build(x_shape, x_shape)
+        self.mlp.build(x_shape)
+        self.built = True
+
+    def call(self, x, attention_mask=None, training=None):
+        name = self.__class__.__name__
+        check_rank("x", x, 3, name)
+        check_channels("x", x, self._channels, name)
+        normed = self.layer_norm(x)
+        attended = self.attention(normed, normed, attention_mask=attention_mask, training=training)
+        x = ops.add(x, self.attention_output_dropout(attended, training=training))
+        return self.mlp(x, training=training)
+
+    def compute_output_shape(self, x_shape):
+        return x_shape

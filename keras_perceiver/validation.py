@@ -1,0 +1,98 @@
+"""Argument and input checks shared by the layers and models.
+
+Every check raises a `ValueError` (or `TypeError` for dtypes) whose message
+names the argument, the expected value and the received value, so that bad
+input never surfaces as a backend-internal error, a NaN or a silent wrong answer.
+Checks run on static shapes: they fire when a Functional graph is built and on
+every eager call; dimensions that are unknown (`None`) are not checked.
+"""
+
+import keras
+
+
+def check_positive_int(name, value, allow_none=False):
+    """Raise unless `value` is a positive int (or None when `allow_none`)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def check_divisible(name, value, num_heads_name, num_heads):
+    """Raise unless the channel total `value` splits evenly over the heads."""
+    if value is not None and value % num_heads != 0:
+        raise ValueError(
+            f"`{name}` must be divisible by `{num_heads_name}`. "
+            f"Received: {name}={value}, {num_heads_name}={num_heads}"
+        )
+
+
+def check_choice(name, value, choices):
+    """Raise unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
+
+
+def static_shape(x):
+    """The static shape of a tensor as a tuple of ints/None."""
+    return tuple(x.shape)
+
+
+def check_rank(name, x, rank, layer_name):
+    """Raise unless tensor `x` has rank `rank` (int or tuple of allowed ranks)."""
+    ranks = (rank,) if isinstance(rank, int) else tuple(rank)
+    shape = static_shape(x)
+    if len(shape) not in ranks:
+        expected = " or ".join(str(r) for r in ranks)
+        raise ValueError(
+            f"{layer_name}: `{name}` must have rank {expected}. "
+            f"Received: {name}.shape={shape} (rank {len(shape)})"
+        )
+
+
+def check_channels(name, x, expected, layer_name):
+    """Raise unless the last dimension of `x` equals `expected` (when both are known)."""
+    shape = static_shape(x)
+    if expected is not None and shape[-1] is not None and shape[-1] != expected:
+        raise ValueError(
+            f"{layer_name}: `{name}` has {shape[-1]} channels but the layer was built for "
+            f"{expected}. Received: {name}.shape={shape}"
+        )
+
+
+def check_nonempty_index(name, x, layer_name):
+    """Raise if the index dimension (axis 1) of `x` is statically 0."""
+    shape = static_shape(x)
+    if len(shape) > 1 and shape[1] == 0:
+        raise ValueError(
+            f"{layer_name}: `{name}` has an empty index dimension. "
+            f"Expected at least one element along axis 1. Received: {name}.shape={shape}"
+        )
+
+
+def check_mask(name, mask, x, x_name, layer_name):
+    """Raise unless `mask` is (B, M) matching `x` (B, M, ...) on the known dims."""
+    if mask is None:
+        return
+    mask_shape = static_shape(mask)
+    x_shape = static_shape(x)
+    if len(mask_shape) != 2:
+        raise ValueError(
+            f"{layer_name}: `{name}` must have rank 2 (B, M). Received: {name}.shape={mask_shape}"
+        )
+    for axis in (0, 1):
+        a, b = mask_shape[axis], x_shape[axis]
+        if a is not None and b is not None and a != b:
+            raise ValueError(
+                f"{layer_name}: `{name}` shape {mask_shape} does not match `{x_name}` shape "
+                f"{x_shape} on axis {axis}: expected {b}, received {a}"
+            )
+
+
+def check_integer_dtype(name, x, layer_name):
+    """Raise a TypeError unless `x` has an integer dtype (token ids, indices)."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if "int" not in dtype:
+        raise TypeError(
+            f"{layer_name}: `{name}` must be an integer tensor (e.g. int32). Received: dtype={dtype}"
+        )
