@@ -1,0 +1,30 @@
+"""Published hyperparameters of the masked language model (data, not code)."""
+
+PERCEIVER_MASKED_LM_PRESETS = {
+    "language_perceiver": {
+        "description": (
+            "Perceiver IO language model on UTF-8 bytes (arXiv 2107.14795, section 4.1): 2048 bytes, "
+            "d_model 768, 256 x 1280 latents, 1 x 26 self-attends, 8/8 heads, qk 256, v 1280, "
+            "decoder queries 2048 x 768 (qk 256), tied output embeddings. transformers checkpoint "
+            "`deepmind/language-perceiver`."
+        ),
+        "num_parameters": 201_108_230,
+        "config": {
+            "vocab_size": 262,
+            "max_sequence_length": 2048,
+            "embedding_dim": 768,
+            "num_latents": 256,
+            "latent_dim": 1280,
+            "num_blocks": 1,
+            "num_self_attends_per_block": 26,
+            "num_cross_attention_heads": 8,
+            "num_self_attention_heads": 8,
+            "qk_channels": 256,
+            "v_channels": 1280,
+            "cross_attention_widening_factor": 1,
+            "self_attention_widening_factor": 1,
+            "decoder_num_heads": 8,
+            "decoder_qk_channels": 256,
+        },
+    },
+}

@@ -1,0 +1,122 @@
+"""UTF-8 byte tokenizer of the language perceiver, in TensorFlow ops (tf.data and SavedModel friendly)."""
+
+import keras
+import tensorflow as tf
+
+PAD_ID, BOS_ID, EOS_ID, MASK_ID, CLS_ID, SEP_ID = 0, 1, 2, 3, 4, 5
+NUM_SPECIAL_TOKENS = 6
+VOCAB_SIZE = 256 + NUM_SPECIAL_TOKENS
+
+
+@keras.saving.register_keras_serializable(package="keras_perceiver")
+class ByteTokenizer(keras.layers.Layer):
+    """Tokenize strings to UTF-8 byte ids: PAD 0, BOS 1, EOS 2, MASK 3, CLS 4, SEP 5, byte + 6.
+
+    Pure TensorFlow string ops, so it runs inside `tf.data.Dataset.map` and
+    inside an exported SavedModel (serving signatures that take raw strings).
+    Multi-byte UTF-8 characters become several ids; no vocabulary file.
+
+    Source: DeepMind `perceiver/bytes_tokenizer.py` (ids; no special tokens);
+    transformers `PerceiverTokenizer` (adds [CLS] ... [SEP]).
+
+    Args:
+        sequence_length: int or None, L: pad with PAD and truncate to L.
+            None returns a ragged batch padded to the longest sequence.
+        add_special_tokens: bool, wrap each sequence in [CLS] ... [SEP] as
+            transformers does. Defaults to False (DeepMind).
+
+    Call arguments:
+        inputs: string tensor, scalar or (B,), UTF-8 text.
+
+    Returns:
+        dict with `"token_ids"` (B, L) int32 and `"padding_mask"` (B, L) bool
+        (True for real tokens); unbatched for a scalar input.
+
+    Raises:
+        TypeError: if `inputs` is not a string tensor.
+
+    Example:
+    >>> ByteTokenizer(sequence_length=6)(tf.constant(["hé"]))["token_ids"].numpy()
+    array([[110, 201, 175,   0,   0,   0]], dtype=int32)
+    """
+
+    def __init__(self, sequence_length=None, add_special_tokens=False, **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        if sequence_length is not None and (
+            not isinstance(sequence_length, int) or sequence_length < (3 if add_special_tokens else 1)
+        ):
+            raise ValueError(
+                "`sequence_length` must be None or a positive integer (at least 3 with special "
+                f"tokens). Received: sequence_length={sequence_length!r}"
+            )
+        self.sequence_length = sequence_length
+        self.add_special_tokens = add_special_tokens
+        self.vocab_size = VOCAB_SIZE
+        self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Accept Python strings and lists of strings as well as tensors.
+        if isinstance(inputs, (str, bytes, list, tuple)):
+            inputs = tf.convert_to_tensor(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs):
+        inputs = tf.convert_to_tensor(inputs)
+        if inputs.dtype != tf.string:
+            raise TypeError(f"ByteTokenizer expects a string tensor. Received: dtype={inputs.dtype.name}")
+        scalar = inputs.shape.rank == 0
+        strings = tf.reshape(inputs, [-1]) if scalar else inputs
+        chars = tf.strings.bytes_split(strings)
+        byte_ids = tf.reshape(tf.io.decode_raw(chars.flat_values, tf.uint8), [-1])
+        ids = chars.with_flat_values(tf.cast(byte_ids, tf.int32) + NUM_SPECIAL_TOKENS)
+        if self.add_special_tokens:
+            if self.sequence_length is not None:
+                ids = ids[:, : self.sequence_length - 2]
+            batch = tf.shape(strings)[0]
+            cls = tf.fill([batch, 1], CLS_ID)
+            sep = tf.fill([batch, 1], SEP_ID)
+            ids = tf.concat([cls, ids, sep], axis=1)
+        lengths = ids.row_lengths()
+        shape = [None, self.sequence_length]
+        token_ids = ids.to_tensor(default_value=PAD_ID, shape=shape)
+        padding_mask = tf.sequence_mask(lengths, maxlen=tf.shape(token_ids)[1])
+        if scalar:
+            token_ids, padding_mask = token_ids[0], padding_mask[0]
+        return {"token_ids": token_ids, "padding_mask": padding_mask}
+
+    def detokenize(self, token_ids):
+        """Token ids (B, L) -> strings (B,): special ids are dropped, bytes joined.
+
+        Invalid UTF-8 (e.g. a multi-byte character cut by truncation) is
+        replaced with U+FFFD.
+        """
+        token_ids = tf.convert_to_tensor(token_ids)
+        ragged = tf.ragged.boolean_mask(token_ids, token_ids >= NUM_SPECIAL_TOKENS)
+        byte_values = tf.cast(ragged - NUM_SPECIAL_TOKENS, tf.uint8)
+        strings = tf.strings.reduce_join(
+            byte_values.with_flat_values(_bytes_to_strings(byte_values.flat_values)), axis=-1
+        )
+        return tf.strings.unicode_transcode(
+            strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        )
+
+    def compute_output_spec(self, inputs):
+        shape = (inputs.shape[0], self.sequence_length)
+        return {
+            "token_ids": keras.KerasTensor(shape, dtype="int32"),
+            "padding_mask": keras.KerasTensor(shape, dtype="bool"),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"sequence_length": self.sequence_length, "add_special_tokens": self.add_special_tokens}
+        )
+        return config
+
+
+def _bytes_to_strings(byte_values):
+    """(n,) uint8 -> (n,) one-byte strings."""
+    table = tf.constant([bytes([b]) for b in range(256)])
+    return tf.gather(table, tf.cast(byte_values, tf.int32))

@@ -1,0 +1,138 @@
+"""Token + learned position embedding for text, with tied output logits."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
+from keras_perceiver.validation import check_integer_dtype, check_positive_int, check_rank
+
+
+def _concrete(x):
+    """Values of an eager tensor as numpy, or None for symbolic/traced tensors."""
+    try:
+        return np.asarray(ops.convert_to_numpy(x))
+    except Exception:  # symbolic (Functional build, tf.function, jax.jit): checked at run time by the op
+        return None
+
+
+@keras.saving.register_keras_serializable(package="keras_perceiver")
+class TextPreprocessor(keras.layers.Layer):
+    """Embed token ids (B, L) as (B, L, D) = token embedding + learned position embedding.
+
+    Called with `reverse=True` on hidden states (B, O, D) it returns tied
+    logits (B, O, vocab_size) = `hidden @ token_embeddings^T + output_bias`
+    (transformers `PerceiverEmbeddingDecoder`; its bias lives here so that a
+    Functional model can reuse this layer on the output side).
+
+    Source: transformers `PerceiverTextPreprocessor`; DeepMind
+    `io_processors.TextPreprocessor` / `EmbeddingDecoder`.
+
+    Args:
+        vocab_size: int. Defaults to 262 (UTF-8 bytes + 6 special ids).
+        max_sequence_length: int, L_max positions. Defaults to 2048.
+        embedding_dim: int, D (the reference's `d_model`). Defaults to 768.
+        embeddings_initializer: initializer of both tables; truncated normal
+            with stddev 0.02 by default.
+
+    Call arguments:
+        inputs: (B, L) integer token ids, or (B, O, D) hidden states with
+            `reverse=True`.
+        reverse: bool. Defaults to False.
+
+    Returns:
+        (B, L, D) embeddings, or (B, O, vocab_size) logits when `reverse`.
+
+    Raises:
+        TypeError: for token ids that are not integers.
+        ValueError: for ids not of rank 2, L > `max_sequence_length`, ids
+            outside [0, vocab_size) (checked on eager values), or hidden
+            states whose width is not D.
+
+    Example:
+    >>> layer = TextPreprocessor(vocab_size=262, max_sequence_length=16, embedding_dim=8)
+    >>> layer(keras.ops.ones((2, 10), "int32")).shape
+    (2, 10, 8)
+    """
+
+    def __init__(
+        self,
+        vocab_size=262,
+        max_sequence_length=2048,
+        embedding_dim=768,
+        embeddings_initializer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("vocab_size", vocab_size)
+        check_positive_int("max_sequence_length", max_sequence_length)
+        check_positive_int("embedding_dim", embedding_dim)
+        self.vocab_size = vocab_size
+        self.max_sequence_length = max_sequence_length
+        self.embedding_dim = embedding_dim
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer or default_kernel_initializer()
+        )
+
+    def build(self, inputs_shape=None):
+        self.token_embeddings = self.add_weight(
+            name="token_embeddings",
+            shape=(self.vocab_size, self.embedding_dim),
+            initializer=clone_initializer(self.embeddings_initializer),
+        )
+        self.position_embeddings = self.add_weight(
+            name="position_embeddings",
+            shape=(self.max_sequence_length, self.embedding_dim),
+            initializer=clone_initializer(self.embeddings_initializer),
+        )
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocab_size,), initializer="zeros")
+        self.built = True
+
+    def call(self, inputs, reverse=False):
+        name = self.__class__.__name__
+        if reverse:
+            check_rank("inputs", inputs, 3, name)
+            if inputs.shape[-1] != self.embedding_dim:
+                raise ValueError(
+                    f"{name}: hidden states must have {self.embedding_dim} channels to be decoded "
+                    f"with the tied embeddings. Received: inputs.shape={tuple(inputs.shape)}"
+                )
+            kernel = ops.cast(self.token_embeddings, self.compute_dtype)
+            logits = ops.matmul(inputs, ops.transpose(kernel))
+            return logits + ops.cast(self.output_bias, self.compute_dtype)
+        check_rank("token_ids", inputs, 2, name)
+        check_integer_dtype("token_ids", inputs, name)
+        length = inputs.shape[1]
+        if length is not None and length > self.max_sequence_length:
+            raise ValueError(
+                f"{name}: sequences of {length} tokens exceed max_sequence_length="
+                f"{self.max_sequence_length}. Received: token_ids.shape={tuple(inputs.shape)}"
+            )
+        values = _concrete(inputs)
+        if values is not None and values.size and (values.min() < 0 or values.max() >= self.vocab_size):
+            raise ValueError(
+                f"{name}: token ids must lie in [0, {self.vocab_size}). "
+                f"Received: min={values.min()}, max={values.max()}"
+            )
+        tokens = ops.take(ops.cast(self.token_embeddings, self.compute_dtype), inputs, axis=0)
+        positions = ops.cast(self.position_embeddings, self.compute_dtype)[: ops.shape(inputs)[1]]
+        return tokens + positions[None]
+
+    def compute_output_spec(self, inputs, reverse=False):
+        if reverse:
+            shape = tuple(inputs.shape[:-1]) + (self.vocab_size,)
+        else:
+            shape = tuple(inputs.shape) + (self.embedding_dim,)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "max_sequence_length": self.max_sequence_length,
+                "embedding_dim": self.embedding_dim,
+                "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+            }
+        )
+        return config
