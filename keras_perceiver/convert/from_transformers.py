@@ -1,0 +1,206 @@
+"""Convert Hugging Face transformers Perceiver checkpoints to keras_perceiver models."""
+
+import numpy as np
+
+from keras_perceiver.convert.transformers_checkpoint import read_transformers_checkpoint
+from keras_perceiver.models.perceiver_io import PerceiverIO
+from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+
+_ACTIVATIONS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu_approximate",
+    "gelu_pytorch_tanh": "gelu_approximate",
+    "gelu_fast": "gelu_approximate",
+}
+SUPPORTED_ARCHITECTURES = ("PerceiverModel", "PerceiverForMaskedLM")
+
+
+class _WeightReader:
+    """Pops transformers tensors by name so that unused ones can be reported."""
+
+    def __init__(self, weights):
+        self.weights = dict(weights)
+
+    def pop(self, name):
+        if name not in self.weights:
+            raise ValueError(f"The checkpoint has no parameter {name!r}; it does not match the config")
+        return self.weights.pop(name)
+
+
+def _assign(variable, value, name):
+    if tuple(variable.shape) != tuple(value.shape):
+        raise ValueError(
+            f"Shape mismatch converting {name!r} to {variable.path}: expected {tuple(variable.shape)}, "
+            f"received {tuple(value.shape)}"
+        )
+    variable.assign(value.astype(np.float32))
+
+
+def _load_layer_norm(layer, reader, prefix):
+    _assign(layer.gamma, reader.pop(f"{prefix}.weight"), prefix)
+    _assign(layer.beta, reader.pop(f"{prefix}.bias"), prefix)
+
+
+def _load_dense(layer, reader, prefix):
+    _assign(layer.kernel, reader.pop(f"{prefix}.weight").T, prefix)
+    _assign(layer.bias, reader.pop(f"{prefix}.bias"), prefix)
+
+
+def _load_attention(attention, reader, prefix):
+    """torch Linear [out, in] -> per-head EinsumDense kernels [in, heads, head_dim]."""
+    heads = attention.num_heads
+    for ours, theirs in (
+        (attention.query_dense, "query"),
+        (attention.key_dense, "key"),
+        (attention.value_dense, "value"),
+    ):
+        w = reader.pop(f"{prefix}.self.{theirs}.weight")
+        b = reader.pop(f"{prefix}.self.{theirs}.bias")
+        _assign(ours.kernel, w.T.reshape(w.shape[1], heads, -1), f"{prefix}.self.{theirs}")
+        _assign(ours.bias, b.reshape(heads, -1), f"{prefix}.self.{theirs}")
+    w = reader.pop(f"{prefix}.output.dense.weight")
+    _assign(attention.output_dense.kernel, w.T.reshape(heads, -1, w.shape[0]), f"{prefix}.output")
+    _assign(attention.output_dense.bias, reader.pop(f"{prefix}.output.dense.bias"), f"{prefix}.output")
+
+
+def _load_mlp(mlp, reader, prefix):
+    _load_layer_norm(mlp.layer_norm, reader, f"{prefix}.layernorm")
+    _load_dense(mlp.dense_1, reader, f"{prefix}.mlp.dense1")
+    _load_dense(mlp.dense_2, reader, f"{prefix}.mlp.dense2")
+
+
+def _load_cross_attention(block, reader, prefix):
+    _load_layer_norm(block.query_norm, reader, f"{prefix}.attention.self.layernorm1")
+    _load_layer_norm(block.inputs_norm, reader, f"{prefix}.attention.self.layernorm2")
+    _load_attention(block.attention, reader, f"{prefix}.attention")
+    _load_mlp(block.mlp, reader, prefix)
+
+
+def _load_self_attention(block, reader, prefix):
+    _load_layer_norm(block.layer_norm, reader, f"{prefix}.attention.self.layernorm1")
+    _load_attention(block.attention, reader, f"{prefix}.attention")
+    _load_mlp(block.mlp, reader, prefix)
+
+
+def _load_encoder_and_processor(model, reader, prefix):
+    encoder = model.get_layer("encoder")
+    _assign(encoder.latents, reader.pop(f"{prefix}embeddings.latents"), "embeddings.latents")
+    _load_cross_attention(encoder.cross_attention, reader, f"{prefix}encoder.cross_attention")
+    for i, block in enumerate(model.get_layer("processor").self_attends):
+        _load_self_attention(block, reader, f"{prefix}encoder.self_attends.{i}")
+
+
+def _core_config(config):
+    activation = config.get("hidden_act", "gelu")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"Unsupported hidden_act {activation!r} in config.json. Expected one of {sorted(_ACTIVATIONS)}"
+        )
+    return {
+        "num_latents": config["num_latents"],
+        "latent_dim": config["d_latents"],
+        "num_blocks": config["num_blocks"],
+        "num_self_attends_per_block": config["num_self_attends_per_block"],
+        "num_cross_attention_heads": config["num_cross_attention_heads"],
+        "num_self_attention_heads": config["num_self_attention_heads"],
+        "qk_channels": config.get("qk_channels"),
+        "v_channels": config.get("v_channels"),
+        "cross_attention_shape_for_attention": config.get("cross_attention_shape_for_attention", "kv"),
+        "cross_attention_widening_factor": config["cross_attention_widening_factor"],
+        "self_attention_widening_factor": config["self_attention_widening_factor"],
+        "use_query_residual": config.get("use_query_residual", True),
+        "activation": _ACTIVATIONS[activation],
+        "attention_dropout": config.get("attention_probs_dropout_prob", 0.0),
+    }
+
+
+def _build_perceiver_model(config, reader, dtype):
+    model = PerceiverIO(input_shape=(None, config["d_model"]), dtype=dtype, **_core_config(config))
+    _load_encoder_and_processor(model, reader, "")
+    return model
+
+
+def _build_masked_lm(config, reader, dtype):
+    model = PerceiverMaskedLM(
+        vocab_size=config["vocab_size"],
+        max_sequence_length=config["max_position_embeddings"],
+        embedding_dim=config["d_model"],
+        decoder_num_heads=8,
+        decoder_qk_channels=8 * 32,
+        decoder_v_channels=config["d_model"],
+        dtype=dtype,
+        **_core_config(config),
+    )
+    text = model.get_layer("text_preprocessor")
+    _assign(text.token_embeddings, reader.pop("perceiver.input_preprocessor.embeddings.weight"), "embeddings")
+    _assign(
+        text.position_embeddings,
+        reader.pop("perceiver.input_preprocessor.position_embeddings.weight"),
+        "position_embeddings",
+    )
+    _assign(text.output_bias, reader.pop("embedding_decoder.bias"), "embedding_decoder.bias")
+    _load_encoder_and_processor(model, reader, "perceiver.")
+    _assign(
+        model.get_layer("decoder_queries").position_embeddings,
+        reader.pop("perceiver.decoder.output_position_encodings.position_embeddings"),
+        "decoder.output_position_encodings",
+    )
+    _load_cross_attention(
+        model.get_layer("decoder").cross_attention, reader, "perceiver.decoder.decoding_cross_attention"
+    )
+    return model
+
+
+_BUILDERS = {"PerceiverModel": _build_perceiver_model, "PerceiverForMaskedLM": _build_masked_lm}
+
+
+def from_transformers(path, allow_pickle=False, dtype=None):
+    """Build the keras_perceiver model of a transformers Perceiver checkpoint, weights converted.
+
+    The task model is picked from `config.json` (`architectures`):
+    - `PerceiverModel` (no decoder) -> `PerceiverIO` taking
+      `{"inputs": (B, M, d_model), "padding_mask": (B, M)}` and returning the
+      latents (B, N, d_latents).
+    - `PerceiverForMaskedLM` -> `PerceiverMaskedLM` taking
+      `{"token_ids": (B, L), "padding_mask": (B, L)}` and returning logits
+      (B, L, vocab_size). transformers always decodes
+      `max_position_embeddings` queries; ours decodes the first L, which
+      are the same values.
+
+    Torch is not needed for `model.safetensors`.
+
+    Args:
+        path: str, a directory written by `save_pretrained`.
+        allow_pickle: bool, also read a `pytorch_model.bin` (a pickle: only
+            for trusted files). Defaults to False.
+        dtype: dtype policy of the built model. Defaults to Keras' global one.
+
+    Returns:
+        A `keras.Model` with the checkpoint's weights.
+
+    Raises:
+        FileNotFoundError: for a missing directory, config or weights file.
+        ValueError: for an unsupported architecture or activation, weights
+            whose shapes do not match the config, or parameters left
+            unconverted.
+    """
+    config, weights = read_transformers_checkpoint(path, allow_pickle=allow_pickle)
+    if config.get("model_type") != "perceiver":
+        raise ValueError(
+            f"Expected a Perceiver checkpoint (model_type 'perceiver'). Received: model_type="
+            f"{config.get('model_type')!r}"
+        )
+    architectures = config.get("architectures") or ["PerceiverModel"]
+    architecture = architectures[0]
+    if architecture not in _BUILDERS:
+        raise ValueError(
+            f"Unsupported transformers architecture {architecture!r}. Expected one of "
+            f"{list(SUPPORTED_ARCHITECTURES)}"
+        )
+    reader = _WeightReader(weights)
+    model = _BUILDERS[architecture](config, reader, dtype)
+    if reader.weights:
+        raise ValueError(
+            f"{len(reader.weights)} checkpoint parameters were not converted: {sorted(reader.weights)[:5]}"
+        )
+    return model

@@ -1,0 +1,56 @@
+"""Read a Hugging Face transformers checkpoint directory without torch (safetensors)."""
+
+import json
+import os
+
+import numpy as np
+
+
+def read_transformers_checkpoint(path, allow_pickle=False):
+    """Read `config.json` and the weights of a transformers checkpoint directory.
+
+    Weights come from `model.safetensors` (read with `safetensors.numpy`, no
+    torch needed). A `pytorch_model.bin` is a Python pickle that can run
+    arbitrary code when loaded: it is read (with torch, `weights_only=True`)
+    only when `allow_pickle=True`, and only for files you trust.
+
+    Args:
+        path: str, directory written by `save_pretrained`.
+        allow_pickle: bool, allow reading `pytorch_model.bin`. Defaults to False.
+
+    Returns:
+        (config dict, {parameter name: float32 numpy array}).
+
+    Raises:
+        FileNotFoundError: if the directory, its `config.json` or any weights
+            file is missing.
+        ValueError: if only a pickle file is present and `allow_pickle` is False.
+    """
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"Expected a transformers checkpoint directory. Received: path={path!r}")
+    config_path = os.path.join(path, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"No config.json in the checkpoint directory {path!r}")
+    with open(config_path) as f:
+        config = json.load(f)
+    safetensors_path = os.path.join(path, "model.safetensors")
+    pickle_path = os.path.join(path, "pytorch_model.bin")
+    if os.path.exists(safetensors_path):
+        from safetensors.numpy import load_file
+
+        weights = load_file(safetensors_path)
+    elif os.path.exists(pickle_path):
+        if not allow_pickle:
+            raise ValueError(
+                f"{path!r} holds only pytorch_model.bin, a pickle that can execute code when read. "
+                "Pass allow_pickle=True if you trust the file, or convert it to model.safetensors."
+            )
+        import torch
+
+        state = torch.load(pickle_path, map_location="cpu", weights_only=True)
+        weights = {k: v.float().numpy() for k, v in state.items()}
+    else:
+        raise FileNotFoundError(
+            f"No model.safetensors (or pytorch_model.bin) in the checkpoint directory {path!r}"
+        )
+    return config, {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
