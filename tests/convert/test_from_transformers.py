@@ -1,0 +1,196 @@
+"""Numerical parity with the reference implementation (transformers `modeling_perceiver.py`).
+
+Random-weight transformers models in several configurations are saved with
+`save_pretrained`, converted with `from_transformers`, and must agree with
+torch to 1e-4 (float32) on their outputs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import PerceiverConfig, PerceiverForMaskedLM, PerceiverModel
+
+from keras_perceiver.convert.from_transformers import from_transformers
+
+TOLERANCE = 1e-4
+
+BASE = dict(
+    num_latents=8,
+    d_latents=32,
+    d_model=24,
+    num_blocks=1,
+    num_self_attends_per_block=2,
+    num_self_attention_heads=4,
+    num_cross_attention_heads=2,
+    qk_channels=None,
+    v_channels=None,
+    cross_attention_widening_factor=1,
+    self_attention_widening_factor=1,
+    use_query_residual=True,
+    vocab_size=262,
+    max_position_embeddings=40,
+)
+
+CONFIGS = {
+    "default_channels": {},
+    "qk_v_channels": dict(qk_channels=16, v_channels=32),
+    "heads_8_1": dict(num_self_attention_heads=8, num_cross_attention_heads=1),
+    "widening_4_2": dict(cross_attention_widening_factor=4, self_attention_widening_factor=2),
+    "num_blocks_3": dict(num_blocks=3, num_self_attends_per_block=2),
+    "no_query_residual": dict(use_query_residual=False),
+    "shape_for_attention_q": dict(cross_attention_shape_for_attention="q", num_cross_attention_heads=4),
+    "gelu_tanh": dict(hidden_act="gelu_new"),
+}
+
+
+def _randomize(model, seed):
+    """Replace the reference's tiny initial weights by O(1) random values (a harder test)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            scale = 1.0 if ("layernorm" in name or "latents" in name or "embeddings" in name) else 0.3
+            param.copy_(torch.randn(param.shape, generator=generator) * scale)
+            if "layernorm" in name and name.endswith("weight"):
+                param.add_(1.0)
+    return model.eval()
+
+
+def _save(model, tmp_path):
+    path = str(tmp_path / "checkpoint")
+    model.save_pretrained(path)
+    return path
+
+
+def _padding_mask(batch, length, lengths):
+    mask = np.zeros((batch, length), dtype=bool)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = True
+    return mask
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_perceiver_model_parity(name, tmp_path):
+    config = PerceiverConfig(**{**BASE, **CONFIGS[name]})
+    reference = _randomize(PerceiverModel(config), seed=len(name))
+    model = from_transformers(_save(reference, tmp_path))
+
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(3, 13, config.d_model)).astype("float32")
+    mask = _padding_mask(3, 13, [13, 9, 1])
+    with torch.no_grad():
+        expected = reference(
+            inputs=torch.from_numpy(inputs), attention_mask=torch.from_numpy(mask.astype("float32"))
+        ).last_hidden_state.numpy()
+    outputs = np.asarray(model({"inputs": inputs, "padding_mask": mask}))
+
+    assert outputs.shape == (3, config.num_latents, config.d_latents)
+    assert np.abs(expected).max() > 0.1  # a meaningful signal, not near-zero outputs
+    assert np.abs(outputs - expected).max() <= TOLERANCE
+    # Padding matters: the result differs from attending to every input.
+    with torch.no_grad():
+        unmasked = reference(inputs=torch.from_numpy(inputs)).last_hidden_state.numpy()
+    assert np.abs(unmasked[1] - expected[1]).max() > 1e-3
+    assert np.abs(np.asarray(model({"inputs": inputs})) - unmasked).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["default_channels", "qk_v_channels", "num_blocks_3", "gelu_tanh"])
+def test_masked_lm_parity(name, tmp_path):
+    config = PerceiverConfig(**{**BASE, **CONFIGS[name]})
+    reference = _randomize(PerceiverForMaskedLM(config), seed=7)
+    model = from_transformers(_save(reference, tmp_path))
+
+    rng = np.random.default_rng(1)
+    length = config.max_position_embeddings
+    token_ids = rng.integers(6, config.vocab_size, size=(2, length)).astype("int32")
+    mask = _padding_mask(2, length, [length, 17])
+    token_ids[~mask] = 0
+    with torch.no_grad():
+        expected = reference(
+            inputs=torch.from_numpy(token_ids).long(),
+            attention_mask=torch.from_numpy(mask.astype("float32")),
+        ).logits.numpy()
+    outputs = np.asarray(model({"token_ids": token_ids, "padding_mask": mask}))
+    assert outputs.shape == (2, length, config.vocab_size)
+    assert np.abs(outputs - expected).max() <= TOLERANCE * max(1.0, np.abs(expected).max() / 100)
+
+    # Shorter inputs decode the first L queries: the same values as the reference's first L.
+    short = {"token_ids": token_ids[:, :17], "padding_mask": mask[:, :17]}
+    padded = np.zeros_like(token_ids)
+    padded[:, :17] = token_ids[:, :17]
+    with torch.no_grad():
+        expected_short = reference(
+            inputs=torch.from_numpy(padded).long(),
+            attention_mask=torch.from_numpy(_padding_mask(2, length, [17, 17]).astype("float32")),
+        ).logits.numpy()[:, :17]
+    outputs_short = np.asarray(model(short))
+    assert np.abs(outputs_short - expected_short).max() <= TOLERANCE * max(
+        1.0, np.abs(expected_short).max() / 100
+    )
+
+
+def test_safetensors_conversion_does_not_need_torch(tmp_path):
+    config = PerceiverConfig(**BASE)
+    path = _save(_randomize(PerceiverModel(config), seed=3), tmp_path)
+    script = (
+        "import sys\n"
+        "from keras_perceiver.convert.from_transformers import from_transformers\n"
+        f"model = from_transformers({path!r})\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print(model.count_params())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.strip().splitlines()[-1]) == sum(
+        p.numel() for p in PerceiverModel(config).parameters()
+    )
+
+
+def test_pickle_needs_opt_in(tmp_path):
+    config = PerceiverConfig(**BASE)
+    reference = _randomize(PerceiverModel(config), seed=4)
+    path = str(tmp_path / "pickled")
+    reference.save_pretrained(path, safe_serialization=False) if _supports_pickle_save() else None
+    if not os.path.exists(os.path.join(path, "pytorch_model.bin")):
+        os.makedirs(path, exist_ok=True)
+        torch.save(reference.state_dict(), os.path.join(path, "pytorch_model.bin"))
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(config.to_dict() | {"architectures": ["PerceiverModel"]}, f)
+    with pytest.raises(ValueError, match="allow_pickle=True"):
+        from_transformers(path)
+    model = from_transformers(path, allow_pickle=True)
+    inputs = np.random.default_rng(2).normal(size=(1, 5, config.d_model)).astype("float32")
+    with torch.no_grad():
+        expected = reference(inputs=torch.from_numpy(inputs)).last_hidden_state.numpy()
+    assert np.abs(np.asarray(model({"inputs": inputs})) - expected).max() <= TOLERANCE
+
+
+def _supports_pickle_save():
+    import inspect
+
+    return "safe_serialization" in inspect.signature(PerceiverModel.save_pretrained).parameters
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint directory"):
+        from_transformers(str(tmp_path / "missing"))
+    config = PerceiverConfig(**BASE)
+    path = _save(_randomize(PerceiverModel(config), seed=5), tmp_path)
+    with open(os.path.join(path, "config.json")) as f:
+        data = json.load(f)
+    data["architectures"] = ["PerceiverForSomethingElse"]
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(data, f)
+    with pytest.raises(ValueError, match="PerceiverForSomethingElse"):
+        from_transformers(path)
+    data["architectures"] = ["PerceiverModel"]
+    data["num_self_attends_per_block"] = 3  # config no longer matches the weights
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(data, f)
+    with pytest.raises(ValueError, match="self_attends.2"):
+        from_transformers(path)
