@@ -7,6 +7,7 @@ from keras_perceiver.layers.attention_block import AttentionBlock
 from keras_perceiver.validation import (
     check_channels,
     check_choice,
+    check_mask,
     check_nonempty_index,
     check_rank,
 )
@@ -40,6 +41,8 @@ class CrossAttention(AttentionBlock):
         attention_mask: optional bool tensor broadcastable to (B, T, S), True
             where attention is allowed; rows with no allowed key give a zero
             attention output.
+        padding_mask: optional (B, S) bool tensor, True for real inputs;
+            combined with `attention_mask`.
         training: bool, enables dropout.
 
     Returns:
@@ -47,7 +50,8 @@ class CrossAttention(AttentionBlock):
 
     Raises:
         ValueError: on a query or input that is not rank 3, an empty index
-            dimension, or channel counts that differ from the built ones.
+            dimension, channel counts that differ from the built ones, or a
+            `padding_mask` that is not (B, S).
 
     Example:
     >>> block = CrossAttention(num_heads=2, qk_channels=8)
@@ -78,13 +82,19 @@ class CrossAttention(AttentionBlock):
         self.mlp.build(query_shape)
         self.built = True
 
-    def call(self, query, inputs, attention_mask=None, training=None):
+    def call(self, query, inputs, attention_mask=None, padding_mask=None, training=None):
         name = self.__class__.__name__
         check_rank("query", query, 3, name)
         check_rank("inputs", inputs, 3, name)
         check_nonempty_index("inputs", inputs, name)
         check_channels("query", query, self._query_channels, name)
         check_channels("inputs", inputs, self._inputs_channels, name)
+        check_mask("padding_mask", padding_mask, inputs, "inputs", name)
+        if padding_mask is not None:
+            key_mask = ops.cast(padding_mask, "bool")[:, None, :]
+            attention_mask = key_mask if attention_mask is None else ops.logical_and(
+                ops.cast(attention_mask, "bool"), key_mask
+            )
         attended = self.attention(
             self.query_norm(query),
             self.inputs_norm(inputs),

@@ -142,12 +142,7 @@ class CrossAttentionEncoder(keras.layers.Layer):
         batch_size = ops.shape(inputs)[0]
         latents = ops.cast(self.latents, self.compute_dtype)
         latents = ops.broadcast_to(latents[None], (batch_size, self.num_latents, self.latent_dim))
-        attention_mask = None
-        if padding_mask is not None:
-            attention_mask = ops.cast(padding_mask, "bool")[:, None, :]
-        return self.cross_attention(
-            latents, inputs, attention_mask=attention_mask, training=training
-        )
+        return self.cross_attention(latents, inputs, padding_mask=padding_mask, training=training)
 
     def compute_output_shape(self, inputs_shape):
         return (inputs_shape[0], self.num_latents, self.latent_dim)
