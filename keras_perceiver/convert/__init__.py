@@ -1,0 +1,5 @@
+"""Converters from official checkpoints."""
+
+from keras_perceiver.convert.from_transformers import from_transformers
+
+__all__ = ["from_transformers"]

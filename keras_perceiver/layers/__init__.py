@@ -1,0 +1,35 @@
+"""Perceiver building blocks (keras.ops only: TensorFlow, JAX and PyTorch backends)."""
+
+from keras_perceiver.layers.attention_block import AttentionBlock
+from keras_perceiver.layers.cross_attention import CrossAttention
+from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
+from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
+from keras_perceiver.layers.fourier_queries import FourierQueries
+from keras_perceiver.layers.input_queries import InputQueries
+from keras_perceiver.layers.latent_processor import LatentProcessor
+from keras_perceiver.layers.mlp_block import MLPBlock
+from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttention
+from keras_perceiver.layers.position_combiner import PositionCombiner
+from keras_perceiver.layers.query_decoder import QueryDecoder
+from keras_perceiver.layers.self_attention import SelfAttention
+from keras_perceiver.layers.task_queries import TaskQueries
+from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
+from keras_perceiver.layers.trainable_queries import TrainableQueries
+
+__all__ = [
+    "AttentionBlock",
+    "CrossAttention",
+    "CrossAttentionEncoder",
+    "FourierPositionEncoding",
+    "FourierQueries",
+    "InputQueries",
+    "LatentProcessor",
+    "MLPBlock",
+    "PerceiverMultiHeadAttention",
+    "PositionCombiner",
+    "QueryDecoder",
+    "SelfAttention",
+    "TaskQueries",
+    "TrainablePositionEncoding",
+    "TrainableQueries",
+]

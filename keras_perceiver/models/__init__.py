@@ -1,0 +1,7 @@
+"""Functional-API task models."""
+
+from keras_perceiver.models.perceiver import Perceiver
+from keras_perceiver.models.perceiver_io import PerceiverIO
+from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+
+__all__ = ["Perceiver", "PerceiverIO", "PerceiverMaskedLM"]
