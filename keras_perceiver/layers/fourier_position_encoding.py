@@ -101,6 +101,18 @@ class FourierPositionEncoding(keras.layers.Layer):
                 "FourierPositionEncoding needs `index_dims` or `max_resolution`. "
                 "Received: index_dims=None, max_resolution=None"
             )
+        for arg_name, dims in (("index_dims", index_dims), ("max_resolution", max_resolution)):
+            if dims is None:
+                continue
+            if len(dims) == 0:
+                raise ValueError(f"`{arg_name}` must have at least one dimension. Received: {arg_name}={dims!r}")
+            for i, n in enumerate(dims):
+                check_positive_int(f"{arg_name}[{i}]", n)
+        if index_dims is not None and max_resolution is not None and len(index_dims) != len(max_resolution):
+            raise ValueError(
+                "`index_dims` and `max_resolution` must have one entry per axis. "
+                f"Received: index_dims={tuple(index_dims)}, max_resolution={tuple(max_resolution)}"
+            )
         self.num_bands = num_bands
         self.index_dims = tuple(index_dims) if index_dims is not None else None
         self.max_resolution = tuple(max_resolution or index_dims)

@@ -36,7 +36,8 @@ class InputQueries(keras.layers.Layer):
     def call(self, inputs, position_encodings=None, output_indices=None):
         if len(inputs.shape) != 3:
             raise ValueError(
-                f"InputQueries: `inputs` must have rank 3 (B, M, C). Received: inputs.shape={tuple(inputs.shape)}"
+                "InputQueries: `inputs` must have rank 3 (B, M, C). "
+                f"Received: inputs.shape={tuple(inputs.shape)}"
             )
         queries = inputs
         if position_encodings is not None:

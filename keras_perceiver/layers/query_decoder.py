@@ -6,6 +6,7 @@ from keras import ops
 from keras_perceiver.layers.cross_attention import CrossAttention
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.validation import (
+    check_channels,
     check_choice,
     check_mask,
     check_nonempty_index,
@@ -126,6 +127,8 @@ class QueryDecoder(keras.layers.Layer):
             )
 
     def build(self, queries_shape, latents_shape):
+        self._queries_channels = queries_shape[-1]
+        self._latents_channels = latents_shape[-1]
         self.cross_attention.build(queries_shape, latents_shape)
         if self.output_projection is not None:
             self.output_projection.build(queries_shape)
@@ -136,6 +139,8 @@ class QueryDecoder(keras.layers.Layer):
         check_rank("queries", queries, 3, name)
         check_rank("latents", latents, 3, name)
         check_nonempty_index("queries", queries, name)
+        check_channels("queries", queries, self._queries_channels, name)
+        check_channels("latents", latents, self._latents_channels, name)
         check_mask("query_mask", query_mask, queries, "queries", name)
         attention_mask = None
         if query_mask is not None and self.query_mask_mode == "zero":

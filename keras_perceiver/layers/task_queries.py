@@ -40,7 +40,9 @@ class TaskQueries(TrainableQueries):
             raise ValueError(
                 f"`task_names` must be a non-empty list of unique names. Received: {task_names}"
             )
-        super().__init__(num_queries=len(task_names), num_channels=num_channels, initializer=initializer, **kwargs)
+        super().__init__(
+            num_queries=len(task_names), num_channels=num_channels, initializer=initializer, **kwargs
+        )
         self.task_names = task_names
 
     def get_config(self):

@@ -1,7 +1,6 @@
 """The original Perceiver classifier (arXiv 2103.03206): repeated cross-attends, pooled head."""
 
 import keras
-from keras import ops
 
 from keras_perceiver.layers.cross_attention import CrossAttention
 from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
@@ -15,7 +14,7 @@ LAYER_ARGUMENTS = ("preprocessor",)
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class Perceiver(OptionalInputsMixin, keras.Model):
-    """Perceiver: `num_cross_attends` x (cross-attend to the inputs, latent Transformer), then a pooled classifier.
+    """Perceiver: `num_cross_attends` x (cross-attend, latent Transformer), then a pooled classifier.
 
     The latents re-read the inputs before every latent block. The first
     cross-attend and latent block have their own weights; with
@@ -98,7 +97,9 @@ class Perceiver(OptionalInputsMixin, keras.Model):
         check_positive_int("num_cross_attends", num_cross_attends)
 
         # === Layers ===
-        common = dict(activation=activation, dropout=dropout, attention_dropout=attention_dropout, dtype=dtype)
+        common = dict(
+            activation=activation, dropout=dropout, attention_dropout=attention_dropout, dtype=dtype
+        )
         encoder = CrossAttentionEncoder(
             num_latents,
             latent_dim,

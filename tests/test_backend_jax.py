@@ -1,0 +1,141 @@
+"""The layers and models run on the JAX backend with the same weights and outputs as on TensorFlow.
+
+The models are built and run here (TensorFlow backend); their serialized
+configs, `.weights.h5` weights, inputs and outputs are written to a temporary
+directory, and a subprocess with `KERAS_BACKEND=jax` rebuilds them from the
+configs, loads the weights and compares its outputs. JAX is a test
+requirement: a missing JAX fails this test, it is never skipped.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+
+from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.perceiver_io import PerceiverIO
+from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+from tests.test_case import TestCase
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ATOL = 1e-5
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np
+    import jax
+    import keras
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    tf_loaded_by_keras = "tensorflow" in sys.modules
+    import keras_perceiver.layers.trainable_queries
+    import keras_perceiver.models.perceiver_io
+    import keras_perceiver.models.perceiver_masked_lm
+    if not tf_loaded_by_keras and "tensorflow" in sys.modules:
+        raise AssertionError("keras_perceiver layers/models imported tensorflow on the JAX backend")
+
+    directory, names = sys.argv[1], sys.argv[2:]
+    for name in names:
+        with open(os.path.join(directory, name + ".json")) as f:
+            model = keras.saving.deserialize_keras_object(json.load(f))
+        model.load_weights(os.path.join(directory, name + ".weights.h5"))
+        data = dict(np.load(os.path.join(directory, name + ".npz")))
+        expected = data.pop("expected")
+        eager = np.asarray(model(data))
+        jitted = np.asarray(model.predict(data, verbose=0))  # traced with jax.jit
+        for label, outputs in (("call", eager), ("predict", jitted)):
+            difference = float(np.max(np.abs(outputs - expected)))
+            print(f"{name} {label}: max |jax - tensorflow| = {difference:.2e}")
+            if outputs.shape != expected.shape or not difference <= float(os.environ["ATOL"]):
+                raise AssertionError(f"{name} {label}: shape {outputs.shape} vs {expected.shape}, "
+                                     f"max difference {difference}")
+    print("devices:", jax.devices())
+    """
+)
+
+
+def randomize(model, seed=0, scale=0.2):
+    """Weights of order 0.1-1 so that outputs are far from zero and differences visible."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(scale=scale, size=w.shape).astype("float32") for w in model.get_weights()])
+
+
+class JaxBackendTest(TestCase):
+    def save_case(self, directory, name, model, inputs):
+        randomize(model)
+        expected = np.asarray(model(inputs))
+        self.assertGreater(float(np.std(expected)), 1e-2, msg="outputs too small to compare")
+        with open(os.path.join(directory, name + ".json"), "w") as f:
+            json.dump(keras.saving.serialize_keras_object(model), f)
+        model.save_weights(os.path.join(directory, name + ".weights.h5"))
+        np.savez(os.path.join(directory, name + ".npz"), expected=expected, **inputs)
+
+    def test_models_match_tensorflow_on_jax(self):
+        directory = self.make_temp_dir()
+        rng = np.random.default_rng(0)
+
+        perceiver_io = PerceiverIO(
+            input_shape=(10, 3),
+            num_latents=4,
+            latent_dim=8,
+            num_blocks=2,
+            num_self_attends_per_block=1,
+            num_cross_attention_heads=1,
+            num_self_attention_heads=2,
+            decoder_num_heads=2,
+            output_channels=5,
+            query_builder=TrainableQueries(3, 6, name="queries"),
+            use_query_mask=True,
+        )
+        padding_mask = np.ones((3, 10), bool)
+        padding_mask[1, 6:] = False
+        padding_mask[2] = False  # a fully padded example
+        io_inputs = {
+            "inputs": rng.normal(size=(3, 10, 3)).astype("float32"),
+            "padding_mask": padding_mask,
+            "query_mask": np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], bool),
+        }
+        self.save_case(directory, "perceiver_io", perceiver_io, io_inputs)
+
+        masked_lm = PerceiverMaskedLM(
+            max_sequence_length=16,
+            embedding_dim=8,
+            num_latents=4,
+            latent_dim=12,
+            num_self_attends_per_block=2,
+            num_cross_attention_heads=2,
+            num_self_attention_heads=2,
+            qk_channels=8,
+            v_channels=12,
+            decoder_num_heads=2,
+            decoder_qk_channels=4,
+        )
+        token_mask = np.ones((2, 12), bool)
+        token_mask[1, 5:] = False
+        lm_inputs = {
+            "token_ids": np.where(token_mask, rng.integers(6, 262, size=(2, 12)), 0).astype("int32"),
+            "padding_mask": token_mask,
+        }
+        self.save_case(directory, "perceiver_masked_lm", masked_lm, lm_inputs)
+
+        env = {**os.environ, "KERAS_BACKEND": "jax", "ATOL": str(ATOL), "JAX_PLATFORMS": "cpu"}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
+        result = subprocess.run(
+            [sys.executable, "-c", JAX_SCRIPT, directory, "perceiver_io", "perceiver_masked_lm"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+            timeout=300,
+            check=False,
+        )
+        report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
+        self.assertEqual(result.returncode, 0, msg=report)
+        for name in ("perceiver_io", "perceiver_masked_lm"):
+            for label in ("call", "predict"):
+                self.assertIn(f"{name} {label}: max |jax - tensorflow|", result.stdout, msg=report)
