@@ -5,6 +5,7 @@ import numpy as np
 from keras_perceiver.convert.transformers_checkpoint import read_transformers_checkpoint
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 
 _ACTIVATIONS = {
     "gelu": "gelu",
@@ -12,7 +13,7 @@ _ACTIVATIONS = {
     "gelu_pytorch_tanh": "gelu_approximate",
     "gelu_fast": "gelu_approximate",
 }
-SUPPORTED_ARCHITECTURES = ("PerceiverModel", "PerceiverForMaskedLM")
+SUPPORTED_ARCHITECTURES = ("PerceiverModel", "PerceiverForMaskedLM", "PerceiverForSequenceClassification")
 
 
 class _WeightReader:
@@ -131,15 +132,12 @@ def _build_masked_lm(config, reader, dtype):
         dtype=dtype,
         **_core_config(config),
     )
-    text = model.get_layer("text_preprocessor")
-    _assign(text.token_embeddings, reader.pop("perceiver.input_preprocessor.embeddings.weight"), "embeddings")
+    _load_text_encoder(model, reader)
     _assign(
-        text.position_embeddings,
-        reader.pop("perceiver.input_preprocessor.position_embeddings.weight"),
-        "position_embeddings",
+        model.get_layer("text_preprocessor").output_bias,
+        reader.pop("embedding_decoder.bias"),
+        "embedding_decoder.bias",
     )
-    _assign(text.output_bias, reader.pop("embedding_decoder.bias"), "embedding_decoder.bias")
-    _load_encoder_and_processor(model, reader, "perceiver.")
     _assign(
         model.get_layer("decoder_queries").position_embeddings,
         reader.pop("perceiver.decoder.output_position_encodings.position_embeddings"),
@@ -151,7 +149,53 @@ def _build_masked_lm(config, reader, dtype):
     return model
 
 
-_BUILDERS = {"PerceiverModel": _build_perceiver_model, "PerceiverForMaskedLM": _build_masked_lm}
+def _load_text_encoder(model, reader):
+    text = model.get_layer("text_preprocessor")
+    _assign(text.token_embeddings, reader.pop("perceiver.input_preprocessor.embeddings.weight"), "embeddings")
+    _assign(
+        text.position_embeddings,
+        reader.pop("perceiver.input_preprocessor.position_embeddings.weight"),
+        "position_embeddings",
+    )
+    _load_encoder_and_processor(model, reader, "perceiver.")
+
+
+def _load_classification_decoder(model, reader, prefix):
+    """transformers `PerceiverClassificationDecoder`: one trainable query, cross-attention, final layer."""
+    _assign(
+        model.get_layer("decoder_queries").position_embeddings,
+        reader.pop(f"{prefix}.output_position_encodings.position_embeddings"),
+        f"{prefix}.output_position_encodings",
+    )
+    decoder = model.get_layer("decoder")
+    _load_cross_attention(decoder.cross_attention, reader, f"{prefix}.decoding_cross_attention")
+    _load_dense(decoder.output_projection, reader, f"{prefix}.final_layer")
+
+
+def _num_labels(config):
+    return len(config["id2label"]) if config.get("id2label") else config.get("num_labels", 2)
+
+
+def _build_sequence_classifier(config, reader, dtype):
+    model = PerceiverTextClassifier(
+        num_classes=_num_labels(config),
+        problem_type=config.get("problem_type") or "single_label_classification",
+        vocab_size=config["vocab_size"],
+        max_sequence_length=config["max_position_embeddings"],
+        embedding_dim=config["d_model"],
+        dtype=dtype,
+        **_core_config(config),
+    )
+    _load_text_encoder(model, reader)
+    _load_classification_decoder(model, reader, "perceiver.decoder.decoder")
+    return model
+
+
+_BUILDERS = {
+    "PerceiverModel": _build_perceiver_model,
+    "PerceiverForMaskedLM": _build_masked_lm,
+    "PerceiverForSequenceClassification": _build_sequence_classifier,
+}
 
 
 def from_transformers(path, allow_pickle=False, dtype=None):
@@ -166,6 +210,8 @@ def from_transformers(path, allow_pickle=False, dtype=None):
       (B, L, vocab_size). transformers always decodes
       `max_position_embeddings` queries; ours decodes the first L, which
       are the same values.
+    - `PerceiverForSequenceClassification` -> `PerceiverTextClassifier`
+      with the same inputs, returning (B, num_labels) logits.
 
     Torch is not needed for `model.safetensors`.
 

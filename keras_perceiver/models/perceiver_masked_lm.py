@@ -102,7 +102,12 @@ class PerceiverMaskedLM(OptionalInputsMixin, keras.Model):
 
         # === Layers ===
         self.text_preprocessor = TextPreprocessor(
-            vocab_size, max_sequence_length, embedding_dim, dtype=dtype, name="text_preprocessor"
+            vocab_size,
+            max_sequence_length,
+            embedding_dim,
+            use_output_bias=True,
+            dtype=dtype,
+            name="text_preprocessor",
         )
         encoder, processor = build_encoder_and_processor(config, dtype=dtype)
         self.decoder_queries = TrainablePositionEncoding(

@@ -21,9 +21,10 @@ class TextPreprocessor(keras.layers.Layer):
     """Embed token ids (B, L) as (B, L, D) = token embedding + learned position embedding.
 
     Called with `reverse=True` on hidden states (B, O, D) it returns tied
-    logits (B, O, vocab_size) = `hidden @ token_embeddings^T + output_bias`
-    (transformers `PerceiverEmbeddingDecoder`; its bias lives here so that a
-    Functional model can reuse this layer on the output side).
+    logits (B, O, vocab_size) = `hidden @ token_embeddings^T [+ output_bias]`
+    (transformers `PerceiverEmbeddingDecoder`; its bias lives here, with
+    `use_output_bias=True`, so that a Functional model can reuse this layer
+    on the output side).
 
     Source: transformers `PerceiverTextPreprocessor`; DeepMind
     `io_processors.TextPreprocessor` / `EmbeddingDecoder`.
@@ -34,6 +35,8 @@ class TextPreprocessor(keras.layers.Layer):
         embedding_dim: int, D (the reference's `d_model`). Defaults to 768.
         embeddings_initializer: initializer of both tables; truncated normal
             with stddev 0.02 by default.
+        use_output_bias: bool, learn a (vocab_size,) bias for the tied logits
+            of `reverse=True` (the masked LM's). Defaults to False.
 
     Call arguments:
         inputs: (B, L) integer token ids, or (B, O, D) hidden states with
@@ -61,6 +64,7 @@ class TextPreprocessor(keras.layers.Layer):
         max_sequence_length=2048,
         embedding_dim=768,
         embeddings_initializer=None,
+        use_output_bias=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,6 +74,7 @@ class TextPreprocessor(keras.layers.Layer):
         self.vocab_size = vocab_size
         self.max_sequence_length = max_sequence_length
         self.embedding_dim = embedding_dim
+        self.use_output_bias = use_output_bias
         self.embeddings_initializer = keras.initializers.get(
             embeddings_initializer or default_kernel_initializer()
         )
@@ -85,7 +90,11 @@ class TextPreprocessor(keras.layers.Layer):
             shape=(self.max_sequence_length, self.embedding_dim),
             initializer=clone_initializer(self.embeddings_initializer),
         )
-        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocab_size,), initializer="zeros")
+        self.output_bias = None
+        if self.use_output_bias:
+            self.output_bias = self.add_weight(
+                name="output_bias", shape=(self.vocab_size,), initializer="zeros"
+            )
         self.built = True
 
     def call(self, inputs, reverse=False):
@@ -99,7 +108,9 @@ class TextPreprocessor(keras.layers.Layer):
                 )
             kernel = ops.cast(self.token_embeddings, self.compute_dtype)
             logits = ops.matmul(inputs, ops.transpose(kernel))
-            return logits + ops.cast(self.output_bias, self.compute_dtype)
+            if self.output_bias is not None:
+                logits = logits + ops.cast(self.output_bias, self.compute_dtype)
+            return logits
         check_rank("token_ids", inputs, 2, name)
         check_integer_dtype("token_ids", inputs, name)
         length = inputs.shape[1]
@@ -133,6 +144,7 @@ class TextPreprocessor(keras.layers.Layer):
                 "max_sequence_length": self.max_sequence_length,
                 "embedding_dim": self.embedding_dim,
                 "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+                "use_output_bias": self.use_output_bias,
             }
         )
         return config

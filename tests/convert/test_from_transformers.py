@@ -13,7 +13,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from transformers import PerceiverConfig, PerceiverForMaskedLM, PerceiverModel
+from transformers import (
+    PerceiverConfig,
+    PerceiverForMaskedLM,
+    PerceiverForSequenceClassification,
+    PerceiverModel,
+)
 
 from keras_perceiver.convert.from_transformers import from_transformers
 
@@ -130,6 +135,27 @@ def test_masked_lm_parity(name, tmp_path):
         ).logits.numpy()[:, :17]
     outputs_short = np.asarray(model(short))
     assert np.abs(outputs_short - expected_short).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["default_channels", "qk_v_channels", "no_query_residual"])
+def test_sequence_classification_parity(name, tmp_path):
+    config = PerceiverConfig(**{**BASE, **CONFIGS[name]}, num_labels=3)
+    reference = _randomize(PerceiverForSequenceClassification(config), seed=11)
+    model = from_transformers(_save(reference, tmp_path))
+    assert model.count_params() == sum(p.numel() for p in reference.parameters())
+
+    rng = np.random.default_rng(3)
+    token_ids = rng.integers(6, config.vocab_size, size=(3, 29)).astype("int32")
+    mask = _padding_mask(3, 29, [29, 12, 3])
+    with torch.no_grad():
+        expected = reference(
+            inputs=torch.from_numpy(token_ids).long(),
+            attention_mask=torch.from_numpy(mask.astype("float32")),
+        ).logits.numpy()
+    outputs = np.asarray(model({"token_ids": token_ids, "padding_mask": mask}))
+    assert outputs.shape == (3, 3)
+    assert np.abs(expected).max() > 1.0
+    assert np.abs(outputs - expected).max() <= TOLERANCE
 
 
 def test_safetensors_conversion_does_not_need_torch(tmp_path):
