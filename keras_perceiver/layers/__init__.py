@@ -1,6 +1,7 @@
 """Perceiver building blocks (keras.ops only: TensorFlow, JAX and PyTorch backends)."""
 
 from keras_perceiver.layers.attention_block import AttentionBlock
+from keras_perceiver.layers.attention_layer_base import AttentionLayerBase
 from keras_perceiver.layers.cross_attention import CrossAttention
 from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
 from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
@@ -18,6 +19,7 @@ from keras_perceiver.layers.trainable_queries import TrainableQueries
 
 __all__ = [
     "AttentionBlock",
+    "AttentionLayerBase",
     "CrossAttention",
     "CrossAttentionEncoder",
     "FourierPositionEncoding",

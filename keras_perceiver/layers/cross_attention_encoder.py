@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_perceiver.layers.attention_layer_base import AttentionLayerBase
 from keras_perceiver.layers.cross_attention import CrossAttention
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.validation import (
@@ -15,7 +16,7 @@ from keras_perceiver.validation import (
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class CrossAttentionEncoder(keras.layers.Layer):
+class CrossAttentionEncoder(AttentionLayerBase):
     """Encode inputs (B, M, C) into latents (B, N, D) with one cross-attention.
 
     Owns the learned latent array (N, D), broadcasts it over the batch and lets
@@ -72,16 +73,9 @@ class CrossAttentionEncoder(keras.layers.Layer):
         num_latents,
         latent_dim,
         num_cross_attention_heads=1,
-        qk_channels=None,
-        v_channels=None,
         cross_attention_widening_factor=1,
         use_query_residual=True,
         cross_attention_shape_for_attention="kv",
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        layer_norm_epsilon=1e-5,
-        kernel_initializer=None,
         latent_initializer=None,
         **kwargs,
     ):
@@ -91,36 +85,20 @@ class CrossAttentionEncoder(keras.layers.Layer):
         self.num_latents = num_latents
         self.latent_dim = latent_dim
         self.num_cross_attention_heads = num_cross_attention_heads
-        self.qk_channels = qk_channels
-        self.v_channels = v_channels
         self.cross_attention_widening_factor = cross_attention_widening_factor
         self.use_query_residual = use_query_residual
         self.cross_attention_shape_for_attention = cross_attention_shape_for_attention
-        self.activation = activation
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or default_kernel_initializer()
-        )
         self.latent_initializer = keras.initializers.get(
             latent_initializer or default_kernel_initializer()
         )
         # Validates heads/channels eagerly, at construction time.
         self.cross_attention = CrossAttention(
             num_heads=num_cross_attention_heads,
-            qk_channels=qk_channels,
-            v_channels=v_channels,
             widening_factor=cross_attention_widening_factor,
             use_query_residual=use_query_residual,
             shape_for_attention=cross_attention_shape_for_attention,
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            layer_norm_epsilon=layer_norm_epsilon,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            dtype=self.dtype_policy,
             name="cross_attention",
+            **self.block_arguments(),
         )
 
     def build(self, inputs_shape):
@@ -154,16 +132,9 @@ class CrossAttentionEncoder(keras.layers.Layer):
                 "num_latents": self.num_latents,
                 "latent_dim": self.latent_dim,
                 "num_cross_attention_heads": self.num_cross_attention_heads,
-                "qk_channels": self.qk_channels,
-                "v_channels": self.v_channels,
                 "cross_attention_widening_factor": self.cross_attention_widening_factor,
                 "use_query_residual": self.use_query_residual,
                 "cross_attention_shape_for_attention": self.cross_attention_shape_for_attention,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "latent_initializer": keras.initializers.serialize(self.latent_initializer),
             }
         )

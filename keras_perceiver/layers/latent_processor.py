@@ -2,13 +2,13 @@
 
 import keras
 
-from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
+from keras_perceiver.layers.attention_layer_base import AttentionLayerBase
 from keras_perceiver.layers.self_attention import SelfAttention
 from keras_perceiver.validation import check_channels, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class LatentProcessor(keras.layers.Layer):
+class LatentProcessor(AttentionLayerBase):
     """Refine latents (B, N, D) with `num_blocks` x `num_self_attends_per_block` self-attentions.
 
     The same `num_self_attends_per_block` layers are applied `num_blocks`
@@ -52,14 +52,7 @@ class LatentProcessor(keras.layers.Layer):
         num_blocks=1,
         num_self_attends_per_block=6,
         num_self_attention_heads=8,
-        qk_channels=None,
-        v_channels=None,
         self_attention_widening_factor=1,
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        layer_norm_epsilon=1e-5,
-        kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -68,29 +61,13 @@ class LatentProcessor(keras.layers.Layer):
         self.num_blocks = num_blocks
         self.num_self_attends_per_block = num_self_attends_per_block
         self.num_self_attention_heads = num_self_attention_heads
-        self.qk_channels = qk_channels
-        self.v_channels = v_channels
         self.self_attention_widening_factor = self_attention_widening_factor
-        self.activation = activation
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or default_kernel_initializer()
-        )
         self.self_attends = [
             SelfAttention(
                 num_heads=num_self_attention_heads,
-                qk_channels=qk_channels,
-                v_channels=v_channels,
                 widening_factor=self_attention_widening_factor,
-                activation=activation,
-                dropout=dropout,
-                attention_dropout=attention_dropout,
-                layer_norm_epsilon=layer_norm_epsilon,
-                kernel_initializer=clone_initializer(self.kernel_initializer),
-                dtype=self.dtype_policy,
                 name=f"self_attention_{i}",
+                **self.block_arguments(),
             )
             for i in range(num_self_attends_per_block)
         ]
@@ -120,14 +97,7 @@ class LatentProcessor(keras.layers.Layer):
                 "num_blocks": self.num_blocks,
                 "num_self_attends_per_block": self.num_self_attends_per_block,
                 "num_self_attention_heads": self.num_self_attention_heads,
-                "qk_channels": self.qk_channels,
-                "v_channels": self.v_channels,
                 "self_attention_widening_factor": self.self_attention_widening_factor,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config

@@ -13,6 +13,28 @@ def _large_negative(dtype):
     return -1e4 if dtype == "float16" else -1e9
 
 
+def _project(dense, x, num_contracted):
+    """`dense(x)` for an `EinsumDense` that contracts the last `num_contracted` axes of x (B, T, ...).
+
+    The same products and sums as the layer's einsum, computed as one 2-D
+    matmul (B*T, in) @ (in, out) plus bias: TensorFlow runs that as a MatMul
+    with the bias add fused, while the `Einsum` op and its separate bias add
+    take ~7% longer per attention layer (benchmarks/README.md). The kernel
+    property includes LoRA; quantized layers keep their own call.
+    """
+    if getattr(dense, "quantization_mode", None) is not None or dense.activation is not None:
+        return dense(x)
+    kernel = dense.kernel
+    in_shape = tuple(kernel.shape[:num_contracted])
+    out_shape = tuple(kernel.shape[num_contracted:])
+    in_size, out_size = math.prod(in_shape), math.prod(out_shape)
+    leading = ops.shape(x)[:2]
+    y = ops.matmul(ops.reshape(x, (-1, in_size)), ops.reshape(kernel, (in_size, out_size)))
+    if dense.bias is not None:
+        y = ops.add(y, ops.reshape(dense.bias, (out_size,)))
+    return ops.reshape(y, tuple(leading) + out_shape)
+
+
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class PerceiverMultiHeadAttention(keras.layers.Layer):
     """Multi-head dot-product attention with Perceiver channel conventions.
@@ -126,21 +148,23 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def call(self, query, key_value, attention_mask=None, training=None):
-        q = self.query_dense(query) * ops.cast(self._scale, self.compute_dtype)
-        k = self.key_dense(key_value)
-        v = self.value_dense(key_value)
+        # Projections as plain 2-D matmuls (see `_project`): q/k/v (B, T, H, d), output (B, T, E).
+        q = _project(self.query_dense, query, 1) * ops.cast(self._scale, self.compute_dtype)
+        k = _project(self.key_dense, key_value, 1)
+        v = _project(self.value_dense, key_value, 1)
         scores = ops.cast(ops.einsum("bthd,bshd->bhts", q, k), "float32")
         if attention_mask is not None:
             mask = ops.cast(attention_mask, "bool")
             scores = ops.where(mask[:, None, :, :], scores, _large_negative("float32"))
-        probs = ops.softmax(scores, axis=-1)
-        probs = self.dropout_layer(ops.cast(probs, self.compute_dtype), training=training)
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        if training and self.attention_dropout > 0:
+            probs = self.dropout_layer(probs, training=training)
         context = ops.einsum("bhts,bshd->bthd", probs, v)
         if attention_mask is not None:
             # DeepMind `attend`: a row with every key masked gives zeros, not a uniform mean.
             any_key = ops.any(mask, axis=-1, keepdims=True)
             context = context * ops.cast(any_key[..., None], context.dtype)
-        return self.output_dense(context)
+        return _project(self.output_dense, context, 2)
 
     def compute_output_shape(self, query_shape, key_value_shape):
         return (query_shape[0], query_shape[1], self.output_channels)

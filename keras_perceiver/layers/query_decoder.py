@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
+from keras_perceiver.layers.attention_layer_base import AttentionLayerBase
 from keras_perceiver.layers.cross_attention import CrossAttention
-from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
+from keras_perceiver.layers.initializers import clone_initializer
 from keras_perceiver.validation import (
     check_channels,
     check_choice,
@@ -18,7 +19,7 @@ QUERY_MASK_MODES = ("zero", "ignore")
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class QueryDecoder(keras.layers.Layer):
+class QueryDecoder(AttentionLayerBase):
     """Decode latents (B, N, D) at output queries (B, O, E) into (B, O, E or output_channels).
 
     Each output query cross-attends to the latents (no query-to-query
@@ -70,52 +71,29 @@ class QueryDecoder(keras.layers.Layer):
     def __init__(
         self,
         num_cross_attention_heads=1,
-        qk_channels=None,
-        v_channels=None,
         cross_attention_widening_factor=1,
         use_query_residual=False,
         output_channels=None,
         query_mask_mode="zero",
         cross_attention_shape_for_attention="kv",
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        layer_norm_epsilon=1e-5,
-        kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int("output_channels", output_channels, allow_none=True)
         check_choice("query_mask_mode", query_mask_mode, QUERY_MASK_MODES)
         self.num_cross_attention_heads = num_cross_attention_heads
-        self.qk_channels = qk_channels
-        self.v_channels = v_channels
         self.cross_attention_widening_factor = cross_attention_widening_factor
         self.use_query_residual = use_query_residual
         self.output_channels = output_channels
         self.query_mask_mode = query_mask_mode
         self.cross_attention_shape_for_attention = cross_attention_shape_for_attention
-        self.activation = activation
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or default_kernel_initializer()
-        )
         self.cross_attention = CrossAttention(
             num_heads=num_cross_attention_heads,
-            qk_channels=qk_channels,
-            v_channels=v_channels,
             widening_factor=cross_attention_widening_factor,
             use_query_residual=use_query_residual,
             shape_for_attention=cross_attention_shape_for_attention,
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            layer_norm_epsilon=layer_norm_epsilon,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            dtype=self.dtype_policy,
             name="cross_attention",
+            **self.block_arguments(),
         )
         self.output_projection = None
         if output_channels is not None:
@@ -164,18 +142,11 @@ class QueryDecoder(keras.layers.Layer):
         config.update(
             {
                 "num_cross_attention_heads": self.num_cross_attention_heads,
-                "qk_channels": self.qk_channels,
-                "v_channels": self.v_channels,
                 "cross_attention_widening_factor": self.cross_attention_widening_factor,
                 "use_query_residual": self.use_query_residual,
                 "output_channels": self.output_channels,
                 "query_mask_mode": self.query_mask_mode,
                 "cross_attention_shape_for_attention": self.cross_attention_shape_for_attention,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config
