@@ -66,6 +66,21 @@ def symbolic_like(inputs):
     return tf.nest.map_structure(convert, inputs)
 
 
+_MIRRORED_STRATEGY = []
+
+
+def mirrored_strategy():
+    """One `MirroredStrategy(["/cpu:0", "/cpu:1"])` for the whole test session.
+
+    Two strategies in one process reuse the same collective instance keys, so a
+    second strategy's all-reduce can meet the first one's and fail with a shape
+    mismatch; sharing one strategy keeps the keys unique.
+    """
+    if not _MIRRORED_STRATEGY:
+        _MIRRORED_STRATEGY.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    return _MIRRORED_STRATEGY[0]
+
+
 def as_json(config):
     """A config as it reads back from JSON (tuples become lists), for comparisons after saving."""
     return json.loads(json.dumps(config))
@@ -105,7 +120,9 @@ class TestCase(parameterized.TestCase):
     def assertAllFinite(self, x, msg=None):
         for a in tf.nest.flatten(to_numpy(x)):
             if np.issubdtype(a.dtype, np.floating) or a.dtype.name == "bfloat16":
-                self.assertTrue(np.all(np.isfinite(a.astype("float32"))), msg=msg or f"non-finite values: {a}")
+                self.assertTrue(
+                    np.all(np.isfinite(a.astype("float32"))), msg=msg or f"non-finite values: {a}"
+                )
 
     def assertAllZero(self, x, msg=None):
         x = np.asarray(to_numpy(x)).astype("float32")
@@ -113,7 +130,9 @@ class TestCase(parameterized.TestCase):
         np.testing.assert_array_equal(x, np.zeros_like(x), err_msg=msg or "")
 
     def assertDtype(self, x, dtype, msg=None):
-        self.assertEqual(keras.backend.standardize_dtype(x.dtype), keras.backend.standardize_dtype(dtype), msg)
+        self.assertEqual(
+            keras.backend.standardize_dtype(x.dtype), keras.backend.standardize_dtype(dtype), msg
+        )
 
     def assertWeightsChange(self, before, after, names):
         unchanged = [n for n, b, a in zip(names, before, after) if np.array_equal(b, a)]
@@ -194,9 +213,7 @@ class TestCase(parameterized.TestCase):
 
         restored = self.run_config_round_trip(layer)
         call_with(restored, input_data, **call_kwargs)
-        self.assertEqual(
-            [tuple(w.shape) for w in restored.weights], [tuple(w.shape) for w in layer.weights]
-        )
+        self.assertEqual([tuple(w.shape) for w in restored.weights], [tuple(w.shape) for w in layer.weights])
         restored.set_weights(layer.get_weights())
         self.assertAllClose(call_with(restored, input_data, **call_kwargs), outputs, atol=1e-6)
 
@@ -223,8 +240,14 @@ class TestCase(parameterized.TestCase):
         self.assertEqual(zero, [], msg=f"zero gradient for {zero}")
 
     def run_mixed_precision_test(
-        self, cls_or_builder, init_kwargs=None, inputs=None, call_kwargs=None, zero_rows=None,
-        policies=MIXED_PRECISION_POLICIES, tolerances=None,
+        self,
+        cls_or_builder,
+        init_kwargs=None,
+        inputs=None,
+        call_kwargs=None,
+        zero_rows=None,
+        policies=MIXED_PRECISION_POLICIES,
+        tolerances=None,
     ):
         """Outputs under mixed precision are finite, of the compute dtype and close to float32.
 
@@ -315,7 +338,7 @@ class TestCase(parameterized.TestCase):
         """
         devices = tf.config.list_logical_devices("CPU")
         self.assertGreaterEqual(len(devices), 2, msg="conftest.py must split the CPU in two")
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored_strategy()
         self.assertEqual(strategy.num_replicas_in_sync, 2)
         with strategy.scope():
             model = build_model_fn()
@@ -335,3 +358,117 @@ class TestCase(parameterized.TestCase):
         self.assertAllClose(losses[0], expected_loss, atol=1e-5, rtol=1e-4)
         self.assertWeightsChange(before, [w.numpy() for w in model.trainable_weights], names)
         return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-tests: each helper fails on a layer that breaks the property it checks.
+
+
+@keras.saving.register_keras_serializable(package="keras_perceiver")
+class ScaleForHelperTests(keras.layers.Layer):
+    """x * w (+ an optional unused weight), with switchable defects."""
+
+    def __init__(
+        self, factor=2.0, unused_weight=False, drop_factor_from_config=False, float32_output=False, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.factor = factor
+        self.unused_weight = unused_weight
+        self.drop_factor_from_config = drop_factor_from_config
+        self.float32_output = float32_output
+
+    def build(self, x_shape):
+        self.w = self.add_weight(shape=(x_shape[-1],), initializer="ones", name="w")
+        if self.unused_weight:
+            self.unused = self.add_weight(shape=(1,), initializer="ones", name="unused")
+
+    def call(self, x):
+        y = x * keras.ops.cast(self.w, self.compute_dtype) * self.factor
+        return keras.ops.cast(y, "float32") if self.float32_output else y
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "unused_weight": self.unused_weight,
+                "drop_factor_from_config": self.drop_factor_from_config,
+                "float32_output": self.float32_output,
+            }
+        )
+        if not self.drop_factor_from_config:
+            config["factor"] = self.factor
+        return config
+
+
+class TestCaseHelpersTest(TestCase):
+    """The helpers catch what they claim to check."""
+
+    def setUp(self):
+        super().setUp()
+        self.x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+
+    def test_layer_test_passes_on_a_correct_layer(self):
+        self.run_layer_test(
+            ScaleForHelperTests,
+            {"factor": 3.0},
+            self.x,
+            (2, 3, 4),
+            expected_num_trainable_weights=1,
+            run_mixed_precision_test=False,
+        )
+
+    def test_config_round_trip_needs_every_argument(self):
+        with self.assertRaisesRegex(AssertionError, "tolerance"):
+            self.run_layer_test(
+                ScaleForHelperTests,
+                {"factor": 3.0, "drop_factor_from_config": True},
+                self.x,
+                (2, 3, 4),
+                run_mixed_precision_test=False,
+            )
+
+    def test_config_round_trip_needs_the_project_package(self):
+        @keras.saving.register_keras_serializable(package="elsewhere")
+        class ScaleElsewhere(ScaleForHelperTests):
+            pass
+
+        with self.assertRaisesRegex(AssertionError, "keras_perceiver>"):
+            self.run_config_round_trip(ScaleElsewhere())
+
+    def test_layer_test_checks_the_output_shape(self):
+        with self.assertRaises(AssertionError):
+            self.run_layer_test(ScaleForHelperTests, {}, self.x, (2, 3, 5), run_mixed_precision_test=False)
+
+    def test_gradient_check_finds_unused_weights(self):
+        with self.assertRaisesRegex(AssertionError, "unused"):
+            self.run_layer_test(
+                ScaleForHelperTests,
+                {"unused_weight": True},
+                self.x,
+                (2, 3, 4),
+                run_mixed_precision_test=False,
+            )
+
+    def test_mixed_precision_checks_the_output_dtype(self):
+        self.run_mixed_precision_test(ScaleForHelperTests, {}, self.x)
+        with self.assertRaisesRegex(AssertionError, "output dtype"):
+            self.run_mixed_precision_test(ScaleForHelperTests, {"float32_output": True}, self.x)
+
+    def test_mixed_precision_checks_zero_rows(self):
+        with self.assertRaises(AssertionError):
+            self.run_mixed_precision_test(
+                ScaleForHelperTests, {}, self.x, zero_rows=np.array([[True, False, False]])
+            )
+        zeroed = self.x.copy()
+        zeroed[:, 0] = 0.0
+        self.run_mixed_precision_test(
+            ScaleForHelperTests, {}, zeroed, zero_rows=np.array([[True, False, False]])
+        )
+
+    def test_mixed_precision_compares_with_float32(self):
+        def builder(dtype):
+            # A different function under mixed precision: factor 2 vs 2.5.
+            return ScaleForHelperTests(factor=2.0 if dtype == "float32" else 2.5, dtype=dtype)
+
+        with self.assertRaisesRegex(AssertionError, "vs float32"):
+            self.run_mixed_precision_test(builder, inputs=self.x)

@@ -45,6 +45,7 @@ DIGITS_MODEL_CONFIG = {
     "self_attention_widening_factor": 2,
     "decoder_num_heads": 1,
     "output_channels": 10,
+    "dropout": 0.1,
 }
 DIGITS_PREPROCESSOR_CONFIG = {"prep_type": "pixels", "position_encoding_type": "fourier", "num_bands": 8}
 DIGITS_QUERY_CHANNELS = 64
@@ -104,24 +105,40 @@ def build_digits_model(seed=0):
 # Task name -> how to load its data and build its model. A task's data loader
 # takes (seed, test_fraction) and returns ((x_train, y_train), (x_test, y_test))
 # with x the model's "inputs" tensor and y integer class labels; its model
-# builder takes the seed and returns a compiled-ready keras.Model.
+# builder takes the seed and returns an uncompiled keras.Model.
 TASKS = {
     "digits": {"load_data": load_digits_data, "build_model": build_digits_model},
 }
 
+# Defaults of `run` and of the command-line flags.
+DEFAULTS = {
+    "task": "digits",
+    "model_dir": "runs/digits",
+    "epochs": 40,
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-4,
+    "seed": 0,
+    "test_fraction": 0.2,
+    "max_train_steps": None,
+    "export_tolerance": 1e-5,
+}
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", "digits", sorted(TASKS), "Task to train.")
-flags.DEFINE_string("model_dir", "runs/digits", "Output directory (SavedModel, .keras file, metrics JSON).")
-flags.DEFINE_integer("epochs", 40, "Training epochs.")
-flags.DEFINE_integer("batch_size", 32, "Global batch size.")
-flags.DEFINE_float("learning_rate", 2e-3, "Peak AdamW learning rate (cosine decay to 0).")
-flags.DEFINE_float("weight_decay", 1e-4, "AdamW weight decay.")
-flags.DEFINE_integer("seed", 0, "Seed of the split, the initialization and the shuffling.")
-flags.DEFINE_float("test_fraction", 0.2, "Held-out fraction of the data (stratified).")
+flags.DEFINE_enum("task", DEFAULTS["task"], sorted(TASKS), "Task to train.")
+flags.DEFINE_string("model_dir", DEFAULTS["model_dir"], "Output directory (SavedModel, .keras, metrics.json).")
+flags.DEFINE_integer("epochs", DEFAULTS["epochs"], "Training epochs.")
+flags.DEFINE_integer("batch_size", DEFAULTS["batch_size"], "Batch size.")
+flags.DEFINE_float("learning_rate", DEFAULTS["learning_rate"], "Peak AdamW learning rate (cosine decay to 0).")
+flags.DEFINE_float("weight_decay", DEFAULTS["weight_decay"], "AdamW weight decay.")
+flags.DEFINE_integer("seed", DEFAULTS["seed"], "Seed of the split, the initialization and the shuffling.")
+flags.DEFINE_float("test_fraction", DEFAULTS["test_fraction"], "Held-out fraction of the data (stratified).")
 flags.DEFINE_integer(
-    "max_train_steps", None, "If set, train for at most this many steps per epoch (smoke runs)."
+    "max_train_steps", DEFAULTS["max_train_steps"], "If set, at most this many steps per epoch (smoke runs)."
 )
-flags.DEFINE_float("export_tolerance", 1e-5, "Max allowed |SavedModel - Keras| logit difference.")
+flags.DEFINE_float(
+    "export_tolerance", DEFAULTS["export_tolerance"], "Max allowed |SavedModel - Keras| logit difference."
+)
 
 
 def make_dataset(x, y, batch_size, shuffle, seed):
@@ -132,32 +149,30 @@ def make_dataset(x, y, batch_size, shuffle, seed):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def run(
-    task="digits",
-    model_dir="runs/digits",
-    epochs=40,
-    batch_size=32,
-    learning_rate=2e-3,
-    weight_decay=1e-4,
-    seed=0,
-    test_fraction=0.2,
-    max_train_steps=None,
-    export_tolerance=1e-5,
-    verbose=2,
-):
+def run(verbose=2, **overrides):
     """Train, evaluate, export and check one task; return the metrics dict (also written as JSON).
+
+    Args:
+        verbose: `model.fit` verbosity (2: one line per epoch).
+        **overrides: any key of `DEFAULTS` (the flags of the same names).
 
     Raises:
         ValueError: for an unknown task.
         RuntimeError: if the reloaded SavedModel's outputs differ from the
             Keras model's by more than `export_tolerance`.
     """
+    unknown = sorted(set(overrides) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"Unknown arguments {unknown}. Expected keys of {sorted(DEFAULTS)}")
+    args = {**DEFAULTS, **overrides}
+    task, model_dir, epochs, batch_size = args["task"], args["model_dir"], args["epochs"], args["batch_size"]
+    seed, max_train_steps = args["seed"], args["max_train_steps"]
     if task not in TASKS:
         raise ValueError(f"Unknown task. Expected one of {sorted(TASKS)}. Received: task={task!r}")
     keras.utils.set_random_seed(seed)
     os.makedirs(model_dir, exist_ok=True)
 
-    (x_train, y_train), (x_test, y_test) = TASKS[task]["load_data"](seed, test_fraction)
+    (x_train, y_train), (x_test, y_test) = TASKS[task]["load_data"](seed, args["test_fraction"])
     train_data = make_dataset(x_train, y_train, batch_size, shuffle=True, seed=seed)
     test_data = make_dataset(x_test, y_test, batch_size, shuffle=False, seed=seed)
     steps_per_epoch = -(-len(x_train) // batch_size)
@@ -166,9 +181,11 @@ def run(
         train_data = train_data.repeat()
 
     model = TASKS[task]["build_model"](seed)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=epochs * steps_per_epoch)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args["learning_rate"], decay_steps=epochs * steps_per_epoch
+    )
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args["weight_decay"]),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -198,12 +215,8 @@ def run(
         "train_loss": float(history.history["loss"][-1]),
         "num_train": int(len(x_train)),
         "num_test": int(len(x_test)),
-        "epochs": epochs,
-        "batch_size": batch_size,
+        **{key: args[key] for key in ("epochs", "batch_size", "learning_rate", "weight_decay", "seed")},
         "steps_per_epoch": steps_per_epoch,
-        "learning_rate": learning_rate,
-        "weight_decay": weight_decay,
-        "seed": seed,
         "num_parameters": int(model.count_params()),
         "train_seconds": round(train_seconds, 1),
         "export_max_abs_diff": export_max_abs_diff,
@@ -213,10 +226,10 @@ def run(
     }
     with open(os.path.join(model_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2, default=str)
-    if not export_max_abs_diff <= export_tolerance:
+    if not export_max_abs_diff <= args["export_tolerance"]:
         raise RuntimeError(
             f"The reloaded SavedModel disagrees with the Keras model: max_abs_diff={export_max_abs_diff} "
-            f"> export_tolerance={export_tolerance} ({saved_model_dir})"
+            f"> export_tolerance={args['export_tolerance']} ({saved_model_dir})"
         )
     return metrics
 
@@ -224,18 +237,7 @@ def run(
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    run(
-        task=FLAGS.task,
-        model_dir=FLAGS.model_dir,
-        epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate,
-        weight_decay=FLAGS.weight_decay,
-        seed=FLAGS.seed,
-        test_fraction=FLAGS.test_fraction,
-        max_train_steps=FLAGS.max_train_steps,
-        export_tolerance=FLAGS.export_tolerance,
-    )
+    run(**{key: FLAGS[key].value for key in DEFAULTS})
 
 
 if __name__ == "__main__":

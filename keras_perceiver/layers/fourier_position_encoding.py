@@ -105,7 +105,9 @@ class FourierPositionEncoding(keras.layers.Layer):
             if dims is None:
                 continue
             if len(dims) == 0:
-                raise ValueError(f"`{arg_name}` must have at least one dimension. Received: {arg_name}={dims!r}")
+                raise ValueError(
+                    f"`{arg_name}` must have at least one dimension. Received: {arg_name}={dims!r}"
+                )
             for i, n in enumerate(dims):
                 check_positive_int(f"{arg_name}[{i}]", n)
         if index_dims is not None and max_resolution is not None and len(index_dims) != len(max_resolution):

@@ -73,15 +73,21 @@ class CrossAttentionTest(TestCase):
     def test_errors_name_expected_and_received_values(self):
         layer = CrossAttention(num_heads=1)
         layer(self.query, self.inputs)
-        with self.assertRaisesRegex(ValueError, r"`query` must have rank 3\. Received: query\.shape=\(4, 8\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`query` must have rank 3\. Received: query\.shape=\(4, 8\)"
+        ):
             layer(self.query[0], self.inputs)
-        with self.assertRaisesRegex(ValueError, r"`inputs` must have rank 3\. Received: inputs\.shape=\(2, 6, 3, 1\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`inputs` must have rank 3\. Received: inputs\.shape=\(2, 6, 3, 1\)"
+        ):
             layer(self.query, self.inputs[..., None])
         with self.assertRaisesRegex(ValueError, r"`inputs` has 5 channels but the layer was built for 3"):
             layer(self.query, np.ones((2, 6, 5), "float32"))
         with self.assertRaisesRegex(ValueError, r"`query` has 7 channels but the layer was built for 8"):
             layer(np.ones((2, 4, 7), "float32"), self.inputs)
-        with self.assertRaisesRegex(ValueError, r"`inputs` has an empty index dimension.*inputs\.shape=\(2, 0, 3\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`inputs` has an empty index dimension.*inputs\.shape=\(2, 0, 3\)"
+        ):
             layer(self.query, np.ones((2, 0, 3), "float32"))
 
     def test_invalid_arguments(self):

@@ -5,7 +5,13 @@ from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
 from tests.layers import reference
 from tests.test_case import TestCase
 
-KWARGS = {"num_latents": 4, "latent_dim": 8, "num_cross_attention_heads": 2, "qk_channels": 4, "v_channels": 6}
+KWARGS = {
+    "num_latents": 4,
+    "latent_dim": 8,
+    "num_cross_attention_heads": 2,
+    "qk_channels": 4,
+    "v_channels": 6,
+}
 
 
 class CrossAttentionEncoderTest(TestCase):
@@ -51,7 +57,9 @@ class CrossAttentionEncoderTest(TestCase):
         # Without the mask the same change does change the output.
         self.assertFalse(np.allclose(encoder(changed)[0], encoder(self.inputs)[0], atol=1e-4))
         # An all-True mask is the same as no mask.
-        self.assertAllClose(encoder(self.inputs, padding_mask=np.ones((2, 6), bool)), encoder(self.inputs), atol=1e-6)
+        self.assertAllClose(
+            encoder(self.inputs, padding_mask=np.ones((2, 6), bool)), encoder(self.inputs), atol=1e-6
+        )
 
     def test_fully_padded_example_gets_a_zero_attention_output(self):
         encoder = self.build()
@@ -108,17 +116,24 @@ class CrossAttentionEncoderTest(TestCase):
     def test_errors_name_expected_and_received_values(self):
         encoder = CrossAttentionEncoder(**KWARGS)
         encoder(self.inputs)
-        with self.assertRaisesRegex(ValueError, r"`inputs` must have rank 3\. Received: inputs\.shape=\(6, 3\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`inputs` must have rank 3\. Received: inputs\.shape=\(6, 3\)"
+        ):
             encoder(self.inputs[0])
         with self.assertRaisesRegex(ValueError, r"`inputs` has 4 channels but the layer was built for 3"):
             encoder(np.ones((2, 6, 4), "float32"))
         with self.assertRaisesRegex(ValueError, r"`inputs` has an empty index dimension.*\(2, 0, 3\)"):
             encoder(np.ones((2, 0, 3), "float32"))
-        with self.assertRaisesRegex(ValueError, r"`padding_mask` shape \(2, 5\).*\(2, 6, 3\) on axis 1: expected 6, received 5"):
+        with self.assertRaisesRegex(
+            ValueError, r"`padding_mask` shape \(2, 5\).*\(2, 6, 3\) on axis 1: expected 6, received 5"
+        ):
             encoder(self.inputs, padding_mask=self.padding_mask[:, :5])
         with self.assertRaisesRegex(ValueError, r"on axis 0: expected 2, received 1"):
             encoder(self.inputs, padding_mask=self.padding_mask[:1])
-        with self.assertRaisesRegex(ValueError, r"`padding_mask` must have rank 2 \(B, M\)\. Received: padding_mask\.shape=\(2, 1, 6\)"):
+        with self.assertRaisesRegex(
+            ValueError,
+            r"`padding_mask` must have rank 2 \(B, M\)\. Received: padding_mask\.shape=\(2, 1, 6\)",
+        ):
             encoder(self.inputs, padding_mask=self.padding_mask[:, None])
         with self.assertRaisesRegex(ValueError, r"num_latents=0"):
             CrossAttentionEncoder(num_latents=0, latent_dim=8)

@@ -21,7 +21,12 @@ class FourierPositionEncodingTest(TestCase):
         np.testing.assert_array_equal(grid_positions((3, 2))[[0, 1, 5]], [[-1, -1], [-1, 1], [1, 1]])
 
     def test_matches_reference_channel_order(self):
-        for index_dims, max_resolution in [((7,), None), ((4, 5), None), ((3, 4, 2), None), ((4, 6), (16, 9))]:
+        for index_dims, max_resolution in [
+            ((7,), None),
+            ((4, 5), None),
+            ((3, 4, 2), None),
+            ((4, 6), (16, 9)),
+        ]:
             layer = FourierPositionEncoding(num_bands=4, index_dims=index_dims, max_resolution=max_resolution)
             outputs = layer(np.ones((2, 1, 1), "float32")).numpy()
             expected = fourier_reference(grid_positions(index_dims), 4, max_resolution or index_dims)
@@ -102,6 +107,8 @@ class FourierPositionEncodingTest(TestCase):
             FourierPositionEncoding(num_bands=4)
         with self.assertRaisesRegex(ValueError, r"num_bands=0"):
             FourierPositionEncoding(num_bands=0, index_dims=(4,))
+        with self.assertRaisesRegex(ValueError, r"at least one dimension\. Received: index_dims=\(\)"):
+            FourierPositionEncoding(num_bands=2, index_dims=())
         with self.assertRaisesRegex(ValueError, r"index_dims\[0\]=0"):
             FourierPositionEncoding(num_bands=2, index_dims=(0, 4))
         with self.assertRaisesRegex(ValueError, r"max_resolution\[1\]=-2"):

@@ -72,7 +72,9 @@ class LatentProcessorTest(TestCase):
     def test_errors_name_expected_and_received_values(self):
         layer = LatentProcessor(**KWARGS)
         layer(self.latents)
-        with self.assertRaisesRegex(ValueError, r"`latents` must have rank 3\. Received: latents\.shape=\(4, 8\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`latents` must have rank 3\. Received: latents\.shape=\(4, 8\)"
+        ):
             layer(self.latents[0])
         with self.assertRaisesRegex(ValueError, r"`latents` has 6 channels but the layer was built for 8"):
             layer(np.ones((2, 4, 6), "float32"))

@@ -44,7 +44,9 @@ class MLPBlockTest(TestCase):
         self.assertFalse(np.allclose(layer(self.x, training=True), inference))
 
     def test_invalid_arguments(self):
-        with self.assertRaisesRegex(ValueError, r"`activation` must be one of.*'gelu'.*Received: activation='relu'"):
+        with self.assertRaisesRegex(
+            ValueError, r"`activation` must be one of.*'gelu'.*Received: activation='relu'"
+        ):
             MLPBlock(activation="relu")
         with self.assertRaisesRegex(ValueError, r"widening_factor=0"):
             MLPBlock(widening_factor=0)

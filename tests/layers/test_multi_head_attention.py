@@ -115,5 +115,9 @@ class PerceiverMultiHeadAttentionTest(TestCase):
     def test_symbolic_call_with_unknown_dimensions(self):
         # Functional graphs: KerasTensors with unknown batch and lengths.
         layer = PerceiverMultiHeadAttention(**KWARGS)
-        out = layer(keras.Input((None, 6)), keras.Input((None, 4)), attention_mask=keras.Input((1, None), dtype="bool"))
+        out = layer(
+            keras.Input((None, 6)),
+            keras.Input((None, 4)),
+            attention_mask=keras.Input((1, None), dtype="bool"),
+        )
         self.assertEqual(tuple(out.shape), (None, None, 6))

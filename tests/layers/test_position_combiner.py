@@ -35,7 +35,9 @@ class PositionCombinerTest(TestCase):
             concat(self.inputs, self.positions), np.concatenate([self.inputs, self.positions], -1)
         )
         add = PositionCombiner(concat_or_add_pos="add")
-        np.testing.assert_allclose(add(self.inputs, self.positions[..., :3]), self.inputs + self.positions[..., :3])
+        np.testing.assert_allclose(
+            add(self.inputs, self.positions[..., :3]), self.inputs + self.positions[..., :3]
+        )
         projected = PositionCombiner(concat_or_add_pos="add", project_pos_dim=3)
         outputs = projected(self.inputs, self.positions)
         kernel, bias = projected.projection.get_weights()

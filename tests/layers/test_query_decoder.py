@@ -104,17 +104,27 @@ class QueryDecoderTest(TestCase):
     def test_errors_name_expected_and_received_values(self):
         decoder = QueryDecoder(**KWARGS)
         decoder(self.queries, self.latents)
-        with self.assertRaisesRegex(ValueError, r"`queries` must have rank 3\. Received: queries\.shape=\(3, 6\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`queries` must have rank 3\. Received: queries\.shape=\(3, 6\)"
+        ):
             decoder(self.queries[0], self.latents)
-        with self.assertRaisesRegex(ValueError, r"`latents` must have rank 3\. Received: latents\.shape=\(4, 8\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`latents` must have rank 3\. Received: latents\.shape=\(4, 8\)"
+        ):
             decoder(self.queries, self.latents[0])
         with self.assertRaisesRegex(ValueError, r"`queries` has an empty index dimension.*\(2, 0, 6\)"):
             decoder(np.ones((2, 0, 6), "float32"), self.latents)
-        with self.assertRaisesRegex(ValueError, r"`query_mask` shape \(2, 2\).*on axis 1: expected 3, received 2"):
+        with self.assertRaisesRegex(
+            ValueError, r"`query_mask` shape \(2, 2\).*on axis 1: expected 3, received 2"
+        ):
             decoder(self.queries, self.latents, query_mask=self.query_mask[:, :2])
-        with self.assertRaisesRegex(ValueError, r"QueryDecoder: `latents` has 7 channels but the layer was built for 8"):
+        with self.assertRaisesRegex(
+            ValueError, r"QueryDecoder: `latents` has 7 channels but the layer was built for 8"
+        ):
             decoder(self.queries, np.ones((2, 4, 7), "float32"))
-        with self.assertRaisesRegex(ValueError, r"QueryDecoder: `queries` has 5 channels but the layer was built for 6"):
+        with self.assertRaisesRegex(
+            ValueError, r"QueryDecoder: `queries` has 5 channels but the layer was built for 6"
+        ):
             decoder(np.ones((2, 3, 5), "float32"), self.latents)
         with self.assertRaisesRegex(ValueError, r"query_mask_mode.*Received: query_mask_mode='drop'"):
             QueryDecoder(query_mask_mode="drop")

@@ -52,7 +52,11 @@ class SelfAttentionTest(TestCase):
             layer(self.x[0])
         with self.assertRaisesRegex(ValueError, r"`x` has 6 channels but the layer was built for 8"):
             layer(np.ones((2, 5, 6), "float32"))
-        with self.assertRaisesRegex(ValueError, r"Expected v_channels=8.*Received: qk_channels=None, v_channels=4"):
+        with self.assertRaisesRegex(
+            ValueError, r"Expected v_channels=8.*Received: qk_channels=None, v_channels=4"
+        ):
             SelfAttention(num_heads=2, v_channels=4)(self.x)
-        with self.assertRaisesRegex(ValueError, r"Expected v_channels=8.*Received: qk_channels=4, v_channels=None"):
+        with self.assertRaisesRegex(
+            ValueError, r"Expected v_channels=8.*Received: qk_channels=4, v_channels=None"
+        ):
             SelfAttention(num_heads=2, qk_channels=4)(self.x)

@@ -52,7 +52,9 @@ class TrainablePositionEncodingTest(TestCase):
 
     def test_errors_name_expected_and_received_values(self):
         layer = TrainablePositionEncoding(index_dims=16, num_channels=8)
-        with self.assertRaisesRegex(ValueError, r"inputs have 17 positions but the table holds 16.*\(2, 17, 3\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"inputs have 17 positions but the table holds 16.*\(2, 17, 3\)"
+        ):
             layer(np.ones((2, 17, 3), "float32"))
         grid = TrainablePositionEncoding(index_dims=(3, 4), num_channels=5)
         with self.assertRaisesRegex(ValueError, r"index_dims=\(3, 4\).*inputs\.shape=\(2, 4, 3, 1\)"):

@@ -73,9 +73,7 @@ class PerceiverIOTest(TestCase):
         for key, value in arguments.items():
             self.assertEqual(config[key], value, msg=key)
         restored = self.run_config_round_trip(model)
-        self.assertEqual(
-            [tuple(w.shape) for w in restored.weights], [tuple(w.shape) for w in model.weights]
-        )
+        self.assertEqual([tuple(w.shape) for w in restored.weights], [tuple(w.shape) for w in model.weights])
 
     def test_config_round_trip_with_layer_arguments(self):
         model = build_model(
@@ -91,7 +89,9 @@ class PerceiverIOTest(TestCase):
 
     def test_saving(self):
         query_mask = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], bool)
-        self.run_model_saving_test(build_model(use_query_mask=True), {**make_inputs(), "query_mask": query_mask})
+        self.run_model_saving_test(
+            build_model(use_query_mask=True), {**make_inputs(), "query_mask": query_mask}
+        )
 
     def test_mixed_precision(self):
         self.run_mixed_precision_test(build_model, inputs=make_inputs())
@@ -179,7 +179,7 @@ class PerceiverIOTest(TestCase):
         checks = {
             "input_shape": model.inputs[0].shape[1:] == (7, 4) and encoder._inputs_channels == 8,
             "num_latents": tuple(encoder.latents.shape) == (5, 12),
-            "latent_dim": tuple(self_attends[0].attention.value_dense.kernel.shape)[0] == 12,
+            "latent_dim": self_attends[0].attention.value_dense.kernel.shape[0] == 12,
             "num_blocks": processor.num_blocks == 3,
             "num_self_attends_per_block": len(self_attends) == 2,
             "num_cross_attention_heads": encoder_attention.num_heads == 2,
@@ -187,7 +187,8 @@ class PerceiverIOTest(TestCase):
             "qk_channels": encoder_attention.qk_channels == 6 and self_attends[1].attention.qk_channels == 6,
             "v_channels": tuple(encoder_attention.value_dense.kernel.shape) == (8, 2, 6),
             "cross_attention_shape_for_attention": encoder.cross_attention.shape_for_attention == "q",
-            "cross_attention_widening_factor": tuple(encoder.cross_attention.mlp.dense_1.kernel.shape) == (12, 24),
+            "cross_attention_widening_factor": tuple(encoder.cross_attention.mlp.dense_1.kernel.shape)
+            == (12, 24),
             "self_attention_widening_factor": tuple(self_attends[1].mlp.dense_1.kernel.shape) == (12, 36),
             "use_query_residual": encoder.cross_attention.use_query_residual is False,
             "decoder_num_heads": decoder_attention.num_heads == 2,
@@ -244,5 +245,7 @@ class PerceiverIOTest(TestCase):
     def test_bad_inputs_name_expected_and_received_values(self):
         model = build_model()
         inputs = make_inputs()
-        with self.assertRaisesRegex(ValueError, r"padding_mask.*expected shape=\(None, 10\), found shape=\(3, 9\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"padding_mask.*expected shape=\(None, 10\), found shape=\(3, 9\)"
+        ):
             model({**inputs, "padding_mask": inputs["padding_mask"][:, :9]})

@@ -68,7 +68,10 @@ class PerceiverMaskedLMTest(TestCase):
         self.assertAllClose(model(inputs), expected, atol=1e-5)
         # No separate output kernel: the embedding layer owns all vocabulary-sized weights.
         vocab_sized = [w.path for w in model.weights if 262 in tuple(w.shape)]
-        self.assertEqual(sorted(vocab_sized), sorted(["text_preprocessor/token_embeddings", "text_preprocessor/output_bias"]))
+        self.assertEqual(
+            sorted(vocab_sized),
+            sorted(["text_preprocessor/token_embeddings", "text_preprocessor/output_bias"]),
+        )
 
     def test_config_equals_constructor_arguments(self):
         model = build_model()
@@ -148,7 +151,7 @@ class PerceiverMaskedLMTest(TestCase):
             and tuple(model.get_layer("decoder_queries").position_embeddings.shape) == (20, 10),
             "embedding_dim": encoder._inputs_channels == 10,
             "num_latents": tuple(encoder.latents.shape) == (3, 12),
-            "latent_dim": tuple(self_attends[0].attention.value_dense.kernel.shape)[0] == 12,
+            "latent_dim": self_attends[0].attention.value_dense.kernel.shape[0] == 12,
             "num_blocks": processor.num_blocks == 2,
             "num_self_attends_per_block": len(self_attends) == 3,
             "num_cross_attention_heads": encoder_attention.num_heads == 2,
@@ -156,7 +159,8 @@ class PerceiverMaskedLMTest(TestCase):
             "qk_channels": encoder_attention.qk_channels == 6 and self_attends[2].attention.qk_channels == 6,
             "v_channels": tuple(encoder_attention.value_dense.kernel.shape) == (10, 2, 6),
             "cross_attention_shape_for_attention": encoder.cross_attention.shape_for_attention == "q",
-            "cross_attention_widening_factor": tuple(encoder.cross_attention.mlp.dense_1.kernel.shape) == (12, 24),
+            "cross_attention_widening_factor": tuple(encoder.cross_attention.mlp.dense_1.kernel.shape)
+            == (12, 24),
             "self_attention_widening_factor": tuple(self_attends[1].mlp.dense_1.kernel.shape) == (12, 36),
             "use_query_residual": encoder.cross_attention.use_query_residual is False,
             "decoder_num_heads": decoder_attention.num_heads == 5,
@@ -164,7 +168,9 @@ class PerceiverMaskedLMTest(TestCase):
             "decoder_v_channels": tuple(decoder_attention.value_dense.kernel.shape) == (12, 5, 3),
             "decoder_widening_factor": tuple(decoder.cross_attention.mlp.dense_1.kernel.shape) == (10, 40),
             "activation": all(block.mlp.activation == "gelu_approximate" for block in blocks),
-            "dropout": all(block.dropout == 0.25 and block.mlp.dropout_layer.rate == 0.25 for block in blocks),
+            "dropout": all(
+                block.dropout == 0.25 and block.mlp.dropout_layer.rate == 0.25 for block in blocks
+            ),
             "attention_dropout": all(block.attention.dropout_layer.rate == 0.125 for block in blocks),
             "dtype": all(
                 layer.dtype_policy.name == "float64"
@@ -208,17 +214,23 @@ class PerceiverMaskedLMTest(TestCase):
         self.assertAllClose(restored(inputs), model(inputs), atol=1e-6)
         overridden = PerceiverMaskedLM.from_preset("tiny", num_blocks=2)
         self.assertEqual(overridden.get_config()["num_blocks"], 2)
-        with self.assertRaisesRegex(ValueError, r"Unknown preset 'nope'\. Expected one of \[.*'language_perceiver'"):
+        with self.assertRaisesRegex(
+            ValueError, r"Unknown preset 'nope'\. Expected one of \[.*'language_perceiver'"
+        ):
             PerceiverMaskedLM.from_preset("nope")
 
     def test_bad_token_ids_name_expected_and_received_values(self):
         model = build_model()
         inputs = make_inputs()
-        with self.assertRaisesRegex(TypeError, r"`token_ids` must be an integer tensor.*Received: dtype=float32"):
+        with self.assertRaisesRegex(
+            TypeError, r"`token_ids` must be an integer tensor.*Received: dtype=float32"
+        ):
             model.get_layer("text_preprocessor")(inputs["token_ids"].astype("float32"))
         bad = inputs["token_ids"].copy()
         bad[0, 0] = 262
-        with self.assertRaisesRegex(ValueError, r"token ids must lie in \[0, 262\)\. Received: min=0, max=262"):
+        with self.assertRaisesRegex(
+            ValueError, r"token ids must lie in \[0, 262\)\. Received: min=0, max=262"
+        ):
             model({"token_ids": bad})
         with self.assertRaisesRegex(ValueError, r"17 tokens exceed max_sequence_length=16"):
             model({"token_ids": np.ones((2, 17), "int32")})

@@ -63,8 +63,14 @@ class ByteTokenizerTest(TestCase):
 
         reference = PerceiverTokenizer()
         self.assertEqual(
-            [reference.pad_token_id, reference.bos_token_id, reference.eos_token_id,
-             reference.mask_token_id, reference.cls_token_id, reference.sep_token_id],
+            [
+                reference.pad_token_id,
+                reference.bos_token_id,
+                reference.eos_token_id,
+                reference.mask_token_id,
+                reference.cls_token_id,
+                reference.sep_token_id,
+            ],
             [0, 1, 2, 3, 4, 5],
         )
         tokenizer = ByteTokenizer(add_special_tokens=True)
@@ -76,7 +82,9 @@ class ByteTokenizerTest(TestCase):
             self.assertEqual(tokenizer(text)["token_ids"].numpy().tolist(), expected_ids(text, True))
         # Truncation keeps [CLS] and [SEP], as transformers does.
         fixed = ByteTokenizer(sequence_length=6, add_special_tokens=True)(tf.constant(TEXTS))
-        np.testing.assert_array_equal(fixed["token_ids"], padded([expected_ids(t, True, 6) for t in TEXTS], 6))
+        np.testing.assert_array_equal(
+            fixed["token_ids"], padded([expected_ids(t, True, 6) for t in TEXTS], 6)
+        )
         hf = reference(TEXTS, max_length=6, truncation=True, padding="max_length")
         np.testing.assert_array_equal(fixed["token_ids"], np.array(hf["input_ids"]))
         np.testing.assert_array_equal(fixed["padding_mask"], np.array(hf["attention_mask"], bool))
@@ -118,7 +126,9 @@ class ByteTokenizerTest(TestCase):
         expected = tokenizer(tf.constant(TEXTS))
         np.testing.assert_array_equal(outputs["token_ids"], expected["token_ids"])
         np.testing.assert_array_equal(outputs["padding_mask"], expected["padding_mask"])
-        np.testing.assert_array_equal(outputs["token_ids"], padded([expected_ids(t, True, 12) for t in TEXTS], 12))
+        np.testing.assert_array_equal(
+            outputs["token_ids"], padded([expected_ids(t, True, 12) for t in TEXTS], 12)
+        )
 
     def test_detokenize_round_trip(self):
         tokenizer = ByteTokenizer(sequence_length=40, add_special_tokens=True)

@@ -78,9 +78,13 @@ class TextPreprocessorTest(TestCase):
 
     def test_errors_name_expected_and_received_values(self):
         layer = TextPreprocessor(**KWARGS)
-        with self.assertRaisesRegex(TypeError, r"`token_ids` must be an integer tensor.*Received: dtype=float32"):
+        with self.assertRaisesRegex(
+            TypeError, r"`token_ids` must be an integer tensor.*Received: dtype=float32"
+        ):
             layer(self.token_ids.astype("float32"))
-        with self.assertRaisesRegex(ValueError, r"`token_ids` must have rank 2\. Received: token_ids\.shape=\(10,\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"`token_ids` must have rank 2\. Received: token_ids\.shape=\(10,\)"
+        ):
             layer(self.token_ids[0])
         with self.assertRaisesRegex(ValueError, r"13 tokens exceed max_sequence_length=12.*\(2, 13\)"):
             layer(np.ones((2, 13), "int32"))
