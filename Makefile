@@ -1,26 +1,32 @@
 # Two commands for a fresh machine: `make demo` (the main job) and `make test` (the test suite).
-# Both create .venv and install everything they need.
+# Both create .venv (python3.11) and install everything on first use, then reuse it.
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
+PYTEST_FLAGS ?= -q -ra
+DEMO_FLAGS ?= --task=digits --model_dir=runs/digits
+
+# Quiet TensorFlow's C++ start-up logging (CUDA probes, CPU feature notes).
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: venv demo test lint clean
 
 venv: $(STAMP)
 
+# Re-runs only when the install metadata changes. torch first, pinned, on its own: pip takes the
+# local CPU wheel, so transformers never pulls a CUDA build.
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel
-	# torch first, pinned: the CPU wheel; transformers must not pull a CUDA build.
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -e ".[test]"
 	touch $(STAMP)
 
 demo: venv
-	$(VENV)/bin/python -m training.train --task=digits --model_dir=runs/digits
+	$(VENV)/bin/python -m training.train $(DEMO_FLAGS)
 
 test: venv
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -159,7 +159,7 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
         ValueError: if `endpoint` is not one of the artifact's endpoints.
     """
     loaded = tf.saved_model.load(str(path))
-    endpoints = sorted(set(loaded.signatures) | ({DEFAULT_ENDPOINT} if hasattr(loaded, DEFAULT_ENDPOINT) else set()))
+    endpoints = set(loaded.signatures) | ({DEFAULT_ENDPOINT} if hasattr(loaded, DEFAULT_ENDPOINT) else set())
     if endpoint == SERVING_DEFAULT and SERVING_DEFAULT in loaded.signatures:
         signature = loaded.signatures[SERVING_DEFAULT]
         input_signature = signature.structured_input_signature[1]
@@ -179,7 +179,7 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
     else:
         raise ValueError(
             f"load_saved_model: the SavedModel at {str(path)!r} has no endpoint {endpoint!r}. "
-            f"Expected one of {endpoints}. Received: endpoint={endpoint!r}"
+            f"Expected one of {sorted(endpoints)}. Received: endpoint={endpoint!r}"
         )
     call.saved_model = loaded
     call.input_signature = input_signature

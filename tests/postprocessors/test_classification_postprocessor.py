@@ -7,6 +7,16 @@ import numpy as np
 import pytest
 
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
+from tests.test_case import TestCase
+
+
+class ClassificationPostprocessorLayerTest(TestCase):
+    def test_layer(self):
+        x = np.random.default_rng(0).normal(size=(3, 1, 5)).astype("float32")
+        _, outputs = self.run_layer_test(
+            ClassificationPostprocessor, {}, x, expected_output_shape=(3, 5), expected_num_trainable_weights=0
+        )
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(outputs), x[:, 0])
 
 
 def test_takes_the_first_query():

@@ -3,13 +3,44 @@
 import keras
 import numpy as np
 import pytest
+from absl.testing import parameterized
 
 from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from tests.test_case import TestCase
 
 
 def images(shape=(2, 8, 6, 3), seed=0):
     return np.random.default_rng(seed).uniform(size=shape).astype("float32")
+
+
+class ImagePreprocessorLayerTest(TestCase):
+    """Shapes, symbolic call, config round trip, gradients and mixed precision (shared helper)."""
+
+    @parameterized.named_parameters(
+        ("fourier", {"num_bands": 4}, 3 + 2 + 16, 0),
+        ("fourier_projected", {"num_bands": 4, "project_pos_dim": 5}, 3 + 5, 2),
+        ("trainable", {"position_encoding_type": "trainable", "num_channels": 7}, 3 + 7, 1),
+        (
+            "trainable_added",
+            {
+                "position_encoding_type": "trainable",
+                "num_channels": 8,
+                "project_pos_dim": 3,
+                "concat_or_add_pos": "add",
+            },
+            3,
+            3,
+        ),
+    )
+    def test_layer(self, init_kwargs, channels, num_weights):
+        self.run_layer_test(
+            ImagePreprocessor,
+            init_kwargs,
+            images(),
+            expected_output_shape=(2, 48, channels),
+            expected_num_trainable_weights=num_weights,
+        )
 
 
 @pytest.mark.parametrize(

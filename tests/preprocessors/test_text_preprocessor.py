@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
 from tests.test_case import TestCase
 
-KWARGS = {"vocab_size": 20, "max_sequence_length": 12, "embedding_dim": 8}
+KWARGS = {"vocab_size": 20, "max_sequence_length": 12, "embedding_dim": 8, "use_output_bias": True}
 
 
 class TextPreprocessorTest(TestCase):
@@ -58,6 +58,18 @@ class TextPreprocessorTest(TestCase):
         hidden = np.random.default_rng(1).normal(size=(2, 5, 8)).astype("float32")
         expected = hidden @ layer.token_embeddings.numpy().T + np.arange(20)
         self.assertAllClose(layer(hidden, reverse=True), expected, atol=1e-6)
+
+    def test_without_output_bias(self):
+        layer = TextPreprocessor(**{**KWARGS, "use_output_bias": False})
+        layer(self.token_ids)
+        self.assertEqual(
+            [w.path for w in layer.weights],
+            ["text_preprocessor/token_embeddings", "text_preprocessor/position_embeddings"],
+        )
+        hidden = np.random.default_rng(1).normal(size=(2, 5, 8)).astype("float32")
+        expected = hidden @ layer.token_embeddings.numpy().T
+        self.assertAllClose(layer(hidden, reverse=True), expected, atol=1e-6)
+        self.assertFalse(layer.get_config()["use_output_bias"])
 
     def test_gradients(self):
         layer = TextPreprocessor(**KWARGS)
