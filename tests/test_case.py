@@ -34,7 +34,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 MIXED_PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16")
-# Tolerance relative to the float32 output's largest magnitude (at least 1).
+# Tolerance relative to the largest magnitude of the float32 output.
 MIXED_PRECISION_TOLERANCES = {"mixed_float16": 1e-2, "mixed_bfloat16": 5e-2}
 
 
@@ -262,7 +262,7 @@ class TestCase(parameterized.TestCase):
                 those rows must be exactly zero in every policy.
             policies: dtype policies to test.
             tolerances: dict policy -> tolerance relative to the largest
-                float32 output magnitude (at least 1).
+                magnitude of the float32 output.
         """
         call_kwargs = call_kwargs or {}
         tolerances = {**MIXED_PRECISION_TOLERANCES, **(tolerances or {})}
@@ -276,6 +276,9 @@ class TestCase(parameterized.TestCase):
             builder = cls_or_builder
         reference_obj = builder(dtype="float32")
         reference = to_numpy(call_with(reference_obj, inputs, **call_kwargs))
+        if zero_rows is not None:
+            for ref in tf.nest.flatten(reference):
+                self.assertAllZero(ref[np.broadcast_to(zero_rows, ref.shape[:-1])], msg="float32")
         for policy in policies:
             obj = builder(dtype=policy)
             call_with(obj, inputs, **call_kwargs)  # builds
@@ -288,8 +291,9 @@ class TestCase(parameterized.TestCase):
                 self.assertDtype(out, compute_dtype, msg=f"{policy}: output dtype")
                 out = np.asarray(to_numpy(out)).astype("float32")
                 self.assertAllFinite(out, msg=f"{policy}: non-finite outputs")
-                scale = max(1.0, float(np.max(np.abs(ref))))
-                tol = tolerances[policy] * scale
+                # Relative to the output's own magnitude, so that small outputs (default
+                # initializers) are still compared meaningfully.
+                tol = tolerances[policy] * max(float(np.max(np.abs(ref))), 1e-6)
                 np.testing.assert_allclose(out, ref, atol=tol, rtol=0, err_msg=f"{policy} vs float32")
                 if zero_rows is not None:
                     self.assertAllZero(out[np.broadcast_to(zero_rows, out.shape[:-1])], msg=policy)
