@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_perceiver.convert.transformers_checkpoint import read_transformers_checkpoint
+from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
@@ -13,7 +14,36 @@ _ACTIVATIONS = {
     "gelu_pytorch_tanh": "gelu_approximate",
     "gelu_fast": "gelu_approximate",
 }
-SUPPORTED_ARCHITECTURES = ("PerceiverModel", "PerceiverForMaskedLM", "PerceiverForSequenceClassification")
+SUPPORTED_ARCHITECTURES = (
+    "PerceiverModel",
+    "PerceiverForMaskedLM",
+    "PerceiverForSequenceClassification",
+    "PerceiverForImageClassificationLearned",
+    "PerceiverForImageClassificationFourier",
+    "PerceiverForImageClassificationConvProcessing",
+)
+# transformers builds these image preprocessors in code, not from config.json (modeling_perceiver.py).
+_IMAGE_PREPROCESSING = {
+    "PerceiverForImageClassificationLearned": {
+        "prep_type": "conv1x1",
+        "out_channels": 256,
+        "position_encoding_type": "trainable",
+        "num_channels": 256,
+        "project_pos_dim": 256,
+    },
+    "PerceiverForImageClassificationFourier": {
+        "prep_type": "pixels",
+        "num_bands": 64,
+        "max_resolution": (224, 224),
+    },
+    "PerceiverForImageClassificationConvProcessing": {
+        "prep_type": "conv",
+        "out_channels": 64,
+        "conv_padding": "transformers",
+        "num_bands": 64,
+        "max_resolution": (56, 56),
+    },
+}
 
 
 class _WeightReader:
@@ -191,7 +221,51 @@ def _build_sequence_classifier(config, reader, dtype):
     return model
 
 
+def _load_image_preprocessor(layer, reader, prefix):
+    if layer.prep_type == "conv1x1":
+        w = reader.pop(f"{prefix}.convnet_1x1.weight")
+        _assign(layer.stem.kernel, w.transpose(2, 3, 1, 0), f"{prefix}.convnet_1x1")
+        _assign(layer.stem.bias, reader.pop(f"{prefix}.convnet_1x1.bias"), f"{prefix}.convnet_1x1")
+    elif layer.prep_type == "conv":
+        conv = layer.stem
+        _assign(conv.conv.kernel, reader.pop(f"{prefix}.convnet.conv.weight").transpose(2, 3, 1, 0), "conv")
+        if conv.batchnorm is not None:
+            bn = f"{prefix}.convnet.batchnorm"
+            _assign(conv.batchnorm.gamma, reader.pop(f"{bn}.weight"), bn)
+            _assign(conv.batchnorm.beta, reader.pop(f"{bn}.bias"), bn)
+            _assign(conv.batchnorm.moving_mean, reader.pop(f"{bn}.running_mean"), bn)
+            _assign(conv.batchnorm.moving_variance, reader.pop(f"{bn}.running_var"), bn)
+            reader.weights.pop(f"{bn}.num_batches_tracked", None)  # a step counter, not a weight
+    if layer.position_encoding_type == "trainable":
+        _assign(
+            layer.position_encoding.position_embeddings,
+            reader.pop(f"{prefix}.position_embeddings.position_embeddings"),
+            f"{prefix}.position_embeddings",
+        )
+    if layer.project_pos_dim is not None:
+        _load_dense(layer.position_combiner.projection, reader, f"{prefix}.positions_projection")
+
+
+def _build_image_classifier(config, reader, dtype, architecture):
+    image_size = config.get("image_size", 224)
+    model = PerceiverImageClassifier(
+        image_shape=(image_size, image_size, 3),
+        num_classes=_num_labels(config),
+        dtype=dtype,
+        **_IMAGE_PREPROCESSING[architecture],
+        **_core_config(config),
+    )
+    _load_image_preprocessor(model.get_layer("image_preprocessor"), reader, "perceiver.input_preprocessor")
+    _load_encoder_and_processor(model, reader, "perceiver.")
+    _load_classification_decoder(model, reader, "perceiver.decoder.decoder")
+    return model
+
+
 _BUILDERS = {
+    **{
+        name: (lambda c, r, d, name=name: _build_image_classifier(c, r, d, name))
+        for name in _IMAGE_PREPROCESSING
+    },
     "PerceiverModel": _build_perceiver_model,
     "PerceiverForMaskedLM": _build_masked_lm,
     "PerceiverForSequenceClassification": _build_sequence_classifier,
@@ -212,6 +286,10 @@ def from_transformers(path, allow_pickle=False, dtype=None):
       are the same values.
     - `PerceiverForSequenceClassification` -> `PerceiverTextClassifier`
       with the same inputs, returning (B, num_labels) logits.
+    - `PerceiverForImageClassificationLearned` / `...Fourier` /
+      `...ConvProcessing` -> `PerceiverImageClassifier` taking
+      `{"images": (B, H, W, 3)}` (channels last; transformers takes
+      channels first) and returning (B, num_labels) logits.
 
     Torch is not needed for `model.safetensors`.
 

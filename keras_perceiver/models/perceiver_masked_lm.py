@@ -6,6 +6,7 @@ from keras_perceiver.layers.trainable_position_encoding import TrainablePosition
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor
 from keras_perceiver.models.optional_inputs import OptionalInputsMixin
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
+from keras_perceiver.models.preset_loading import from_preset
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
 from keras_perceiver.validation import check_positive_int
 
@@ -138,14 +139,5 @@ class PerceiverMaskedLM(OptionalInputsMixin, keras.Model):
 
     @classmethod
     def from_preset(cls, preset, weights=None, **kwargs):
-        """Build the model of a named preset; load `weights` (a `.weights.h5` file) if given.
-
-        Raises:
-            ValueError: for an unknown preset name.
-        """
-        if preset not in cls.presets:
-            raise ValueError(f"Unknown preset {preset!r}. Expected one of {sorted(cls.presets)}")
-        model = cls(**{**cls.presets[preset]["config"], **kwargs})
-        if weights is not None:
-            model.load_weights(weights)
-        return model
+        """Build a named preset (see `presets`); load a `.weights.h5` file if `weights` is given."""
+        return from_preset(cls, preset, weights=weights, **kwargs)

@@ -15,6 +15,9 @@ import pytest
 import torch
 from transformers import (
     PerceiverConfig,
+    PerceiverForImageClassificationConvProcessing,
+    PerceiverForImageClassificationFourier,
+    PerceiverForImageClassificationLearned,
     PerceiverForMaskedLM,
     PerceiverForSequenceClassification,
     PerceiverModel,
@@ -154,6 +157,39 @@ def test_sequence_classification_parity(name, tmp_path):
         ).logits.numpy()
     outputs = np.asarray(model({"token_ids": token_ids, "padding_mask": mask}))
     assert outputs.shape == (3, 3)
+    assert np.abs(expected).max() > 1.0
+    assert np.abs(outputs - expected).max() <= TOLERANCE
+
+
+IMAGE_CLASSIFIERS = {
+    # class, d_model (the preprocessor's output width at image_size 16)
+    "learned": (PerceiverForImageClassificationLearned, 512),
+    "fourier": (PerceiverForImageClassificationFourier, 3 + 2 + 2 * 2 * 64),
+    "conv": (PerceiverForImageClassificationConvProcessing, 64 + 2 + 2 * 2 * 64),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_CLASSIFIERS))
+def test_image_classification_parity(name, tmp_path):
+    cls, d_model = IMAGE_CLASSIFIERS[name]
+    config = PerceiverConfig(
+        **{**BASE, "d_model": d_model, "num_cross_attention_heads": 1}, image_size=16, num_labels=5
+    )
+    reference = _randomize(cls(config), seed=13)
+    if name == "conv":  # BatchNorm statistics, not only its affine weights
+        bn = reference.perceiver.input_preprocessor.convnet.batchnorm
+        with torch.no_grad():
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2.0)
+    model = from_transformers(_save(reference, tmp_path))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == sum(p.numel() for p in reference.parameters())
+
+    images = np.random.default_rng(4).normal(size=(2, 3, 16, 16)).astype("float32")
+    with torch.no_grad():
+        expected = reference(inputs=torch.from_numpy(images)).logits.numpy()
+    outputs = np.asarray(model({"images": images.transpose(0, 2, 3, 1)}))
+    assert outputs.shape == (2, 5)
     assert np.abs(expected).max() > 1.0
     assert np.abs(outputs - expected).max() <= TOLERANCE
 

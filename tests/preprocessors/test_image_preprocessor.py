@@ -119,7 +119,9 @@ def test_matches_transformers_pixels_preprocessor():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"prep_type": "conv"}, "not implemented yet"),
+        ({"prep_type": "patches"}, "not implemented yet"),
+        ({"prep_type": "conv", "conv_padding": "valid"}, "conv_padding"),
+        ({"prep_type": "conv1x1", "out_channels": 0}, "out_channels"),
         ({"prep_type": "bytes"}, "prep_type"),
         ({"position_encoding_type": "sinusoidal"}, "position_encoding_type"),
         ({"concat_or_add_pos": "stack"}, "concat_or_add_pos"),
