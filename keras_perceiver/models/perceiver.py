@@ -6,14 +6,14 @@ from keras_perceiver.layers.cross_attention import CrossAttention
 from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
 from keras_perceiver.layers.latent_processor import LatentProcessor
 from keras_perceiver.models.layer_arguments import deserialize_layers, serialize_layers
-from keras_perceiver.models.optional_inputs import OptionalInputsMixin
+from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.validation import check_positive_int
 
 LAYER_ARGUMENTS = ("preprocessor",)
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class Perceiver(OptionalInputsMixin, keras.Model):
+class Perceiver(ModelInputsMixin, keras.Model):
     """Perceiver: `num_cross_attends` x (cross-attend, latent Transformer), then a pooled classifier.
 
     The latents re-read the inputs before every latent block. The first

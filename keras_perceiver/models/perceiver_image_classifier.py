@@ -4,7 +4,7 @@ import keras
 
 from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor
-from keras_perceiver.models.optional_inputs import OptionalInputsMixin
+from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.models.perceiver_image_classifier_presets import PERCEIVER_IMAGE_CLASSIFIER_PRESETS
 from keras_perceiver.models.preset_loading import from_preset
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
@@ -13,7 +13,7 @@ from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverImageClassifier(OptionalInputsMixin, keras.Model):
+class PerceiverImageClassifier(ModelInputsMixin, keras.Model):
     """Images (B, H, W, C) -> logits (B, num_classes).
 
     `ImagePreprocessor` (pixels, 1x1 conv or conv stem, with Fourier or

@@ -4,14 +4,14 @@ import keras
 
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor
 from keras_perceiver.models.layer_arguments import deserialize_layers, serialize_layers
-from keras_perceiver.models.optional_inputs import OptionalInputsMixin
+from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.validation import check_positive_int
 
 LAYER_ARGUMENTS = ("preprocessor", "query_builder", "postprocessor")
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverIO(OptionalInputsMixin, keras.Model):
+class PerceiverIO(ModelInputsMixin, keras.Model):
     """Perceiver IO: inputs (B, M, C) -> latents (B, N, D) -> outputs (B, O, E').
 
     Graph: optional `preprocessor` (e.g. pixels + positions) ->

@@ -4,7 +4,7 @@ import keras
 
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor
-from keras_perceiver.models.optional_inputs import OptionalInputsMixin
+from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
 from keras_perceiver.models.preset_loading import from_preset
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
@@ -12,7 +12,7 @@ from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverMaskedLM(OptionalInputsMixin, keras.Model):
+class PerceiverMaskedLM(ModelInputsMixin, keras.Model):
     """Byte-level masked LM: token ids (B, L) -> logits (B, L, vocab_size).
 
     Token + position embedding (B, L, `embedding_dim`) -> encoder ->

@@ -17,7 +17,9 @@ def from_preset(cls, preset, weights=None, **kwargs):
         ValueError: for an unknown preset name.
     """
     if preset not in cls.presets:
-        raise ValueError(f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)}")
+        raise ValueError(
+            f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)}"
+        )
     model = cls(**{**cls.presets[preset]["config"], **kwargs})
     if weights is not None:
         model.load_weights(weights)
