@@ -60,21 +60,6 @@ DIGITS_PIXEL_STD = 6.0
 DIGITS_INITIALIZER_RANGE = 0.2
 
 
-def reinitialize_weights(model, initializer_range, seed):
-    """Redraw every kernel, latent array and embedding table of `model` from N(0, initializer_range).
-
-    Truncated normal, like the library's default initializer (stddev 0.02);
-    biases and LayerNorm scales/offsets are left as built (zeros/ones), as in
-    transformers `PerceiverPreTrainedModel._init_weights`. The variables are
-    found by name: `kernel`, `latents`, `position_embeddings`.
-    """
-    names = ("kernel", "latents", "position_embeddings")
-    for i, variable in enumerate(model.trainable_variables):
-        if variable.name in names:
-            initializer = keras.initializers.TruncatedNormal(stddev=initializer_range, seed=seed + i)
-            variable.assign(initializer(variable.shape, dtype=variable.dtype))
-
-
 def load_digits_data(seed, test_fraction):
     """scikit-learn digits as ((x_train, y_train), (x_test, y_test)).
 
@@ -97,15 +82,20 @@ def load_digits_data(seed, test_fraction):
 
 def build_digits_model(seed=0):
     """The small Perceiver IO classifier of the `digits` task: (B, 8, 8, 1) -> (B, 10) logits."""
-    model = PerceiverIO(
+    keras.utils.set_random_seed(seed)
+    return PerceiverIO(
         **DIGITS_MODEL_CONFIG,
+        initializer_range=DIGITS_INITIALIZER_RANGE,
         preprocessor=ImagePreprocessor(**DIGITS_PREPROCESSOR_CONFIG, name="image_preprocessor"),
-        query_builder=TrainableQueries(num_queries=1, num_channels=DIGITS_QUERY_CHANNELS, name="queries"),
+        query_builder=TrainableQueries(
+            num_queries=1,
+            num_channels=DIGITS_QUERY_CHANNELS,
+            initializer=keras.initializers.TruncatedNormal(stddev=DIGITS_INITIALIZER_RANGE),
+            name="queries",
+        ),
         postprocessor=ClassificationPostprocessor(name="logits"),
         name="perceiver_io_digits",
     )
-    reinitialize_weights(model, DIGITS_INITIALIZER_RANGE, seed)
-    return model
 
 
 # Task name -> how to load its data and build its model. A task's data loader

@@ -1,8 +1,15 @@
 """Builders of the encoder/processor/decoder stack shared by the task models."""
 
+import keras
+
 from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
 from keras_perceiver.layers.latent_processor import LatentProcessor
 from keras_perceiver.layers.query_decoder import QueryDecoder
+
+
+def initializer(config):
+    """Truncated normal with the config's `initializer_range` (transformers' name; default 0.02)."""
+    return keras.initializers.TruncatedNormal(stddev=config.get("initializer_range", 0.02))
 
 
 def build_encoder_and_processor(config, dtype=None):
@@ -20,6 +27,7 @@ def build_encoder_and_processor(config, dtype=None):
         "activation": config["activation"],
         "dropout": config["dropout"],
         "attention_dropout": config["attention_dropout"],
+        "kernel_initializer": initializer(config),
         "dtype": dtype,
     }
     encoder = CrossAttentionEncoder(
@@ -31,6 +39,7 @@ def build_encoder_and_processor(config, dtype=None):
         cross_attention_widening_factor=config["cross_attention_widening_factor"],
         use_query_residual=config["use_query_residual"],
         cross_attention_shape_for_attention=config["cross_attention_shape_for_attention"],
+        latent_initializer=initializer(config),
         name="encoder",
         **common,
     )
@@ -60,6 +69,7 @@ def build_decoder(config, dtype=None):
         activation=config["activation"],
         dropout=config["dropout"],
         attention_dropout=config["attention_dropout"],
+        kernel_initializer=initializer(config),
         dtype=dtype,
         name="decoder",
     )

@@ -29,8 +29,8 @@ class ModelInputsMixin:
                 spec = specs.get(name)
                 if spec is not None and value is not None and "int" in spec.dtype and _is_float(value):
                     raise TypeError(
-                        f"{self.__class__.__name__}: input `{name}` must be an integer tensor ({spec.dtype}). "
-                        f"Received: dtype={keras.backend.standardize_dtype(value.dtype)}"
+                        f"{self.__class__.__name__}: input `{name}` must be an integer tensor "
+                        f"({spec.dtype}). Received: dtype={keras.backend.standardize_dtype(value.dtype)}"
                     )
             missing = [
                 name

@@ -35,8 +35,13 @@ class PerceiverImageClassifierTest(TestCase):
 
     def test_stems(self):
         for stem in (
-            {"prep_type": "conv1x1", "out_channels": 4, "position_encoding_type": "trainable",
-             "num_channels": 6, "project_pos_dim": 5},
+            {
+                "prep_type": "conv1x1",
+                "out_channels": 4,
+                "position_encoding_type": "trainable",
+                "num_channels": 6,
+                "project_pos_dim": 5,
+            },
             {"prep_type": "conv", "out_channels": 4, "image_shape": (16, 16, 1)},
         ):
             model = PerceiverImageClassifier(**{**TINY, **stem})
@@ -45,7 +50,9 @@ class PerceiverImageClassifierTest(TestCase):
             self.assertEqual(tuple(model({"images": images}).shape), (2, 5))
 
     def test_mixed_precision_and_distributed_fit(self):
-        self.run_mixed_precision_test(lambda dtype: PerceiverImageClassifier(**TINY, dtype=dtype), inputs=_images())
+        self.run_mixed_precision_test(
+            lambda dtype: PerceiverImageClassifier(**TINY, dtype=dtype), inputs=_images()
+        )
         self.run_distributed_fit_step(
             lambda: PerceiverImageClassifier(**TINY),
             _images(batch=4),

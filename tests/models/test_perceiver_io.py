@@ -161,6 +161,7 @@ class PerceiverIOTest(TestCase):
             "activation": "gelu_approximate",
             "dropout": 0.25,
             "attention_dropout": 0.125,
+            "initializer_range": 0.5,
             "preprocessor": keras.layers.Dense(8, name="pre"),
             "query_builder": TrainableQueries(3, 6, name="queries"),
             "postprocessor": keras.layers.Dense(2, name="head"),
@@ -216,6 +217,10 @@ class PerceiverIOTest(TestCase):
             "input_dtype": model.input["inputs"].dtype == "float16",
             "use_query_mask": "query_mask" in model.input,
             "use_output_indices": "output_indices" in model.input,
+            "initializer_range": all(
+                layer.kernel_initializer.stddev == 0.5 for layer in (encoder, processor, decoder)
+            )
+            and encoder.latent_initializer.stddev == 0.5,
             "dtype": all(layer.dtype_policy.name == "float64" for layer in (encoder, processor, decoder)),
         }
         self.assertEqual(set(checks), parameters)

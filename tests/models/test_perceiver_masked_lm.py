@@ -134,6 +134,7 @@ class PerceiverMaskedLMTest(TestCase):
             "activation": "gelu_approximate",
             "dropout": 0.25,
             "attention_dropout": 0.125,
+            "initializer_range": 0.5,
             "dtype": "float64",
         }
         parameters = set(inspect.signature(PerceiverMaskedLM.__init__).parameters) - {"self", "kwargs"}
@@ -172,6 +173,12 @@ class PerceiverMaskedLMTest(TestCase):
                 block.dropout == 0.25 and block.mlp.dropout_layer.rate == 0.25 for block in blocks
             ),
             "attention_dropout": all(block.attention.dropout_layer.rate == 0.125 for block in blocks),
+            "initializer_range": all(
+                layer.kernel_initializer.stddev == 0.5 for layer in (encoder, processor, decoder)
+            )
+            and encoder.latent_initializer.stddev == 0.5
+            and preprocessor.embeddings_initializer.stddev == 0.5
+            and model.get_layer("decoder_queries").initializer.stddev == 0.5,
             "dtype": all(
                 layer.dtype_policy.name == "float64"
                 for layer in (preprocessor, encoder, processor, decoder, model.get_layer("decoder_queries"))
