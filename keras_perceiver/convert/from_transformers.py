@@ -6,6 +6,7 @@ from keras_perceiver.convert.transformers_checkpoint import read_transformers_ch
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 
 _ACTIVATIONS = {
@@ -21,6 +22,7 @@ SUPPORTED_ARCHITECTURES = (
     "PerceiverForImageClassificationLearned",
     "PerceiverForImageClassificationFourier",
     "PerceiverForImageClassificationConvProcessing",
+    "PerceiverForOpticalFlow",
 )
 # transformers builds these image preprocessors in code, not from config.json (modeling_perceiver.py).
 _IMAGE_PREPROCESSING = {
@@ -261,7 +263,28 @@ def _build_image_classifier(config, reader, dtype, architecture):
     return model
 
 
+def _build_optical_flow(config, reader, dtype):
+    train_size = tuple(config.get("train_size", (368, 496)))
+    model = PerceiverOpticalFlow(
+        image_size=train_size,
+        train_size=train_size,
+        dtype=dtype,
+        **{k: v for k, v in _core_config(config).items() if k != "cross_attention_shape_for_attention"},
+    )
+    _load_dense(
+        model.get_layer("flow_preprocessor").projection,
+        reader,
+        "perceiver.input_preprocessor.conv_after_patches",
+    )
+    _load_encoder_and_processor(model, reader, "perceiver.")
+    decoder = model.get_layer("decoder")
+    _load_cross_attention(decoder.cross_attention, reader, "perceiver.decoder.decoder.decoding_cross_attention")
+    _load_dense(decoder.output_projection, reader, "perceiver.decoder.decoder.final_layer")
+    return model
+
+
 _BUILDERS = {
+    "PerceiverForOpticalFlow": _build_optical_flow,
     **{
         name: (lambda c, r, d, name=name: _build_image_classifier(c, r, d, name))
         for name in _IMAGE_PREPROCESSING
@@ -290,6 +313,10 @@ def from_transformers(path, allow_pickle=False, dtype=None):
       `...ConvProcessing` -> `PerceiverImageClassifier` taking
       `{"images": (B, H, W, 3)}` (channels last; transformers takes
       channels first) and returning (B, num_labels) logits.
+    - `PerceiverForOpticalFlow` -> `PerceiverOpticalFlow` at `train_size`,
+      taking `{"frames": (B, 2, H, W, 3)}` (raw frames: the 3x3 patches that
+      transformers expects as input are extracted inside) and returning
+      (B, H, W, 2) flow.
 
     Torch is not needed for `model.safetensors`.
 
