@@ -278,8 +278,9 @@ def _build_optical_flow(config, reader, dtype):
     )
     _load_encoder_and_processor(model, reader, "perceiver.")
     decoder = model.get_layer("decoder")
-    _load_cross_attention(decoder.cross_attention, reader, "perceiver.decoder.decoder.decoding_cross_attention")
-    _load_dense(decoder.output_projection, reader, "perceiver.decoder.decoder.final_layer")
+    prefix = "perceiver.decoder.decoder"
+    _load_cross_attention(decoder.cross_attention, reader, f"{prefix}.decoding_cross_attention")
+    _load_dense(decoder.output_projection, reader, f"{prefix}.final_layer")
     return model
 
 

@@ -48,8 +48,8 @@ class FlowPostprocessor(keras.layers.Layer):
         height, width = self.image_size
         if inputs.shape[1] is not None and inputs.shape[1] != height * width:
             raise ValueError(
-                f"FlowPostprocessor: expected {height * width} outputs (H*W for image_size={self.image_size}). "
-                f"Received: inputs.shape={tuple(inputs.shape)}"
+                f"FlowPostprocessor: expected {height * width} outputs (H*W for image_size="
+                f"{self.image_size}). Received: inputs.shape={tuple(inputs.shape)}"
             )
         return ops.reshape(flow, (-1, height, width, inputs.shape[-1]))
 

@@ -88,7 +88,10 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
             kernel_initializer or default_kernel_initializer()
         )
         self.projection = keras.layers.Dense(
-            out_channels, kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy, name="projection"
+            out_channels,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="projection",
         )
         self.position_combiner = PositionCombiner(dtype=self.dtype_policy, name="position_combiner")
 
@@ -117,9 +120,10 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
 
     def call(self, frames):
         if tuple(frames.shape[1:]) != self._frames_shape:
+            expected = ", ".join(map(str, self._frames_shape))
             raise ValueError(
-                f"OpticalFlowPreprocessor: expected frames of shape (B, {', '.join(map(str, self._frames_shape))})"
-                f", the shape the layer was built for. Received: frames.shape={tuple(frames.shape)}"
+                f"OpticalFlowPreprocessor: expected frames of shape (B, {expected}), the shape the layer "
+                f"was built for. Received: frames.shape={tuple(frames.shape)}"
             )
         _, height, width, channels = self._frames_shape
         frames = ops.cast(frames, self.compute_dtype)

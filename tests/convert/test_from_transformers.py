@@ -62,7 +62,8 @@ def _randomize(model, seed, kernel_scale=0.3):
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            scale = 1.0 if ("layernorm" in name or "latents" in name or "embeddings" in name) else kernel_scale
+            unit = "layernorm" in name or "latents" in name or "embeddings" in name
+            scale = 1.0 if unit else kernel_scale
             param.copy_(torch.randn(param.shape, generator=generator) * scale)
             if "layernorm" in name and name.endswith("weight"):
                 param.add_(1.0)
