@@ -91,13 +91,17 @@ VISION_QUICK_IMAGE_SIZE = 64
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {TASKS}")
     parser.add_argument(
         "--variants", default=",".join(OURS_VARIANTS), help=f"ours: subset of {OURS_VARIANTS}, or none"
     )
     parser.add_argument("--quick", action="store_true", help="small models and few repeats (a smoke run)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per variant (default 5, quick 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed runs per variant (default 5, quick 2)"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per variant before timing")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="training-step optimizer")
     parser.add_argument("--learning_rate", type=float, default=1e-5)
@@ -388,7 +392,10 @@ def time_interleaved(fns, repeats, warmup, log=print):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-        log(f"  round {r + 1}/{repeats}: " + ", ".join(f"{n.split(': ')[1]} {t[-1]:.3f}" for n, t in times.items()))
+        log(
+            f"  round {r + 1}/{repeats}: "
+            + ", ".join(f"{n.split(': ')[1]} {t[-1]:.3f}" for n, t in times.items())
+        )
     return {
         name: {
             "median_s": statistics.median(ts),
@@ -448,7 +455,8 @@ def machine_info():
 def markdown_table(results):
     """One row per task and variant; ratios are ours / the fastest reference variant (< 1: ours faster)."""
     lines = [
-        "| task | variant | median (s) | min (s) | ours / theirs (median) | ours / theirs (min) | first call (s) |",
+        "| task | variant | median (s) | min (s) | ours / theirs (median) | ours / theirs (min) "
+        "| first call (s) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for task, result in results.items():
@@ -517,7 +525,10 @@ def main(argv=None):
     table = markdown_table(results)
     print("\n" + table + "\n")
     for task, result in results.items():
-        print(f"{task}: parity max |diff| {result['parity_max_abs_diff']:.3g}, parameters {result['parameters']}")
+        print(
+            f"{task}: parity max |diff| {result['parity_max_abs_diff']:.3g}, "
+            f"parameters {result['parameters']}"
+        )
     output = args.output
     if output is None:
         os.makedirs(RESULTS_DIR, exist_ok=True)

@@ -33,7 +33,9 @@ import benchmark_vs_transformers as bench  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", choices=("language", "vision"), default="language")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=7)
@@ -233,7 +235,11 @@ def micro_benchmarks(model, variants, repeats):
             "proj 2048x768 @ 768x768 (dec out/mlp)": ("mm", (2048, 768), (768, 768)),
             "logits 2048x768 @ 768x262": ("mm", (2048, 768), (768, 262)),
             "scores self bthd,bshd->bhts (256,8,32)": ("scores", (1, 256, 8, 32), (1, 256, 8, 32)),
-            "context self bhts,bshd->bthd (8,256,256)x(256,8,160)": ("context", (1, 8, 256, 256), (1, 256, 8, 160)),
+            "context self bhts,bshd->bthd (8,256,256)x(256,8,160)": (
+                "context",
+                (1, 8, 256, 256),
+                (1, 256, 8, 160),
+            ),
             "scores enc (256,8,32)x(2048,8,32)": ("scores", (1, 256, 8, 32), (1, 2048, 8, 32)),
             "context enc (8,256,2048)x(2048,8,160)": ("context", (1, 8, 256, 2048), (1, 2048, 8, 160)),
             "scores dec (2048,8,32)x(256,8,32)": ("scores", (1, 2048, 8, 32), (1, 256, 8, 32)),
@@ -289,7 +295,13 @@ def micro_benchmarks(model, variants, repeats):
         for v in r.values():
             v["gflops_at_min"] = flops / v["min_s"] / 1e9
         results[name] = r
-        print(f"{name}: " + ", ".join(f"{k} {v['min_s'] * 1e3:.2f} ms ({v['gflops_at_min']:.0f} GF/s)" for k, v in r.items()), flush=True)
+        print(
+            f"{name}: "
+            + ", ".join(
+                f"{k} {v['min_s'] * 1e3:.2f} ms ({v['gflops_at_min']:.0f} GF/s)" for k, v in r.items()
+            ),
+            flush=True,
+        )
     return results
 
 
@@ -318,16 +330,23 @@ def main(argv=None):
             base = r["torch"]["min_s"]
             print(
                 f"{stage}: "
-                + ", ".join(f"{k} {v['min_s'] * 1e3:.1f} ms (x{v['min_s'] / base:.2f})" for k, v in r.items()),
+                + ", ".join(
+                    f"{k} {v['min_s'] * 1e3:.1f} ms (x{v['min_s'] / base:.2f})" for k, v in r.items()
+                ),
                 flush=True,
             )
         out["stages"] = results
-        print("\n| stage | torch min (ms) | " + " | ".join(f"ours {v} min (ms) / ratio" for v in args.variants) + " |")
+        print(
+            "\n| stage | torch min (ms) | "
+            + " | ".join(f"ours {v} min (ms) / ratio" for v in args.variants)
+            + " |"
+        )
         print("|---|---:|" + "---:|" * len(args.variants))
         for stage, r in results.items():
             base = r["torch"]["min_s"]
             cells = " | ".join(
-                f"{r[f'ours {v}']['min_s'] * 1e3:.1f} / {r[f'ours {v}']['min_s'] / base:.2f}" for v in args.variants
+                f"{r[f'ours {v}']['min_s'] * 1e3:.1f} / {r[f'ours {v}']['min_s'] / base:.2f}"
+                for v in args.variants
             )
             print(f"| {stage} | {base * 1e3:.1f} | {cells} |")
     if args.micro or args.micro_only:

@@ -1,14 +1,13 @@
 """Input handling shared by the task models: optional inputs may be left out, integer inputs stay integer."""
 
-import keras
 import numpy as np
 
 
-def _is_float(value):
-    dtype = getattr(value, "dtype", None)
-    if dtype is None:
-        dtype = np.asarray(value).dtype
-    return "float" in keras.backend.standardize_dtype(dtype)
+def _is_float_array(value):
+    """True for a NumPy array or Python sequence of floats (tensors are left to Keras' own checks)."""
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    return isinstance(value, (np.ndarray, np.generic)) and np.issubdtype(value.dtype, np.floating)
 
 
 class ModelInputsMixin:
@@ -18,8 +17,10 @@ class ModelInputsMixin:
       dict are filled with None: Keras' Functional models accept None for an
       optional input but still require its key, so `model({"inputs": x})`
       and datasets without a `padding_mask` work too.
-    - A float value for an integer input (token ids, indices) raises a
-      `TypeError` instead of being silently truncated by Keras' cast.
+    - A float NumPy array (or list) for an integer input (token ids,
+      indices) raises a `TypeError` instead of being silently truncated by
+      Keras' cast. Tensors are not checked here: Keras' symbolic builds under
+      `tf.distribute` pass float stand-ins for integer inputs.
     """
 
     def __call__(self, inputs, *args, **kwargs):
@@ -27,10 +28,10 @@ class ModelInputsMixin:
             specs = {t.name: t for t in self.inputs}
             for name, value in inputs.items():
                 spec = specs.get(name)
-                if spec is not None and value is not None and "int" in spec.dtype and _is_float(value):
+                if spec is not None and "int" in spec.dtype and _is_float_array(value):
                     raise TypeError(
                         f"{self.__class__.__name__}: input `{name}` must be an integer tensor "
-                        f"({spec.dtype}). Received: dtype={keras.backend.standardize_dtype(value.dtype)}"
+                        f"({spec.dtype}). Received: dtype={np.asarray(value).dtype}"
                     )
             missing = [
                 name

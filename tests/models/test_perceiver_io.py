@@ -34,7 +34,7 @@ def make_inputs(batch=3, seed=0):
 
 class PerceiverIOTest(TestCase):
     def test_outputs_and_padding(self):
-        model = build_model()
+        model = build_model(initializer_range=0.5)  # outputs well above float32 round-off
         inputs = make_inputs()
         outputs = model(inputs).numpy()
         self.assertEqual(outputs.shape, (3, 3, 5))
