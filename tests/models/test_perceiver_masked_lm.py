@@ -222,7 +222,8 @@ class PerceiverMaskedLMTest(TestCase):
         overridden = PerceiverMaskedLM.from_preset("tiny", num_blocks=2)
         self.assertEqual(overridden.get_config()["num_blocks"], 2)
         with self.assertRaisesRegex(
-            ValueError, r"Unknown preset 'nope' for PerceiverMaskedLM\. Expected one of \[.*'language_perceiver'"
+            ValueError,
+            r"Unknown preset 'nope' for PerceiverMaskedLM\. Expected one of \[.*'language_perceiver'",
         ):
             PerceiverMaskedLM.from_preset("nope")
 
