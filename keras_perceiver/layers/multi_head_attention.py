@@ -19,10 +19,10 @@ def _project(dense, x, num_contracted):
     The same products and sums as the layer's einsum, computed as one 2-D
     matmul (B*T, in) @ (in, out) plus bias: TensorFlow runs that as a MatMul
     with the bias add fused, while the `Einsum` op and its separate bias add
-    take ~7% longer per attention layer (benchmarks/README.md). The kernel
-    property includes LoRA; quantized layers keep their own call.
+    take longer (benchmarks/README.md). The layers here have no activation;
+    the kernel property includes LoRA; quantized layers keep their own call.
     """
-    if getattr(dense, "quantization_mode", None) is not None or dense.activation is not None:
+    if getattr(dense, "quantization_mode", None) is not None:
         return dense(x)
     kernel = dense.kernel
     in_shape = tuple(kernel.shape[:num_contracted])
