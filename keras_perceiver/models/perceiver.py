@@ -6,15 +6,12 @@ from keras_perceiver.layers.cross_attention import CrossAttention
 from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
 from keras_perceiver.layers.latent_processor import LatentProcessor
 from keras_perceiver.models.core_layers import initializer
-from keras_perceiver.models.layer_arguments import deserialize_layers, serialize_layers
-from keras_perceiver.models.model_inputs import ModelInputsMixin
+from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.validation import check_positive_int
-
-LAYER_ARGUMENTS = ("preprocessor",)
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class Perceiver(ModelInputsMixin, keras.Model):
+class Perceiver(PerceiverTaskModel):
     """Perceiver: `num_cross_attends` x (cross-attend, latent Transformer), then a pooled classifier.
 
     The latents re-read the inputs before every latent block. The first
@@ -71,6 +68,8 @@ class Perceiver(ModelInputsMixin, keras.Model):
     >>> model({"inputs": keras.ops.ones((2, 20, 3))}).shape
     (2, 4)
     """
+
+    LAYER_ARGUMENTS = ("preprocessor",)
 
     def __init__(
         self,
@@ -170,12 +169,3 @@ class Perceiver(ModelInputsMixin, keras.Model):
 
         # === Config ===
         self._perceiver_config = config
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        config.update(serialize_layers(self._perceiver_config, LAYER_ARGUMENTS))
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**deserialize_layers(config, LAYER_ARGUMENTS))

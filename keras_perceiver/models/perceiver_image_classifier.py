@@ -4,16 +4,15 @@ import keras
 
 from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
-from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.models.perceiver_image_classifier_presets import PERCEIVER_IMAGE_CLASSIFIER_PRESETS
-from keras_perceiver.models.preset_loading import from_preset
+from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
 from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverImageClassifier(ModelInputsMixin, keras.Model):
+class PerceiverImageClassifier(PerceiverTaskModel):
     """Images (B, H, W, C) -> logits (B, num_classes).
 
     `ImagePreprocessor` (pixels, 1x1 conv or conv stem, with Fourier or
@@ -153,15 +152,3 @@ class PerceiverImageClassifier(ModelInputsMixin, keras.Model):
 
         # === Config ===
         self._perceiver_config = config
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._perceiver_config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, preset, weights=None, **kwargs):
-        """Build a named preset (see `presets`); load a `.weights.h5` file if `weights` is given."""
-        return from_preset(cls, preset, weights=weights, **kwargs)

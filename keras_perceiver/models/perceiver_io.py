@@ -3,15 +3,12 @@
 import keras
 
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor
-from keras_perceiver.models.layer_arguments import deserialize_layers, serialize_layers
-from keras_perceiver.models.model_inputs import ModelInputsMixin
+from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.validation import check_positive_int
-
-LAYER_ARGUMENTS = ("preprocessor", "query_builder", "postprocessor")
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverIO(ModelInputsMixin, keras.Model):
+class PerceiverIO(PerceiverTaskModel):
     """Perceiver IO: inputs (B, M, C) -> latents (B, N, D) -> outputs (B, O, E').
 
     Graph: optional `preprocessor` (e.g. pixels + positions) ->
@@ -85,6 +82,8 @@ class PerceiverIO(ModelInputsMixin, keras.Model):
     >>> model({"inputs": keras.ops.ones((2, 50, 3))}).shape
     (2, 8, 16)
     """
+
+    LAYER_ARGUMENTS = ("preprocessor", "query_builder", "postprocessor")
 
     def __init__(
         self,
@@ -165,12 +164,3 @@ class PerceiverIO(ModelInputsMixin, keras.Model):
 
         # === Config ===
         self._perceiver_config = config
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        config.update(serialize_layers(self._perceiver_config, LAYER_ARGUMENTS))
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**deserialize_layers(config, LAYER_ARGUMENTS))

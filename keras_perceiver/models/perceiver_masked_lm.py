@@ -4,15 +4,14 @@ import keras
 
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
-from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
-from keras_perceiver.models.preset_loading import from_preset
+from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
 from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverMaskedLM(ModelInputsMixin, keras.Model):
+class PerceiverMaskedLM(PerceiverTaskModel):
     """Byte-level masked LM: token ids (B, L) -> logits (B, L, vocab_size).
 
     Token + position embedding (B, L, `embedding_dim`) -> encoder ->
@@ -139,15 +138,3 @@ class PerceiverMaskedLM(ModelInputsMixin, keras.Model):
 
         # === Config ===
         self._perceiver_config = config
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._perceiver_config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, preset, weights=None, **kwargs):
-        """Build a named preset (see `presets`); load a `.weights.h5` file if `weights` is given."""
-        return from_preset(cls, preset, weights=weights, **kwargs)

@@ -4,15 +4,14 @@ import keras
 
 from keras_perceiver.layers.input_queries import InputQueries
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
-from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.models.perceiver_optical_flow_presets import PERCEIVER_OPTICAL_FLOW_PRESETS
-from keras_perceiver.models.preset_loading import from_preset
+from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.postprocessors.flow_postprocessor import FlowPostprocessor
 from keras_perceiver.preprocessors.optical_flow_preprocessor import OpticalFlowPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverOpticalFlow(ModelInputsMixin, keras.Model):
+class PerceiverOpticalFlow(PerceiverTaskModel):
     """Frame pairs (B, 2, H, W, 3) -> flow (B, H, W, 2) in pixels.
 
     `OpticalFlowPreprocessor` (3x3 patches of both frames, Dense 64, Fourier
@@ -137,15 +136,3 @@ class PerceiverOpticalFlow(ModelInputsMixin, keras.Model):
 
         # === Config ===
         self._perceiver_config = config
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._perceiver_config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, preset, weights=None, **kwargs):
-        """Build a named preset (see `presets`); load a `.weights.h5` file if `weights` is given."""
-        return from_preset(cls, preset, weights=weights, **kwargs)

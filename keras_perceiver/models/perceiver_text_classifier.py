@@ -5,7 +5,7 @@ import keras
 from keras_perceiver.layers.task_queries import TaskQueries
 from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
-from keras_perceiver.models.model_inputs import ModelInputsMixin
+from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.postprocessors.multi_task_postprocessor import MultiTaskPostprocessor
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
@@ -15,7 +15,7 @@ PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "r
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverTextClassifier(ModelInputsMixin, keras.Model):
+class PerceiverTextClassifier(PerceiverTaskModel):
     """Token ids (B, L) -> logits (B, K), or a dict of logits for several tasks.
 
     The language perceiver's encoder and processor read the text; a single
@@ -155,10 +155,3 @@ class PerceiverTextClassifier(ModelInputsMixin, keras.Model):
         if self._perceiver_config["problem_type"] == "multi_label_classification":
             return keras.losses.BinaryCrossentropy(from_logits=True)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self._perceiver_config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
