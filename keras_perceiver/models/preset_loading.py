@@ -1,26 +1,211 @@
-"""Build a task model from one of its presets (published hyperparameters)."""
+"""Task-model presets: built-in published hyperparameters, or a directory written by `save_to_preset`.
+
+A preset directory holds, in Keras' own formats:
+
+- `config.json`: `keras.saving.serialize_keras_object(model)` (module, class
+  name, registered name and the model's `get_config()`, i.e. its
+  constructor arguments);
+- `model.weights.h5`: `model.save_weights(...)`;
+- `metadata.json`: the keras_perceiver and Keras versions, the registered
+  class name, the parameter count and the format version.
+
+Directories are written into a temporary sibling first and renamed into
+place, so a failure never leaves a partial preset behind.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+PRESET_FORMAT_VERSION = 1
+
+
+def save_to_preset(model, directory, overwrite=False):
+    """Write `model`'s config, weights and metadata to `directory`.
+
+    Args:
+        model: a built `PerceiverTaskModel`.
+        directory: str or path-like, the preset directory. Created if
+            missing; an existing empty directory is used.
+        overwrite: bool, replace an existing non-empty directory. Defaults to
+            False.
+
+    Raises:
+        FileExistsError: if `directory` exists, is not empty and `overwrite`
+            is False, or is a file.
+        OSError, ValueError: from writing; nothing is left at `directory`
+            (an existing preset is kept as it was).
+    """
+    import keras_perceiver  # the package imports this module: read its version at call time
+
+    directory = os.path.abspath(os.fspath(directory))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise FileExistsError(f"save_to_preset: `directory` is a file, expected a directory: {directory}")
+    if os.path.isdir(directory) and os.listdir(directory) and not overwrite:
+        raise FileExistsError(
+            f"save_to_preset: {directory} exists and is not empty. Pass overwrite=True to replace it, "
+            "or choose a new directory."
+        )
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.partial-", dir=parent)
+    try:
+        config = keras.saving.serialize_keras_object(model)
+        _write_json(os.path.join(staging, CONFIG_FILE), config)
+        model.save_weights(os.path.join(staging, WEIGHTS_FILE))
+        metadata = {
+            "format_version": PRESET_FORMAT_VERSION,
+            "keras_perceiver_version": keras_perceiver.__version__,
+            "keras_version": keras.__version__,
+            "class_name": config.get("registered_name") or config["class_name"],
+            "parameter_count": int(model.count_params()),
+        }
+        _write_json(os.path.join(staging, METADATA_FILE), metadata)
+        _move_into_place(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_json(path, value):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def _move_into_place(staging, directory):
+    """Rename `staging` to `directory`, replacing an existing directory only once the new one is complete."""
+    backup = None
+    if os.path.isdir(directory):
+        backup = f"{staging}-old"  # unique like `staging`, in the same parent
+        os.rename(directory, backup)
+    try:
+        os.rename(staging, directory)
+    except BaseException:
+        if backup is not None:
+            os.rename(backup, directory)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def is_preset_directory(preset):
+    """True if `preset` names an existing directory (rather than a built-in preset name)."""
+    return isinstance(preset, (str, os.PathLike)) and os.path.isdir(os.fspath(preset))
+
+
+def _read_json(directory, filename):
+    path = os.path.join(directory, filename)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"Preset directory {directory} has no {filename}: expected a directory written by "
+            f"`save_to_preset` (with {CONFIG_FILE}, {WEIGHTS_FILE} and {METADATA_FILE})."
+        )
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"Preset directory {directory}: {filename} is not valid JSON ({error}).") from error
+
+
+def load_preset_directory(cls, directory, weights=None, **kwargs):
+    """Rebuild the model saved in `directory` by `save_to_preset`.
+
+    Args:
+        cls: the class `from_preset` was called on; the saved model must be
+            an instance of it (`PerceiverTaskModel` accepts every task model).
+        directory: the preset directory.
+        weights: optional `.weights.h5` path loaded instead of the
+            directory's weights.
+        **kwargs: constructor arguments that override the saved config.
+
+    Returns:
+        The model with its saved (or given) weights.
+
+    Raises:
+        FileNotFoundError: for a missing config, metadata or weights file.
+        ValueError: for corrupt files, a model of another class, or weights
+            that do not fit the model.
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    metadata = _read_json(directory, METADATA_FILE)
+    config = _read_json(directory, CONFIG_FILE)
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise ValueError(
+            f"Preset directory {directory}: {CONFIG_FILE} must hold a serialized Keras model "
+            f"(a dict with a 'config' dict). Received: {type(config).__name__}"
+        )
+    if not isinstance(metadata, dict) or metadata.get("format_version") != PRESET_FORMAT_VERSION:
+        received = metadata.get("format_version") if isinstance(metadata, dict) else metadata
+        raise ValueError(
+            f"Preset directory {directory}: unsupported {METADATA_FILE}. Expected format_version="
+            f"{PRESET_FORMAT_VERSION}. Received: {received!r}"
+        )
+    weights_path = os.fspath(weights) if weights is not None else os.path.join(directory, WEIGHTS_FILE)
+    if not os.path.isfile(weights_path):
+        raise FileNotFoundError(f"Preset directory {directory}: weights file {weights_path} not found.")
+
+    config = {**config, "config": {**config["config"], **kwargs}}
+    try:
+        model = keras.saving.deserialize_keras_object(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"Preset directory {directory}: could not rebuild the model of {CONFIG_FILE} "
+            f"(class {metadata.get('class_name')!r}): {error}"
+        ) from error
+    if not isinstance(model, cls):
+        raise ValueError(
+            f"Preset directory {directory} holds a {type(model).__name__}, not a {cls.__name__}. "
+            f"Load it with {type(model).__name__}.from_preset(...)."
+        )
+    try:
+        model.load_weights(weights_path)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"Preset directory {directory}: the weights in {weights_path} do not load into the "
+            f"{type(model).__name__} of {CONFIG_FILE}: {error}"
+        ) from error
+    if weights is None and not kwargs and model.count_params() != metadata.get("parameter_count"):
+        raise ValueError(
+            f"Preset directory {directory}: the rebuilt model has {model.count_params()} parameters, "
+            f"expected {metadata.get('parameter_count')} from {METADATA_FILE}."
+        )
+    return model
 
 
 def from_preset(cls, preset, weights=None, **kwargs):
-    """Build `cls` with the config of `cls.presets[preset]`, overridden by `kwargs`.
+    """Build `cls` from a built-in preset name or a directory written by `save_to_preset`.
 
     Args:
         cls: a task model class with a `presets` dict.
-        preset: str, the preset name.
-        weights: optional path of a `.weights.h5` file to load.
+        preset: str, a name in `cls.presets`, or the path of a preset
+            directory.
+        weights: optional path of a `.weights.h5` file to load (for a
+            directory: instead of its own weights).
         **kwargs: constructor arguments that override the preset's.
 
     Returns:
         The built model.
 
     Raises:
-        ValueError: for an unknown preset name.
+        ValueError: for an unknown preset name, or a directory whose files
+            are corrupt or hold another model class.
+        FileNotFoundError: for a preset directory with missing files.
     """
-    if preset not in cls.presets:
-        raise ValueError(
-            f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)}"
-        )
-    model = cls(**{**cls.presets[preset]["config"], **kwargs})
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+    if isinstance(preset, str) and preset in cls.presets:
+        model = cls(**{**cls.presets[preset]["config"], **kwargs})
+        if weights is not None:
+            model.load_weights(weights)
+        return model
+    if is_preset_directory(preset):
+        return load_preset_directory(cls, preset, weights=weights, **kwargs)
+    raise ValueError(
+        f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)} "
+        "or an existing directory written by `save_to_preset`."
+    )
