@@ -1,51 +1,95 @@
-"""Image input side of the Perceiver: flatten pixels (B, H, W, C) to (B, H*W, C') with positions."""
+"""Image and video input side of the Perceiver: (B, H, W, C) or (B, T, H, W, C) -> (B, M, C')."""
+
+import math
 
 import keras
 from keras import ops
 
 from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
+from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.layers.position_combiner import PositionCombiner
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.preprocessors.conv_downsample import PADDINGS, ConvDownsample
-from keras_perceiver.validation import check_channels, check_choice, check_positive_int, check_rank
+from keras_perceiver.validation import check_choice, check_positive_int, check_rank
 
-PREP_TYPES = ("pixels", "conv1x1", "conv")
+PREP_TYPES = ("pixels", "conv1x1", "conv", "patches")
 POSITION_ENCODING_TYPES = ("fourier", "trainable")
-# Preprocessing types of the reference that this layer does not implement yet.
-PLANNED_PREP_TYPES = ("patches",)
+
+
+def space_to_depth(frames, spatial_block_size=1, temporal_block_size=1):
+    """Blocks of pixels (and frames) moved to the channel axis, channels last.
+
+    (B, H, W, C) -> (B, H/s, W/s, s*s*C) with channel order (row offset,
+    column offset, channel), the order of `tf.nn.space_to_depth`;
+    (B, T, H, W, C) -> (B, T/t, H/s, W/s, t*s*s*C) with channel order (frame
+    offset, row offset, column offset, channel). The sizes must be divisible
+    by the block sizes (checked by `ImagePreprocessor`).
+
+    Source: transformers `space_to_depth` (channels-first inputs, same output
+    channel order); DeepMind `io_processors.space_to_depth`.
+    """
+    s, t = spatial_block_size, temporal_block_size
+    if len(frames.shape) == 4:
+        _, height, width, channels = frames.shape
+        x = ops.reshape(frames, (-1, height // s, s, width // s, s, channels))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, height // s, width // s, s * s * channels))
+    _, time, height, width, channels = frames.shape
+    x = ops.reshape(frames, (-1, time // t, t, height // s, s, width // s, s, channels))
+    x = ops.transpose(x, (0, 1, 3, 5, 2, 4, 6, 7))
+    return ops.reshape(x, (-1, time // t, height // s, width // s, t * s * s * channels))
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class ImagePreprocessor(keras.layers.Layer):
-    """Images (B, H, W, C) -> Perceiver inputs (B, M = H*W, C + C_pos) (or (B, M, C) with `"add"`).
+    """Images (B, H, W, C) or videos (B, T, H, W, C) -> Perceiver inputs (B, M, C' + C_pos).
 
-    A stem first maps the image to a feature grid (B, H', W', C'):
-    `"pixels"` keeps every pixel (H' = H, C' = C); `"conv1x1"` is a 1x1
-    convolution to `out_channels` with stride `spatial_downsample`;
-    `"conv"` is the 4x downsampling `ConvDownsample` stem (7x7/2 conv,
-    BatchNorm, ReLU, 3x3/2 max-pool) with either padding convention. The
-    grid is flattened row-major to (B, H'*W', C'), and a position encoding
-    of the (H', W') grid (Fourier features or a learned table) is optionally
-    projected to `project_pos_dim` and concatenated to, or added to, the
-    features by a `PositionCombiner`. H, W and C are fixed when the layer
-    is built (the first call).
+    A stem first maps the input to a feature grid (B, *G, C') with G the
+    index dims: `"pixels"` keeps every pixel (G = (H, W), C' = C);
+    `"conv1x1"` is a 1x1 convolution to `out_channels` with stride
+    `spatial_downsample`; `"conv"` is the 4x downsampling `ConvDownsample`
+    stem (7x7/2 conv, BatchNorm, ReLU, 3x3/2 max-pool) with either padding
+    convention; `"patches"` is space-to-depth: each `spatial_downsample` x
+    `spatial_downsample` block of pixels (of `temporal_downsample`
+    consecutive frames, for videos) becomes one position, G = (H/s, W/s) or
+    (T/t, H/s, W/s) and C' = t*s*s*C (channel order: frame, row, column,
+    channel), optionally followed by a Dense layer to `out_channels`
+    (`conv_after_patching`). A video whose T/t is 1 becomes a 2-D grid (as
+    transformers does for optical flow). The grid is flattened row-major to
+    (B, M = prod(G), C'), and a position encoding of G (Fourier features
+    over 2 or 3 axes, or a learned table) is optionally projected to
+    `project_pos_dim` and concatenated to, or added to, the features by a
+    `PositionCombiner`. Input sizes are fixed when the layer is built (the
+    first call).
 
-    `"patches"` (space-to-depth, for video and optical flow) raises a
-    `ValueError` for now. Unlike transformers, which takes channels-first
-    images, this layer takes channels-last images (the Keras convention);
-    `spatial_downsample` applies to `"conv1x1"` only (the reference's pixel
-    downsampling strides over the batch axis of 4-D inputs).
+    Unlike transformers, which takes channels-first inputs, this layer takes
+    channels-last images and videos (the Keras convention);
+    `spatial_downsample` applies to `"conv1x1"` and `"patches"` only (the
+    reference's pixel downsampling strides over the batch axis of 4-D
+    inputs).
+
+    Sublayer (weight) names: `conv1x1`, `conv` (stems), `conv_after_patching`
+    (Dense, transformers' `conv_after_patches`), `position_encoding` (the
+    learned table), `position_combiner/projection` (transformers'
+    `positions_projection`).
 
     Source: Perceiver (arXiv 2103.03206) section 3.2 (ImageNet with
-    Fourier features of the pixel grid); transformers
-    `PerceiverImagePreprocessor` (argument names, channel order
-    `[pixels, positions]`); DeepMind `io_processors.ImagePreprocessor`.
+    Fourier features of the pixel grid); Perceiver IO (arXiv 2107.14795)
+    section 4.3 and appendix (video patches of 4x4 pixels for multimodal
+    autoencoding); transformers `PerceiverImagePreprocessor` (argument
+    names, channel order `[features, positions]`); DeepMind
+    `io_processors.ImagePreprocessor`.
 
     Args:
-        prep_type: `"pixels"` (default), `"conv1x1"` or `"conv"`.
-        out_channels: int, stem output width C' for `"conv1x1"`/`"conv"`.
-            Defaults to 64.
-        spatial_downsample: int, stride of the `"conv1x1"` stem. Defaults to 1.
+        prep_type: `"pixels"` (default), `"conv1x1"`, `"conv"` or `"patches"`.
+        out_channels: int, stem output width C' for `"conv1x1"`/`"conv"`, and
+            for `"patches"` with `conv_after_patching`. Defaults to 64.
+        spatial_downsample: int, stride of the `"conv1x1"` stem and patch size
+            of `"patches"`. Defaults to 1.
+        temporal_downsample: int, frames per patch of `"patches"` (videos
+            only); must be 1 for the other types. Defaults to 1.
+        conv_after_patching: bool, a Dense layer to `out_channels` after
+            `"patches"`. Defaults to False.
         conv_padding: `"transformers"` (default, 55x55 at 224) or
             `"deepmind"` (SAME, 56x56) for the `"conv"` stem.
         conv2d_use_batchnorm: bool, BatchNorm in the `"conv"` stem.
@@ -53,41 +97,52 @@ class ImagePreprocessor(keras.layers.Layer):
         position_encoding_type: `"fourier"` (default) or `"trainable"`.
         num_bands: int, Fourier bands K per axis (`"fourier"` only).
             Defaults to 64, the published ImageNet value.
-        max_resolution: tuple of 2 ints or None, per-axis resolution that
-            sets the highest Fourier frequency (`"fourier"` only); None uses
-            the image size (H, W). Defaults to None.
-        concat_pos: bool, prepend the raw (y, x) positions to the Fourier
-            features. Defaults to True.
+        max_resolution: tuple of 2 (images) or 3 (videos: T, H, W) ints, or
+            None: per-axis resolution that sets the highest Fourier frequency
+            (`"fourier"` only); None uses the grid size G. Defaults to None.
+            (The published multimodal model uses (16, 224, 224) for a
+            (16, 56, 56) patch grid.)
+        concat_pos: bool, prepend the raw positions to the Fourier features.
+            Defaults to True.
         sine_only: bool, sine features only. Defaults to False.
         num_channels: int, width of the learned position table
             (`"trainable"` only). Defaults to 256.
         concat_or_add_pos: `"concat"` (default) or `"add"`; `"add"` needs
-            position encodings as wide as C (use `project_pos_dim=C`).
+            position encodings as wide as C' (use `project_pos_dim=C'`).
         project_pos_dim: int or None, Dense projection width of the position
             encodings before combining; None (default) leaves them as they
             are (transformers' -1).
+        kernel_initializer: initializer of `conv_after_patching` (truncated
+            normal, stddev 0.02, by default).
 
     Call arguments:
-        inputs: (B, H, W, C) images, any real or integer dtype (cast to
-            the layer's compute dtype); H, W and C must be static.
+        inputs: (B, H, W, C) images, or (B, T, H, W, C) videos with
+            `"patches"`; any real or integer dtype (cast to the layer's
+            compute dtype); all sizes but B must be static.
 
     Returns:
-        (B, H*W, C + C_pos') for `"concat"`, (B, H*W, C) for `"add"`, where
-        C_pos' is `project_pos_dim` or the encoding width: for Fourier
-        features `2 * num_bands * (1 if sine_only else 2) + (2 if concat_pos
-        else 0)`, for `"trainable"` `num_channels`.
+        (B, M, C' + C_pos') for `"concat"`, (B, M, C') for `"add"`, where M =
+        prod(G) and C_pos' is `project_pos_dim` or the encoding width: for
+        Fourier features `d * num_bands * (1 if sine_only else 2) + (d if
+        concat_pos else 0)` with d = len(G), for `"trainable"`
+        `num_channels`.
 
     Raises:
-        ValueError: for an unknown or not yet implemented `prep_type`, an
-            unknown `position_encoding_type` or `concat_or_add_pos`,
-            non-positive sizes, a `max_resolution` that is not 2 ints,
-            inputs that are not rank 4, an unknown (None) H, W or C, or inputs
-            whose H, W or C differ from the ones the layer was built for.
+        ValueError: for an unknown `prep_type`, `position_encoding_type` or
+            `concat_or_add_pos`, non-positive sizes, `temporal_downsample`
+            other than 1 without `"patches"`, a `max_resolution` that is not 2
+            or 3 ints or does not match the grid rank, inputs of the wrong
+            rank, unknown (None) sizes, sizes not divisible by the patch
+            sizes, or inputs whose shape differs from the one the layer was
+            built for.
 
     Example:
     >>> layer = ImagePreprocessor(num_bands=4)
     >>> layer(keras.ops.ones((2, 8, 8, 1))).shape
     (2, 64, 19)
+    >>> video = ImagePreprocessor(prep_type="patches", spatial_downsample=4, num_bands=2)
+    >>> video(keras.ops.ones((1, 2, 8, 8, 3))).shape
+    (1, 8, 63)
     """
 
     def __init__(
@@ -95,6 +150,8 @@ class ImagePreprocessor(keras.layers.Layer):
         prep_type="pixels",
         out_channels=64,
         spatial_downsample=1,
+        temporal_downsample=1,
+        conv_after_patching=False,
         conv_padding="transformers",
         conv2d_use_batchnorm=True,
         position_encoding_type="fourier",
@@ -105,18 +162,21 @@ class ImagePreprocessor(keras.layers.Layer):
         num_channels=256,
         concat_or_add_pos="concat",
         project_pos_dim=None,
+        kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if prep_type in PLANNED_PREP_TYPES:
-            raise ValueError(
-                f"ImagePreprocessor: prep_type={prep_type!r} is not implemented yet. "
-                f"Expected one of {list(PREP_TYPES)}. Received: prep_type={prep_type!r}"
-            )
         check_choice("prep_type", prep_type, PREP_TYPES)
         check_choice("position_encoding_type", position_encoding_type, POSITION_ENCODING_TYPES)
         check_positive_int("out_channels", out_channels)
         check_positive_int("spatial_downsample", spatial_downsample)
+        check_positive_int("temporal_downsample", temporal_downsample)
+        if temporal_downsample != 1 and prep_type != "patches":
+            raise ValueError(
+                "ImagePreprocessor: `temporal_downsample` applies to prep_type='patches' only. "
+                f"Expected temporal_downsample=1. Received: prep_type={prep_type!r}, "
+                f"temporal_downsample={temporal_downsample}"
+            )
         check_choice("conv_padding", conv_padding, PADDINGS)
         check_choice("concat_or_add_pos", concat_or_add_pos, ("concat", "add"))
         check_positive_int("num_bands", num_bands)
@@ -124,18 +184,23 @@ class ImagePreprocessor(keras.layers.Layer):
         check_positive_int("project_pos_dim", project_pos_dim, allow_none=True)
         if max_resolution is not None:
             max_resolution = tuple(max_resolution)
-            if len(max_resolution) != 2:
+            if len(max_resolution) not in (2, 3):
                 raise ValueError(
-                    "ImagePreprocessor: `max_resolution` must be 2 ints (height, width) or None. "
-                    f"Received: max_resolution={max_resolution!r}"
+                    "ImagePreprocessor: `max_resolution` must be 2 ints (height, width), 3 ints "
+                    f"(time, height, width) or None. Received: max_resolution={max_resolution!r}"
                 )
             for i, n in enumerate(max_resolution):
                 check_positive_int(f"max_resolution[{i}]", n)
         self.prep_type = prep_type
         self.out_channels = out_channels
         self.spatial_downsample = spatial_downsample
+        self.temporal_downsample = temporal_downsample
+        self.conv_after_patching = conv_after_patching
         self.conv_padding = conv_padding
         self.conv2d_use_batchnorm = conv2d_use_batchnorm
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or default_kernel_initializer()
+        )
         self.stem = None
         if prep_type == "conv1x1":
             self.stem = keras.layers.Conv2D(
@@ -148,6 +213,14 @@ class ImagePreprocessor(keras.layers.Layer):
                 padding=conv_padding,
                 dtype=self.dtype_policy,
                 name="conv",
+            )
+        self.patch_projection = None
+        if prep_type == "patches" and conv_after_patching:
+            self.patch_projection = keras.layers.Dense(
+                out_channels,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                dtype=self.dtype_policy,
+                name="conv_after_patching",
             )
         self.position_encoding_type = position_encoding_type
         self.num_bands = num_bands
@@ -165,25 +238,90 @@ class ImagePreprocessor(keras.layers.Layer):
         )
         self.position_encoding = None
         self._index_dims = None
-        self._input_channels = None
+        self._input_shape = None
+
+    # ------------------------------------------------------------------ shapes
 
     def _check_inputs_shape(self, inputs_shape):
         name = self.__class__.__name__
         inputs_shape = tuple(inputs_shape)
-        if len(inputs_shape) != 4:
+        ranks = (4, 5) if self.prep_type == "patches" else (4,)
+        if len(inputs_shape) not in ranks:
+            expected = "4 (B, H, W, C) or 5 (B, T, H, W, C)" if len(ranks) == 2 else "4 (B, H, W, C)"
             raise ValueError(
-                f"{name}: `inputs` must have rank 4 (B, H, W, C). "
+                f"{name}: `inputs` must have rank {expected} for prep_type={self.prep_type!r}. "
                 f"Received: inputs.shape={inputs_shape} (rank {len(inputs_shape)})"
             )
         if None in inputs_shape[1:]:
             raise ValueError(
-                f"{name}: the image height, width and channels must be known to encode positions. "
+                f"{name}: the input sizes (all but the batch) must be known to encode positions. "
                 f"Received: inputs.shape={inputs_shape}"
             )
+        if self.prep_type == "patches":
+            blocks = (self.spatial_downsample, self.spatial_downsample)
+            axes = ("H", "W")
+            if len(inputs_shape) == 5:
+                blocks = (self.temporal_downsample,) + blocks
+                axes = ("T",) + axes
+            for axis, size, block in zip(axes, inputs_shape[1:-1], blocks):
+                if size % block:
+                    raise ValueError(
+                        f"{name}: {axis}={size} is not divisible by its patch size {block} "
+                        f"(spatial_downsample={self.spatial_downsample}, "
+                        f"temporal_downsample={self.temporal_downsample}). "
+                        f"Received: inputs.shape={inputs_shape}"
+                    )
         return inputs_shape
+
+    def _patch_grid_shape(self, inputs_shape):
+        """(B, *G, C') after space-to-depth (before `conv_after_patching`)."""
+        s, t = self.spatial_downsample, self.temporal_downsample
+        if len(inputs_shape) == 4:
+            batch, height, width, channels = inputs_shape
+            return (batch, height // s, width // s, s * s * channels)
+        batch, time, height, width, channels = inputs_shape
+        if time // t == 1:  # a single time step becomes a 2-D grid, as in transformers (optical flow)
+            return (batch, height // s, width // s, t * s * s * channels)
+        return (batch, time // t, height // s, width // s, t * s * s * channels)
+
+    def _features_shape(self, inputs_shape):
+        """(B, *G, C'): the feature grid the positions are encoded for."""
+        if self.prep_type == "patches":
+            shape = self._patch_grid_shape(inputs_shape)
+            if self.patch_projection is not None:
+                shape = shape[:-1] + (self.out_channels,)
+            return shape
+        if self.stem is not None:
+            return tuple(self.stem.compute_output_shape(inputs_shape))
+        return tuple(inputs_shape)
+
+    def _position_channels(self, num_dims):
+        if self.project_pos_dim is not None:
+            return self.project_pos_dim
+        if self.position_encoding_type == "trainable":
+            return self.num_channels
+        width = num_dims * self.num_bands * (1 if self.sine_only else 2)
+        return width + (num_dims if self.concat_pos else 0)
+
+    def compute_output_shape(self, inputs_shape):
+        inputs_shape = self._check_inputs_shape(inputs_shape)
+        features_shape = self._features_shape(inputs_shape)
+        grid = features_shape[1:-1]
+        channels = features_shape[-1]
+        if self.concat_or_add_pos == "concat":
+            channels += self._position_channels(len(grid))
+        return (inputs_shape[0], math.prod(grid), channels)
+
+    # ------------------------------------------------------------------ layer
 
     def _build_position_encoding(self, index_dims):
         if self.position_encoding_type == "fourier":
+            if self.max_resolution is not None and len(self.max_resolution) != len(index_dims):
+                raise ValueError(
+                    f"ImagePreprocessor: `max_resolution` needs one entry per axis of the "
+                    f"{len(index_dims)}-D position grid {index_dims}. "
+                    f"Received: max_resolution={self.max_resolution}"
+                )
             return FourierPositionEncoding(
                 num_bands=self.num_bands,
                 index_dims=index_dims,
@@ -202,36 +340,46 @@ class ImagePreprocessor(keras.layers.Layer):
 
     def build(self, inputs_shape):
         inputs_shape = self._check_inputs_shape(inputs_shape)
-        self._image_dims = tuple(int(n) for n in inputs_shape[1:3])
-        self._input_channels = inputs_shape[3]
-        features_shape = inputs_shape
+        self._input_shape = inputs_shape[1:]
         if self.stem is not None:
             self.stem.build(inputs_shape)
-            features_shape = tuple(self.stem.compute_output_shape(inputs_shape))
-        self._index_dims = tuple(int(n) for n in features_shape[1:3])
-        self._feature_channels = features_shape[3]
+        if self.patch_projection is not None:
+            self.patch_projection.build(self._patch_grid_shape(inputs_shape))
+        features_shape = self._features_shape(inputs_shape)
+        self._index_dims = tuple(int(n) for n in features_shape[1:-1])
+        self._feature_channels = features_shape[-1]
         self.position_encoding = self._build_position_encoding(self._index_dims)
         self.position_encoding.build(features_shape)
-        num_positions = self._index_dims[0] * self._index_dims[1]
+        num_positions = math.prod(self._index_dims)
         flat_shape = (inputs_shape[0], num_positions, self._feature_channels)
         position_shape = self.position_encoding.compute_output_shape(features_shape)
         self.position_combiner.build(flat_shape, position_shape)
         self.built = True
 
+    @property
+    def index_dims(self):
+        """The position grid G of the built layer, e.g. (H, W) or (T/t, H/s, W/s); None before building."""
+        return self._index_dims
+
     def call(self, inputs, training=None):
         name = self.__class__.__name__
-        check_rank("inputs", inputs, 4, name)
+        check_rank("inputs", inputs, len(self._input_shape) + 1, name)
         shape = tuple(inputs.shape)
-        if shape[1:3] != self._image_dims:
+        if shape[1:] != self._input_shape:
+            expected = ", ".join(str(n) for n in self._input_shape)
             raise ValueError(
-                f"{name}: images must be {self._image_dims[0]}x{self._image_dims[1]} (H, W), the size the "
-                f"layer was built for. Received: inputs.shape={shape}"
+                f"{name}: expected inputs of shape (B, {expected}), the shape the layer was built for. "
+                f"Received: inputs.shape={shape}"
             )
-        check_channels("inputs", inputs, self._input_channels, name)
         features = ops.cast(inputs, self.compute_dtype)
         if self.stem is not None:
             features = self.stem(features, training=training)
-        num_positions = self._index_dims[0] * self._index_dims[1]
+        elif self.prep_type == "patches":
+            features = space_to_depth(features, self.spatial_downsample, self.temporal_downsample)
+            features = ops.reshape(features, (-1, *self._index_dims, features.shape[-1]))
+            if self.patch_projection is not None:
+                features = self.patch_projection(features)
+        num_positions = math.prod(self._index_dims)
         flat = ops.reshape(features, (-1, num_positions, self._feature_channels))
         position_encodings = self.position_encoding(features)
         return self.position_combiner(flat, position_encodings)
@@ -243,6 +391,8 @@ class ImagePreprocessor(keras.layers.Layer):
                 "prep_type": self.prep_type,
                 "out_channels": self.out_channels,
                 "spatial_downsample": self.spatial_downsample,
+                "temporal_downsample": self.temporal_downsample,
+                "conv_after_patching": self.conv_after_patching,
                 "conv_padding": self.conv_padding,
                 "conv2d_use_batchnorm": self.conv2d_use_batchnorm,
                 "position_encoding_type": self.position_encoding_type,
@@ -253,6 +403,7 @@ class ImagePreprocessor(keras.layers.Layer):
                 "num_channels": self.num_channels,
                 "concat_or_add_pos": self.concat_or_add_pos,
                 "project_pos_dim": self.project_pos_dim,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config
