@@ -10,6 +10,7 @@ from keras_perceiver.layers.input_queries import InputQueries
 from keras_perceiver.layers.latent_processor import LatentProcessor
 from keras_perceiver.layers.mlp_block import MLPBlock
 from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttention
+from keras_perceiver.layers.multimodal_queries import MultimodalQueries
 from keras_perceiver.layers.position_combiner import PositionCombiner
 from keras_perceiver.layers.query_decoder import QueryDecoder
 from keras_perceiver.layers.self_attention import SelfAttention
@@ -27,6 +28,7 @@ __all__ = [
     "InputQueries",
     "LatentProcessor",
     "MLPBlock",
+    "MultimodalQueries",
     "PerceiverMultiHeadAttention",
     "PositionCombiner",
     "QueryDecoder",
