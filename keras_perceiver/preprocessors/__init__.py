@@ -4,10 +4,18 @@
 keras.ops-only preprocessors load without TensorFlow on other backends.
 """
 
+from keras_perceiver.preprocessors.audio_preprocessor import AudioPreprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.preprocessors.one_hot_preprocessor import OneHotPreprocessor
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
 
-__all__ = ["ByteTokenizer", "ImagePreprocessor", "TextPreprocessor"]
+__all__ = [
+    "AudioPreprocessor",
+    "ByteTokenizer",
+    "ImagePreprocessor",
+    "OneHotPreprocessor",
+    "TextPreprocessor",
+]
 
 
 def __getattr__(name):
