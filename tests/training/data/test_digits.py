@@ -1,0 +1,45 @@
+"""Tests of the `digits` reader: the main job's stratified split, uint8 images 0..255, determinism."""
+
+import numpy as np
+import pytest
+
+from tests.test_case import TestCase
+from tests.training.data.helpers import as_numpy, assert_unbatched_dict
+from training import train
+from training.data import digits
+
+
+class DigitsTest(TestCase):
+    def test_splits_match_the_main_job(self):
+        train_data = as_numpy(digits.load("train"))
+        test_data = as_numpy(digits.load("test"))
+        self.assertEqual(len(train_data["label"]), 1437)
+        self.assertEqual(len(test_data["label"]), 360)
+        (_, y_train), (x_test, y_test) = train.load_digits_data(seed=0, test_fraction=0.2)
+        np.testing.assert_array_equal(train_data["label"], y_train)
+        np.testing.assert_array_equal(test_data["label"], y_test)
+        # Same images: the job's standardized ink levels vs our 0..255 scaling (rounding <= 0.5/255*16).
+        ink_levels = test_data["image"].astype("float64") * 16.0 / 255.0
+        expected = x_test * train.DIGITS_PIXEL_STD + train.DIGITS_PIXEL_MEAN
+        np.testing.assert_allclose(ink_levels, expected, atol=0.04)
+
+    def test_dtypes_ranges_and_disjointness(self):
+        dataset = digits.load("test")
+        assert_unbatched_dict(dataset, {"image": ("uint8", (8, 8, 1)), "label": ("int64", ())})
+        data = as_numpy(dataset)
+        self.assertEqual(int(data["image"].max()), 255)
+        self.assertEqual(int(data["image"].min()), 0)
+        self.assertEqual(set(data["label"].tolist()), set(range(10)))
+        _, _, train_indices, test_indices = digits._split_indices(0, 0.2)
+        self.assertEqual(set(train_indices) & set(test_indices), set())
+        self.assertEqual(len(set(train_indices) | set(test_indices)), 1797)
+        again = as_numpy(digits.load("test"))
+        np.testing.assert_array_equal(again["image"], data["image"])
+        other_seed = as_numpy(digits.load("test", seed=1))
+        self.assertFalse(np.array_equal(other_seed["label"], data["label"]))
+
+    def test_errors(self):
+        with pytest.raises(ValueError, match="Expected one of \\['train', 'test'\\]. Received: 'validation'"):
+            digits.load("validation")
+        with pytest.raises(ValueError, match="test_fraction must be in .*Received: test_fraction=1.5"):
+            digits.load("test", test_fraction=1.5)

