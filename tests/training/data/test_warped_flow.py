@@ -1,0 +1,57 @@
+"""Tests of the `warped_flow` reader: real photos warped by smooth random flow with exact ground truth."""
+
+import numpy as np
+import pytest
+
+from tests.test_case import TestCase
+from tests.training.data.flow_checks import backward_warp_error
+from tests.training.data.helpers import as_numpy, assert_unbatched_dict
+from training.data import warped_flow
+
+
+class WarpedFlowTest(TestCase):
+    def test_shapes_ranges_and_exact_ground_truth(self):
+        dataset = warped_flow.load("train", crop_size=(40, 56), max_flow=6.0, num_examples=6)
+        assert_unbatched_dict(
+            dataset,
+            {
+                "frames": ("float32", (2, 40, 56, 3)),
+                "flow": ("float32", (40, 56, 2)),
+                "valid": ("float32", (40, 56)),
+            },
+        )
+        data = as_numpy(dataset)
+        self.assertEqual(data["frames"].shape, (6, 2, 40, 56, 3))
+        self.assertTrue(-1.0 <= data["frames"].min() and data["frames"].max() <= 1.0)
+        self.assertLessEqual(float(np.abs(data["flow"]).max()), 6.0)
+        self.assertGreater(float(np.abs(data["flow"]).mean()), 0.5)  # not a null field
+        self.assertEqual(set(np.unique(data["valid"]).tolist()) <= {0.0, 1.0}, True)
+        self.assertGreater(float(data["valid"].mean()), 0.5)
+        for frames, flow, valid in zip(data["frames"], data["flow"], data["valid"]):
+            # Frame 1 sampled at p + flow(p) reproduces frame 0 (bilinear of the same photo grid: exact).
+            exact = backward_warp_error(frames, flow, valid)
+            self.assertLess(exact, 1e-5)
+            zero = backward_warp_error(frames, np.zeros_like(flow), valid)
+            self.assertGreater(zero, 100 * max(exact, 1e-4))
+
+    def test_determinism_and_disjoint_photos(self):
+        first = as_numpy(warped_flow.load("test", num_examples=3, crop_size=(16, 16)))
+        again = as_numpy(warped_flow.load("test", num_examples=3, crop_size=(16, 16)))
+        other = as_numpy(warped_flow.load("test", num_examples=3, crop_size=(16, 16), seed=1))
+        for key in first:
+            np.testing.assert_array_equal(first[key], again[key])
+        self.assertFalse(np.array_equal(first["flow"], other["flow"]))
+        self.assertEqual(set(warped_flow.TRAIN_PHOTOS) & set(warped_flow.TEST_PHOTOS), set())
+        self.assertEqual(len(warped_flow.TRAIN_PHOTOS) + len(warped_flow.TEST_PHOTOS), 12)
+        self.assertEqual(int(warped_flow.load("test").cardinality()), 200)
+        # Crops larger than a photo (coins is 303 x 384) enlarge it instead of failing.
+        large = next(iter(warped_flow.load("test", crop_size=(320, 400), num_examples=1)))
+        self.assertEqual(tuple(large["frames"].shape), (2, 320, 400, 3))
+
+    def test_errors(self):
+        with pytest.raises(ValueError, match="Received: 'validation'"):
+            warped_flow.load("validation")
+        with pytest.raises(ValueError, match="crop_size must be"):
+            warped_flow.load("train", crop_size=(1, 8))
+        with pytest.raises(ValueError, match="max_flow > 0"):
+            warped_flow.load("train", max_flow=0)
