@@ -6,6 +6,7 @@ keras.ops-only preprocessors load without TensorFlow on other backends.
 
 from keras_perceiver.preprocessors.audio_preprocessor import AudioPreprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.preprocessors.multimodal_preprocessor import MultimodalPreprocessor
 from keras_perceiver.preprocessors.one_hot_preprocessor import OneHotPreprocessor
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
 
@@ -13,6 +14,7 @@ __all__ = [
     "AudioPreprocessor",
     "ByteTokenizer",
     "ImagePreprocessor",
+    "MultimodalPreprocessor",
     "OneHotPreprocessor",
     "TextPreprocessor",
 ]

@@ -198,9 +198,7 @@ class ImagePreprocessor(keras.layers.Layer):
         self.conv_after_patching = conv_after_patching
         self.conv_padding = conv_padding
         self.conv2d_use_batchnorm = conv2d_use_batchnorm
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or default_kernel_initializer()
-        )
+        self.kernel_initializer = keras.initializers.get(kernel_initializer or default_kernel_initializer())
         self.stem = None
         if prep_type == "conv1x1":
             self.stem = keras.layers.Conv2D(
