@@ -1,5 +1,13 @@
 """Output-side processing per task."""
 
+from keras_perceiver.postprocessors.audio_postprocessor import AudioPostprocessor
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
+from keras_perceiver.postprocessors.multimodal_postprocessor import MultimodalPostprocessor
+from keras_perceiver.postprocessors.projection_postprocessor import ProjectionPostprocessor
 
-__all__ = ["ClassificationPostprocessor"]
+__all__ = [
+    "AudioPostprocessor",
+    "ClassificationPostprocessor",
+    "MultimodalPostprocessor",
+    "ProjectionPostprocessor",
+]
