@@ -6,6 +6,7 @@ from keras_perceiver.convert.transformers_checkpoint import read_transformers_ch
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+from keras_perceiver.models.perceiver_multimodal_autoencoder import PerceiverMultimodalAutoencoder
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 
@@ -23,6 +24,7 @@ SUPPORTED_ARCHITECTURES = (
     "PerceiverForImageClassificationFourier",
     "PerceiverForImageClassificationConvProcessing",
     "PerceiverForOpticalFlow",
+    "PerceiverForMultimodalAutoencoding",
 )
 # transformers builds these image preprocessors in code, not from config.json (modeling_perceiver.py).
 _IMAGE_PREPROCESSING = {
@@ -284,7 +286,77 @@ def _build_optical_flow(config, reader, dtype):
     return model
 
 
+# transformers' modality names -> ours (the video modality is "image" there).
+_MULTIMODAL_NAMES = {"audio": "audio", "image": "video", "label": "label"}
+
+
+def _multimodal_config(config):
+    """`PerceiverMultimodalAutoencoder` arguments of a `PerceiverForMultimodalAutoencoding` config.
+
+    transformers builds the modality processors in code (modeling_perceiver.py): Fourier features with 192
+    bands for audio (max_resolution = the number of samples) and 32 for video (max_resolution =
+    (num_frames, image_size, image_size)), patches of 4x4 pixels, mask probabilities 0 / 0 / 1 for audio /
+    video / label, input padding 4, query padding 2.
+    """
+    output_shape = config.get("output_shape", (1, 16, 224, 224))
+    image_size = config.get("image_size", 56)
+    return {
+        "num_frames": config.get("num_frames", 16),
+        "image_size": tuple(output_shape[2:4]),
+        "audio_samples_per_frame": config.get("audio_samples_per_frame", 1920),
+        "samples_per_patch": config.get("samples_per_patch", 16),
+        "num_classes": _num_labels(config),
+        "spatial_downsample": 4,
+        "temporal_downsample": 1,
+        "video_num_bands": 32,
+        "video_max_resolution": (config.get("num_frames", 16), image_size, image_size),
+        "audio_num_bands": 192,
+        "label_query_channels": config.get("_label_trainable_num_channels", 1024),
+        "mask_probs": {"audio": 0.0, "label": 1.0, "video": 0.0},
+        "mask_mode": "always",
+        "input_min_padding_size": 4,
+        "query_min_padding_size": 2,
+        "decoder_output_channels": config.get("output_num_channels", 512),
+        **{k: v for k, v in _core_config(config).items() if k != "cross_attention_shape_for_attention"},
+    }
+
+
+def _load_multimodal_preprocessor(layer, reader, prefix):
+    for theirs, ours in _MULTIMODAL_NAMES.items():
+        _assign(layer.paddings[ours], reader.pop(f"{prefix}.padding.{theirs}"), f"{prefix}.padding.{theirs}")
+        _assign(layer.mask_tokens[ours], reader.pop(f"{prefix}.mask.{theirs}"), f"{prefix}.mask.{theirs}")
+
+
+def _build_multimodal_autoencoder(config, reader, dtype):
+    model = PerceiverMultimodalAutoencoder(dtype=dtype, **_multimodal_config(config))
+    _load_multimodal_preprocessor(
+        model.get_layer("multimodal_preprocessor"), reader, "perceiver.input_preprocessor"
+    )
+    _load_encoder_and_processor(model, reader, "perceiver.")
+    queries = model.get_layer("decoder_queries")
+    prefix = "perceiver.decoder"
+    _assign(
+        queries.query_layers["label"].position_embeddings,
+        reader.pop(f"{prefix}.modalities.label.decoder.output_position_encodings.position_embeddings"),
+        f"{prefix}.modalities.label",
+    )
+    for theirs, ours in _MULTIMODAL_NAMES.items():
+        padding = reader.pop(f"{prefix}.padding.{theirs}")[0]
+        _assign(queries.paddings[ours], padding, f"{prefix}.padding.{theirs}")
+    decoder = model.get_layer("decoder")
+    _load_cross_attention(decoder.cross_attention, reader, f"{prefix}.decoder.decoding_cross_attention")
+    _load_dense(decoder.output_projection, reader, f"{prefix}.decoder.final_layer")
+    for theirs, ours in _MULTIMODAL_NAMES.items():
+        _load_dense(
+            model.get_layer(f"{ours}_postprocessor").classifier,
+            reader,
+            f"perceiver.output_postprocessor.modalities.{theirs}.classifier",
+        )
+    return model
+
+
 _BUILDERS = {
+    "PerceiverForMultimodalAutoencoding": _build_multimodal_autoencoder,
     "PerceiverForOpticalFlow": _build_optical_flow,
     **{
         name: (lambda c, r, d, name=name: _build_image_classifier(c, r, d, name))
@@ -318,6 +390,15 @@ def from_transformers(path, allow_pickle=False, dtype=None):
       taking `{"frames": (B, 2, H, W, 3)}` (raw frames: the 3x3 patches that
       transformers expects as input are extracted inside) and returning
       (B, H, W, 2) flow.
+    - `PerceiverForMultimodalAutoencoding` -> `PerceiverMultimodalAutoencoder`
+      taking `{"video": (B, T, H, W, 3), "audio": (B, S), "label": (B, K)}`
+      (channels-last video; transformers' modality "image" is "video" here)
+      and returning the reconstructions `{"video", "audio", "label"}`. It
+      decodes every query point at the positions transformers uses for
+      subsampled decoding, i.e. it equals transformers' outputs with
+      `subsampled_output_points` covering all points (or the concatenation
+      of its chunks); rebuild it with `subsample_outputs=True` (same
+      weights) to decode chosen points.
 
     Torch is not needed for `model.safetensors`.
 

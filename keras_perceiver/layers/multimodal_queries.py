@@ -106,15 +106,18 @@ class MultimodalQueries(keras.layers.Layer):
         output_indices: optional dict modality -> (O_m,) or (B, O_m) integer
             indices into that modality's flattened queries; modalities left
             out (or None) are decoded in full.
+        modalities: optional list of modality names: only their queries
+            are built (e.g. to decode one modality at a time: the decoder
+            treats every query independently). Defaults to all.
 
     Returns:
-        (B, O, E) tensor, O = sum of the modalities' query counts, in sorted
-        modality order (see `query_counts`).
+        (B, O, E) tensor, O = sum of the selected modalities' query counts,
+        in sorted modality order (see `query_counts`).
 
     Raises:
         ValueError: for an empty `modalities`, a malformed spec,
-            `min_padding_size` < 0, or `output_indices` naming an unknown
-            modality.
+            `min_padding_size` < 0, or `output_indices` or `modalities`
+            naming an unknown modality.
 
     Example:
     >>> queries = MultimodalQueries({
@@ -236,34 +239,44 @@ class MultimodalQueries(keras.layers.Layer):
         positions = index_positions(indices, self.modalities[name]["index_dims"])
         return layer(inputs, positions=positions)
 
-    def call(self, inputs, output_indices=None):
-        output_indices = output_indices or {}
-        unknown = sorted(set(output_indices) - set(self.modalities))
+    def _check_names(self, names, argument):
+        unknown = sorted(set(names) - set(self.modalities))
         if unknown:
             raise ValueError(
-                f"MultimodalQueries: `output_indices` names unknown modalities {unknown}. "
+                f"MultimodalQueries: `{argument}` names unknown modalities {unknown}. "
                 f"Expected names among {self.modality_names}"
             )
+
+    def call(self, inputs, output_indices=None, modalities=None):
+        output_indices = output_indices or {}
+        self._check_names(output_indices, "output_indices")
+        if modalities is not None:
+            self._check_names(modalities, "modalities")
+        names = [name for name in self.modality_names if modalities is None or name in modalities]
+        if not names:
+            raise ValueError(f"MultimodalQueries: `modalities` selects no modality. Received: {modalities!r}")
         batch_size = ops.shape(inputs)[0]
         width = self.output_channels
         queries = []
-        for name in self.modality_names:
+        for name in names:
             x = ops.cast(self._modality_queries(name, inputs, output_indices.get(name)), self.compute_dtype)
             if name in self.paddings:
                 pad = ops.cast(self.paddings[name], self.compute_dtype)
                 shape = (batch_size, ops.shape(x)[1], width - self.query_channels[name])
                 x = ops.concatenate([x, ops.broadcast_to(pad, shape)], axis=-1)
             queries.append(x)
-        return ops.concatenate(queries, axis=1)
+        return ops.concatenate(queries, axis=1) if len(queries) > 1 else queries[0]
 
-    def compute_output_shape(self, inputs_shape, output_indices_shape=None):
-        output_indices_shape = output_indices_shape or {}
+    def compute_output_spec(self, inputs, output_indices=None, modalities=None):
+        output_indices = output_indices or {}
         total = 0
         for name, count in self.query_counts.items():
-            shape = output_indices_shape.get(name)
-            count = count if shape is None else shape[-1]
+            if modalities is not None and name not in modalities:
+                continue
+            if output_indices.get(name) is not None:
+                count = output_indices[name].shape[-1]
             total = None if total is None or count is None else total + count
-        return (inputs_shape[0], total, self.output_channels)
+        return keras.KerasTensor((inputs.shape[0], total, self.output_channels), dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

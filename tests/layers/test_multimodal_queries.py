@@ -109,3 +109,15 @@ class MultimodalQueriesTest(TestCase):
         layer = MultimodalQueries(SPECS)
         with self.assertRaisesRegex(ValueError, "unknown modalities \\['image'\\]"):
             layer(_inputs(), output_indices={"image": np.array([0], "int32")})
+        with self.assertRaisesRegex(ValueError, "`modalities` names unknown modalities \\['text'\\]"):
+            layer(_inputs(), modalities=["text"])
+        with self.assertRaisesRegex(ValueError, "selects no modality. Received: \\[\\]"):
+            layer(_inputs(), modalities=[])
+
+    def test_one_modality_at_a_time(self):
+        layer = MultimodalQueries(SPECS)
+        full = np.asarray(layer(_inputs()))
+        video = layer(_inputs(), output_indices={"video": np.array([3, 4], "int32")}, modalities=["video"])
+        self.assertAllClose(video, full[:, [9, 10]], atol=1e-6)
+        audio_label = layer(_inputs(), modalities=["label", "audio"])
+        self.assertAllClose(audio_label, full[:, :6], atol=1e-6)
