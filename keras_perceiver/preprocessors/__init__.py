@@ -1,7 +1,7 @@
 """Input-side processing per modality.
 
-`ByteTokenizer` uses TensorFlow string ops and is imported lazily, so the
-keras.ops-only preprocessors load without TensorFlow on other backends.
+`ByteTokenizer` and `SentencePieceTokenizer` use TensorFlow string ops and are imported
+lazily, so the keras.ops-only preprocessors load without TensorFlow on other backends.
 """
 
 from keras_perceiver.preprocessors.audio_preprocessor import AudioPreprocessor
@@ -16,6 +16,7 @@ __all__ = [
     "ImagePreprocessor",
     "MultimodalPreprocessor",
     "OneHotPreprocessor",
+    "SentencePieceTokenizer",
     "TextPreprocessor",
 ]
 
@@ -25,4 +26,8 @@ def __getattr__(name):
         from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
 
         return ByteTokenizer
+    if name == "SentencePieceTokenizer":
+        from keras_perceiver.preprocessors.sentencepiece_tokenizer import SentencePieceTokenizer
+
+        return SentencePieceTokenizer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
