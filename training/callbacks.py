@@ -1,0 +1,138 @@
+"""Callbacks of the training jobs: fault tolerance, best-model checkpoints, NaN stop, TensorBoard.
+
+A run killed at any moment resumes from its last backup and ends with the
+same weights as an uninterrupted run with the same seed (with deterministic
+ops on, `keras.utils.set_random_seed` + `tf.config.experimental.enable_op_determinism`).
+Three pieces make that hold:
+
+- `keras.callbacks.BackupAndRestore` saves the weights, the optimizer state
+  (step counter, moments) and the epoch at the end of every epoch (two
+  copies, so a backup cut half-way falls back to the previous one) and
+  restores them when `fit` starts again;
+- the training data of epoch `e` depends only on `(seed, e)` (see
+  `training/pipeline.py`), and `training.train` starts the pipeline at the
+  restored epoch (`backup_epoch`);
+- `EpochSeeds` sets the random state of every layer (dropout) from
+  `(seed, e)` at the start of epoch `e`, so it needs no backup.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+BACKUP_SUBDIR = "backup"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+TENSORBOARD_SUBDIR = "logs"
+# File written by keras.callbacks.BackupAndRestore next to its weights ({"epoch": ..., "batch": ...}).
+BACKUP_METADATA_FILE = "training_metadata.json"
+SEED_STATE_NAME = "seed_generator_state"
+
+
+def backup_epoch(backup_dir):
+    """The epoch a `BackupAndRestore` backup in `backup_dir` resumes at (0 when there is none).
+
+    Reads the metadata that `keras.callbacks.BackupAndRestore` writes after
+    each backup; when it is unreadable (a run killed while writing it), the
+    previous copy (`double_checkpoint`) is used, as the callback itself does.
+    """
+    for name in (BACKUP_METADATA_FILE, BACKUP_METADATA_FILE + ".bkp"):
+        path = os.path.join(backup_dir, name)
+        if os.path.isfile(path):
+            try:
+                with open(path) as f:
+                    return int(json.load(f)["epoch"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return 0
+
+
+def epoch_seed(seed, epoch, index=0):
+    """A 31-bit integer derived from (seed, epoch, index), stable across processes and platforms."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(index)])
+    return int(state.generate_state(1, dtype=np.uint32)[0] >> 1)
+
+
+def seed_state_variables(model):
+    """The random-state variables (`keras.random.SeedGenerator` states) of the model's layers."""
+    return [v for v in model.variables if v.name == SEED_STATE_NAME]
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Set every layer's random state (e.g. dropout masks) from `(seed, epoch)` at each epoch start.
+
+    Keras checkpoints (and `BackupAndRestore`) do not save the states of
+    `keras.random.SeedGenerator`s; with this callback the random numbers of
+    epoch `e` do not depend on what ran before, so a resumed run draws the
+    same dropout masks as an uninterrupted one.
+
+    Args:
+        seed: int, the run's seed.
+
+    Example:
+    >>> callback = EpochSeeds(seed=0)
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for index, variable in enumerate(seed_state_variables(self.model)):
+            value = np.array([epoch_seed(self.seed, epoch, index), 0], dtype=variable.dtype)
+            variable.assign(value)
+
+
+def build_callbacks(
+    model_dir,
+    seed,
+    backup=True,
+    monitor=None,
+    monitor_mode="auto",
+    tensorboard=True,
+    terminate_on_nan=True,
+):
+    """The callbacks of a training run writing under `model_dir`.
+
+    Args:
+        model_dir: str, the run's (or worker's) output directory.
+        seed: int, the run's seed (for `EpochSeeds`).
+        backup: bool, fault tolerance: `BackupAndRestore` in
+            `model_dir/backup` (removed when `fit` completes). Defaults to True.
+        monitor: optional str, a logged quantity (e.g. `"val_accuracy"`); the
+            weights of the best epoch by it are saved to
+            `model_dir/best.weights.h5`. Needs validation data for `val_*`.
+        monitor_mode: `"auto"`, `"min"` or `"max"`. Defaults to `"auto"`.
+        tensorboard: bool, TensorBoard logs in `model_dir/logs`. Defaults to True.
+        terminate_on_nan: bool, stop at the first NaN loss. Defaults to True.
+
+    Returns:
+        A list of `keras.callbacks.Callback`s (`EpochSeeds` always).
+    """
+    callbacks = [EpochSeeds(seed)]
+    if backup:
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                os.path.join(model_dir, BACKUP_SUBDIR), save_freq="epoch", double_checkpoint=True
+            )
+        )
+    if terminate_on_nan:
+        callbacks.append(keras.callbacks.TerminateOnNaN())
+    if monitor:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                os.path.join(model_dir, BEST_WEIGHTS_FILE),
+                monitor=monitor,
+                mode=monitor_mode,
+                save_best_only=True,
+                save_weights_only=True,
+            )
+        )
+    if tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                os.path.join(model_dir, TENSORBOARD_SUBDIR), write_graph=False, profile_batch=0
+            )
+        )
+    return callbacks

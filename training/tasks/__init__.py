@@ -1,0 +1,77 @@
+"""The task registry of `training.train`: each task is a handful of plain functions.
+
+A `Task` names its default data set (a `training.data` reader) and gives:
+
+- `build_model(params) -> keras.Model`: the model, uncompiled, from
+  `params["preset"]` (published hyperparameters) or the task's small
+  configuration, with `params["overrides"]` (constructor arguments) applied;
+- `reader_options(params) -> dict`: keyword options of the reader's `load`;
+- `make_inputs(params) -> (preprocess, to_inputs, batch_augment)`: the
+  tf.data functions of `training/pipeline.py` that map reader examples to
+  `(x, y)` / `(x, y, sample_weight)` (deterministic `preprocess`, cached;
+  per-example `to_inputs(example, training, seed)`; optional batch
+  augmentation);
+- `loss(params)` and `metrics(params)`: what `model.compile` gets;
+- `defaults`: the task's training hyperparameters (epochs, batch size,
+  learning rate, optimizer, schedule, ...), overriding `training.train`'s;
+- `monitor`: the validation quantity of the best-model checkpoint,
+  `output_name`: the serving output key, `inputs`: what a served model expects.
+
+`params` is the resolved dict of `training.train` arguments (flags).
+Register a new task with `register(Task(...))` in its module and import the
+module here.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One trainable task (see the module docstring for the contract of each function)."""
+
+    name: str
+    description: str
+    dataset: str
+    build_model: Callable
+    make_inputs: Callable
+    loss: Callable
+    metrics: Callable
+    reader_options: Callable = lambda params: {}
+    defaults: dict = dataclasses.field(default_factory=dict)
+    train_split: str = "train"
+    eval_split: str = "test"
+    monitor: str = "val_loss"
+    monitor_mode: str = "auto"
+    output_name: str = "outputs"
+    inputs: str = ""
+
+
+TASKS = {}
+
+
+def register(task):
+    """Add `task` to `TASKS`; return it.
+
+    Raises:
+        ValueError: if a task of that name is registered already.
+    """
+    if task.name in TASKS:
+        raise ValueError(f"A task named {task.name!r} is registered already. Received: {task!r}")
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name):
+    """The registered task `name`.
+
+    Raises:
+        ValueError: for an unknown name, listing the registered ones.
+    """
+    if name not in TASKS:
+        raise ValueError(f"Unknown task. Expected one of {sorted(TASKS)}. Received: task={name!r}")
+    return TASKS[name]
+
+
+# Registration happens on import of each task module (kept last: they import `Task` and `register`).
+from training.tasks import digits  # noqa: E402, F401
