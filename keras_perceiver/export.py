@@ -1,15 +1,27 @@
-"""Export Keras models to TensorFlow SavedModels with named serving signatures, and load them back.
+"""Export Keras models to TensorFlow SavedModels with named serving signatures and to TFLite; load them back.
 
 TensorFlow-specific (DESIGN.md section 5.9): export goes through Keras' own
 `keras.export.ExportArchive` (what `model.export(..., format="tf_saved_model")`
-uses), never `tf.lite.TFLiteConverter.from_keras_model`.
+uses); TFLite files are converted from the SavedModel
+(`tf.lite.TFLiteConverter.from_saved_model`), never with
+`TFLiteConverter.from_keras_model`.
+
+Client signatures (`ClientInputs`) take what a client has - raw UTF-8
+strings (tokenized inside the graph), uint8 images, float audio, pairs of
+uint8 frames - and map it to the model's inputs inside the exported graph;
+`classification_outputs` and friends name the outputs.
 """
+
+import json
+import os
 
 import keras
 import tensorflow as tf
 
 DEFAULT_ENDPOINT = "serve"
 SERVING_DEFAULT = "serving_default"
+METADATA_FILE = "metadata.json"
+TFLITE_QUANTIZATIONS = ("float32", "float16", "dynamic_int8")
 
 
 def _is_optional_input(tensor):
@@ -74,6 +86,9 @@ def export_saved_model(
     include_optional_inputs=False,
     output_name="outputs",
     verbose=False,
+    client_inputs=None,
+    outputs=None,
+    metadata=None,
 ):
     """Write `model`'s inference pass (training=False) as a TensorFlow SavedModel.
 
@@ -83,6 +98,10 @@ def export_saved_model(
       (as `model.export(path, format="tf_saved_model")` does);
     - `serving_default` (the default signature): the same computation with
       outputs in a dict; a single output tensor is named `output_name`.
+      With `client_inputs`, it takes the client's raw inputs instead (e.g.
+      `text` strings or `image` uint8) and maps them to the model's inputs
+      inside the graph; with `outputs`, it returns `outputs(model_outputs)`
+      (e.g. `classification_outputs()`: logits, probabilities, top-k).
 
     Optional model inputs (e.g. `padding_mask`) are left out of the
     signatures unless `include_optional_inputs`; all dimensions that are
@@ -102,6 +121,15 @@ def export_saved_model(
         output_name: str, the signature output key of a single-tensor
             output. Defaults to `"outputs"`.
         verbose: bool, let Keras print the exported endpoints.
+        client_inputs: optional `ClientInputs` (see `image_client_inputs`,
+            `text_client_inputs`, `audio_client_inputs`,
+            `flow_client_inputs`): the inputs of `serving_default`.
+        outputs: optional callable, model outputs -> dict of named tensors
+            (tf ops), the outputs of `serving_default`.
+        metadata: optional JSON-serializable dict written to
+            `path/metadata.json` (e.g. the task, the data set and the
+            metrics that apply; `training.evaluate` reads it). The client
+            inputs' description is added under `"client_inputs"`.
 
     Returns:
         The `keras.export.ExportArchive` that was written.
@@ -125,20 +153,48 @@ def export_saved_model(
     def serve(inputs):
         return model(inputs, training=False)
 
+    if outputs is not None and not callable(outputs):
+        raise TypeError(f"export_saved_model: `outputs` must be callable. Received: {outputs!r}")
+    if client_inputs is not None and not isinstance(client_inputs, ClientInputs):
+        raise TypeError(
+            "export_saved_model: `client_inputs` must be a ClientInputs (e.g. image_client_inputs(...)). "
+            f"Received: {type(client_inputs).__name__}"
+        )
+
     def serve_named(inputs):
-        outputs = model(inputs, training=False)
-        if isinstance(outputs, dict):
-            return outputs
-        if isinstance(outputs, (list, tuple)):
-            return {f"{output_name}_{i}": output for i, output in enumerate(outputs)}
-        return {output_name: outputs}
+        if client_inputs is not None:
+            inputs = client_inputs.to_model_inputs(inputs)
+        results = model(inputs, training=False)
+        if outputs is not None:
+            return dict(outputs(results))
+        if isinstance(results, dict):
+            return results
+        if isinstance(results, (list, tuple)):
+            return {f"{output_name}_{i}": output for i, output in enumerate(results)}
+        return {output_name: results}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(DEFAULT_ENDPOINT, serve, input_signature=[input_signature])
-    archive.add_endpoint(SERVING_DEFAULT, serve_named, input_signature=[input_signature])
+    client_signature = input_signature if client_inputs is None else client_inputs.input_signature
+    archive.add_endpoint(SERVING_DEFAULT, serve_named, input_signature=[client_signature])
     archive.write_out(str(path), verbose=verbose)
+    if metadata is not None or client_inputs is not None:
+        metadata = dict(metadata or {})
+        if client_inputs is not None:
+            metadata["client_inputs"] = client_inputs.description
+        with open(os.path.join(str(path), METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2, default=str)
     return archive
+
+
+def read_metadata(path):
+    """The `metadata.json` dict written by `export_saved_model` (an empty dict if there is none)."""
+    file = os.path.join(str(path), METADATA_FILE)
+    if not os.path.isfile(file):
+        return {}
+    with open(file) as f:
+        return json.load(f)
 
 
 def load_saved_model(path, endpoint=SERVING_DEFAULT):
@@ -183,4 +239,294 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
         )
     call.saved_model = loaded
     call.input_signature = input_signature
+    return call
+
+
+# ---------------------------------------------------------------------------------------------- client inputs
+
+
+class ClientInputs:
+    """The raw inputs a client sends and how they become the model's inputs inside the serving graph.
+
+    Args:
+        input_signature: dict name -> `tf.TensorSpec`, the client's inputs
+            (batch dimension None).
+        to_model_inputs: callable, dict of client tensors -> the model's
+            input structure (TensorFlow ops only: it is traced into the
+            SavedModel).
+        description: JSON-serializable dict describing the inputs (written
+            to the export's metadata).
+
+    Example:
+    >>> client = image_client_inputs(model, normalize=lambda x: tf.cast(x, "float32") / 255)  # doctest: +SKIP
+    >>> export_saved_model(model, path, client_inputs=client)  # doctest: +SKIP
+    """
+
+    def __init__(self, input_signature, to_model_inputs, description=None):
+        if not isinstance(input_signature, dict) or not all(
+            isinstance(spec, tf.TensorSpec) for spec in input_signature.values()
+        ):
+            raise TypeError(
+                f"ClientInputs: input_signature must be a dict of tf.TensorSpec. "
+                f"Received: {input_signature!r}"
+            )
+        self.input_signature = input_signature
+        self.to_model_inputs = to_model_inputs
+        self.description = dict(description or {})
+        self.description.setdefault(
+            "inputs",
+            {
+                name: {"dtype": spec.dtype.name, "shape": list(spec.shape)}
+                for name, spec in input_signature.items()
+            },
+        )
+
+
+def _model_input(model, input_name):
+    """The symbolic input `input_name` of a Functional model (dict inputs) or its only input."""
+    structure = model.input
+    if isinstance(structure, dict):
+        if input_name not in structure:
+            raise ValueError(
+                f"The model has no input {input_name!r}. Expected one of {sorted(structure)}. "
+                f"Received: input_name={input_name!r}"
+            )
+        return structure[input_name], True
+    return structure, False
+
+
+def _wrap(model, input_name, value):
+    return {input_name: value} if isinstance(model.input, dict) else value
+
+
+def image_client_inputs(model, input_name="inputs", normalize=None, image_key="image", dtype="uint8"):
+    """Client signature of image models: `image_key` uint8 (B, H, W, C) -> `normalize` -> the model input.
+
+    Args:
+        model: a Functional model with an image input of shape (H, W, C).
+        input_name: str, the model's input. Defaults to `"inputs"`
+            (`PerceiverIO`; `"images"` for `PerceiverImageClassifier`).
+        normalize: callable, uint8 image tensor -> float32 model input
+            (tf ops); None: `x / 255`.
+        image_key: str, the client's input name. Defaults to `"image"` (the
+            data readers' feature name).
+        dtype: str, the client's pixel dtype. Defaults to `"uint8"`.
+
+    Returns:
+        A `ClientInputs`.
+    """
+    tensor, _ = _model_input(model, input_name)
+    spec = tf.TensorSpec((None, *tensor.shape[1:]), tf.as_dtype(dtype), name=image_key)
+
+    def to_model_inputs(inputs):
+        image = inputs[image_key]
+        value = normalize(image) if normalize is not None else tf.cast(image, tf.float32) / 255.0
+        return _wrap(model, input_name, value)
+
+    return ClientInputs({image_key: spec}, to_model_inputs, {"kind": "image", "model_input": input_name})
+
+
+def text_client_inputs(
+    tokenizer, text_key="text", token_ids_name="token_ids", padding_mask_name="padding_mask"
+):
+    """Client signature of text models: `text_key` raw UTF-8 strings (B,), tokenized inside the graph.
+
+    Args:
+        tokenizer: a layer mapping strings (B,) to a dict with `"token_ids"`
+            and `"padding_mask"` (e.g. `ByteTokenizer(sequence_length=L)`;
+            a fixed `sequence_length` matches models with fixed positions).
+        text_key: str, the client's input name. Defaults to `"text"`.
+        token_ids_name, padding_mask_name: str, the model's input names;
+            `padding_mask_name=None` drops the mask.
+
+    Returns:
+        A `ClientInputs`.
+    """
+
+    def to_model_inputs(inputs):
+        tokens = tokenizer(inputs[text_key])
+        model_inputs = {token_ids_name: tokens["token_ids"]}
+        if padding_mask_name is not None:
+            model_inputs[padding_mask_name] = tokens["padding_mask"]
+        return model_inputs
+
+    description = {"kind": "text", "tokenizer": type(tokenizer).__name__}
+    if hasattr(tokenizer, "get_config"):
+        description["tokenizer_config"] = {
+            key: value
+            for key, value in tokenizer.get_config().items()
+            if key not in ("dtype", "name", "trainable")
+        }
+    return ClientInputs(
+        {text_key: tf.TensorSpec((None,), tf.string, name=text_key)}, to_model_inputs, description
+    )
+
+
+def audio_client_inputs(model, input_name="audio", audio_key="audio"):
+    """Client signature of audio models: `audio_key` float32 samples (B, S) in [-1, 1], passed through.
+
+    Args:
+        model: a Functional model with an audio input of shape (S,) or (S, 1).
+        input_name: str, the model's input. Defaults to `"audio"`.
+        audio_key: str, the client's input name. Defaults to `"audio"`.
+
+    Returns:
+        A `ClientInputs`.
+    """
+    tensor, _ = _model_input(model, input_name)
+    num_samples = tensor.shape[1]
+    spec = tf.TensorSpec((None, num_samples), tf.float32, name=audio_key)
+
+    def to_model_inputs(inputs):
+        audio = inputs[audio_key]
+        if len(tensor.shape) == 3:
+            audio = audio[..., None]
+        return _wrap(model, input_name, audio)
+
+    return ClientInputs({audio_key: spec}, to_model_inputs, {"kind": "audio", "model_input": input_name})
+
+
+def flow_client_inputs(model, input_name="frames", frame_keys=("frame0", "frame1")):
+    """Client signature of flow models: two uint8 frames (B, H, W, 3) -> frames (B, 2, H, W, 3) in [-1, 1].
+
+    The flow is computed from the first frame to the second (the model's
+    output (B, H, W, 2) is (u, v) in pixels).
+
+    Args:
+        model: a Functional model with an input of shape (2, H, W, 3)
+            (`PerceiverOpticalFlow`).
+        input_name: str, the model's input. Defaults to `"frames"`.
+        frame_keys: two str, the client's input names. Defaults to
+            `("frame0", "frame1")`.
+
+    Returns:
+        A `ClientInputs`.
+    """
+    tensor, _ = _model_input(model, input_name)
+    if len(tensor.shape) != 5 or tensor.shape[1] != 2:
+        raise ValueError(
+            "flow_client_inputs: expected a model input of shape (B, 2, H, W, C). "
+            f"Received: {tuple(tensor.shape)}"
+        )
+    specs = {key: tf.TensorSpec((None, *tensor.shape[2:]), tf.uint8, name=key) for key in frame_keys}
+
+    def to_model_inputs(inputs):
+        frames = tf.stack([tf.cast(inputs[key], tf.float32) for key in frame_keys], axis=1)
+        return _wrap(model, input_name, frames / 127.5 - 1.0)
+
+    return ClientInputs(specs, to_model_inputs, {"kind": "flow", "model_input": input_name})
+
+
+def classification_outputs(top_k=5, logits_name="logits"):
+    """Named outputs of classifiers: logits, softmax probabilities, the top-k class ids and probabilities.
+
+    Args:
+        top_k: int, k (clipped to the number of classes). Defaults to 5.
+        logits_name: str, the name of the raw output. Defaults to `"logits"`.
+
+    Returns:
+        A callable (B, K) logits -> {"logits", "probabilities" (B, K),
+        "top_k_class_ids" int32 (B, k), "top_k_probabilities" (B, k)}, for
+        `export_saved_model(outputs=...)`.
+    """
+
+    def outputs(logits):
+        logits = tf.cast(logits, tf.float32)
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        k = min(int(top_k), int(logits.shape[-1]))
+        top = tf.math.top_k(probabilities, k=k)
+        return {
+            logits_name: logits,
+            "probabilities": probabilities,
+            "top_k_class_ids": top.indices,
+            "top_k_probabilities": top.values,
+        }
+
+    return outputs
+
+
+# ---------------------------------------------------------------------------------------------------- TFLite
+
+
+def export_tflite(
+    saved_model_dir, path, quantization="float32", signature_keys=(SERVING_DEFAULT,), select_tf_ops=False
+):
+    """Convert a SavedModel (e.g. from `export_saved_model`) to a TFLite flatbuffer file.
+
+    Conversion leaks memory in the converting process (TensorFlow issue):
+    convert in a separate process when converting many models
+    (`python -m training.export` does one export per process).
+
+    Args:
+        saved_model_dir: str or path-like.
+        path: str or path-like, the `.tflite` file to write.
+        quantization: one of `TFLITE_QUANTIZATIONS`: `"float32"` (no
+            quantization), `"float16"` (weights stored as float16, computed
+            in float32), `"dynamic_int8"` (dynamic-range: int8 weights,
+            activations quantized on the fly). Defaults to `"float32"`.
+        signature_keys: sequence of str, the signatures to convert.
+            Defaults to `("serving_default",)`.
+        select_tf_ops: bool, allow TensorFlow ops that TFLite has no
+            builtin for (e.g. the string ops of in-graph tokenization); the
+            file then needs the Flex delegate (included in the `tensorflow`
+            pip package's interpreter). Defaults to False.
+
+    Returns:
+        int, the file size in bytes.
+
+    Raises:
+        ValueError: for an unknown quantization.
+    """
+    if quantization not in TFLITE_QUANTIZATIONS:
+        raise ValueError(
+            f"export_tflite: unknown quantization. Expected one of {TFLITE_QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model_dir), signature_keys=list(signature_keys)
+    )
+    if quantization in ("float16", "dynamic_int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if select_tf_ops:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    flatbuffer = converter.convert()
+    with open(str(path), "wb") as f:
+        f.write(flatbuffer)
+    return len(flatbuffer)
+
+
+def load_tflite(path, signature_key=SERVING_DEFAULT, num_threads=None):
+    """A TFLite file's signature as a callable: dict of numpy arrays -> dict of numpy arrays.
+
+    Inputs of any batch size are accepted (the interpreter resizes its
+    input tensors to them).
+
+    Args:
+        path: str or path-like, a `.tflite` file.
+        signature_key: str. Defaults to `"serving_default"`.
+        num_threads: optional int, interpreter threads.
+
+    Returns:
+        A function `f(inputs: dict) -> dict`; `f.interpreter` is the
+        `tf.lite.Interpreter`, `f.input_details` the signature's inputs.
+
+    Raises:
+        ValueError: if the file has no such signature.
+    """
+    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+    signatures = interpreter.get_signature_list()
+    if signature_key not in signatures:
+        raise ValueError(
+            f"load_tflite: {str(path)!r} has no signature {signature_key!r}. Expected one of "
+            f"{sorted(signatures)}. Received: signature_key={signature_key!r}"
+        )
+    runner = interpreter.get_signature_runner(signature_key)
+
+    def call(inputs):
+        return runner(**inputs)
+
+    call.interpreter = interpreter
+    call.input_details = runner.get_input_details()
     return call

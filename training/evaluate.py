@@ -1,0 +1,269 @@
+"""Evaluate an exported SavedModel on the held-out split of a data set; print metrics, write plots.
+
+    python -m training.evaluate --model=saved_models/digits [--dataset=digits] [--split=test]
+
+Loads the SavedModel's `serving_default` signature (the client signature
+written by `training.export`: it takes what a client has, e.g. uint8 images
+or raw UTF-8 strings) and its `metadata.json` (kind of task, data set,
+split, reader options, class names), feeds it the examples of the split
+through the `training.data` reader, and computes what fits the task:
+
+- `classification`: accuracy, top-5 accuracy, cross-entropy; plots the
+  confusion matrix;
+- `flow`: end-point error in pixels over the valid pixels
+  (`keras_perceiver.metrics.EndPointError`) and the 1/3/5-pixel outlier
+  rates; plots the flow colour images of the first example;
+- `reconstruction` (metadata `reconstruction_keys`: {output: reader
+  feature}): PSNR in dB per output (`PeakSignalToNoiseRatio`, values in
+  [0, 1]); plots originals over reconstructions.
+
+Plots (PNG) and `evaluation.json` go to `--output_dir` (default
+`<model>/evaluation`); the training curves are drawn from `--history` (a
+Keras `CSVLogger` file or a JSON history), or from `training_log.csv` /
+`history.json` / `metrics.json`'s history next to the exported Keras model
+(`metadata["source"]`) when there is one.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+from absl import app, flags, logging
+
+from keras_perceiver.export import load_saved_model, read_metadata
+from keras_perceiver.metrics.end_point_error import EndPointError
+from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
+from training import plots
+from training.data import get_reader
+
+KINDS = ("classification", "flow", "reconstruction")
+HISTORY_FILES = ("training_log.csv", "history.json", "history.csv")
+
+
+def frames_to_uint8(frames):
+    """Reader frames float in [-1, 1] -> uint8 0..255 (what a client's decoded images hold)."""
+    return np.clip(np.round((np.asarray(frames, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def client_inputs_from_examples(metadata, examples):
+    """A batch of reader examples (dict of numpy arrays) -> the inputs of the client signature.
+
+    Raises:
+        ValueError: for a kind of task this module does not know.
+    """
+    kind = metadata.get("kind")
+    if kind == "classification":
+        key = metadata.get("input_key", "image")
+        return {key: examples[key]}
+    if kind == "flow":
+        frames = frames_to_uint8(examples["frames"])
+        return {"frame0": frames[:, 0], "frame1": frames[:, 1]}
+    if kind in ("reconstruction", "audio"):
+        names = metadata.get("client_inputs", {}).get("inputs", {})
+        return {name: examples[name] for name in names}
+    raise ValueError(
+        f"training.evaluate: unknown kind of task. Expected one of {KINDS}. Received: kind={kind!r}"
+    )
+
+
+def _softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def evaluate_classification(serve, batches, metadata, output_dir):
+    output_key, label_key = metadata.get("output_key", "logits"), metadata.get("label_key", "label")
+    labels, logits = [], []
+    for examples in batches:
+        outputs = serve(client_inputs_from_examples(metadata, examples))
+        logits.append(np.asarray(outputs[output_key], np.float64))
+        labels.append(np.asarray(examples[label_key]).astype(np.int64))
+    logits, labels = np.concatenate(logits), np.concatenate(labels)
+    num_classes = logits.shape[-1]
+    probabilities = _softmax(logits)
+    ranks = np.argsort(-logits, axis=-1)
+    k = min(5, num_classes)
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, ranks[:, 0]), 1)
+    metrics = {
+        "accuracy": float(np.mean(ranks[:, 0] == labels)),
+        f"top{k}_accuracy": float(np.mean((ranks[:, :k] == labels[:, None]).any(axis=1))),
+        "cross_entropy": float(
+            -np.mean(np.log(np.maximum(probabilities[np.arange(len(labels)), labels], 1e-12)))
+        ),
+        "num_examples": int(len(labels)),
+    }
+    names = metadata.get("class_names")
+    path = os.path.join(output_dir, "confusion_matrix.png")
+    title = f"{metadata.get('dataset')} {metadata.get('split', 'test')}: accuracy {metrics['accuracy']:.3f}"
+    metrics["plots"] = [plots.plot_confusion_matrix(matrix, path, names, title=title)]
+    metrics["confusion_matrix"] = matrix.tolist()
+    return metrics
+
+
+def evaluate_flow(serve, batches, metadata, output_dir):
+    output_key = metadata.get("output_key", "flow")
+    epe = EndPointError()
+    thresholds = (1.0, 3.0, 5.0)
+    outliers, valid_total, first = np.zeros(len(thresholds)), 0.0, None
+    num_examples = 0
+    for examples in batches:
+        predicted = np.asarray(serve(client_inputs_from_examples(metadata, examples))[output_key], np.float32)
+        valid = np.asarray(examples.get("valid", np.ones(predicted.shape[:3], np.float32)), np.float32)
+        epe.update_state(examples["flow"], predicted, sample_weight=valid)
+        errors = np.hypot(*(predicted - examples["flow"]).transpose(3, 0, 1, 2))
+        outliers += [float(((errors > t) * valid).sum()) for t in thresholds]
+        valid_total += float(valid.sum())
+        num_examples += len(predicted)
+        if first is None:
+            first = (examples["frames"][0], examples["flow"][0], predicted[0], valid[0])
+    metrics = {"epe": float(epe.result()), "num_examples": num_examples}
+    for threshold, count in zip(thresholds, outliers):
+        metrics[f"outliers_{int(threshold)}px"] = count / max(valid_total, 1.0)
+    path = os.path.join(output_dir, "flow.png")
+    frames, flow_true, flow_pred, valid = first
+    title = f"{metadata.get('dataset')}: EPE {metrics['epe']:.2f} px"
+    metrics["plots"] = [plots.plot_flow(frames, flow_true, flow_pred, path, valid=valid, title=title)]
+    return metrics
+
+
+def evaluate_reconstruction(serve, batches, metadata, output_dir):
+    keys = metadata.get("reconstruction_keys") or {name: name for name in metadata["client_inputs"]["inputs"]}
+    psnr = {name: PeakSignalToNoiseRatio(max_value=1.0) for name in keys}
+    num_examples, first = 0, {}
+    for examples in batches:
+        outputs = serve(client_inputs_from_examples(metadata, examples))
+        for output_name, feature in keys.items():
+            predicted = np.asarray(outputs[output_name], np.float32).reshape(examples[feature].shape)
+            psnr[output_name].update_state(examples[feature], predicted)
+            first.setdefault(output_name, (examples[feature], predicted))
+        num_examples += len(next(iter(examples.values())))
+    metrics = {f"psnr_{name}": float(metric.result()) for name, metric in psnr.items()}
+    metrics["num_examples"] = num_examples
+    metrics["plots"] = []
+    for name, (original, predicted) in first.items():
+        if original.ndim == 5:  # video (B, T, H, W, C): the frames of the first clip
+            original, predicted = original[0], predicted[0]
+        path = os.path.join(output_dir, f"reconstruction_{name}.png")
+        title = f"{name}: PSNR {metrics[f'psnr_{name}']:.2f} dB"
+        metrics["plots"].append(plots.plot_reconstructions(original, predicted, path, title=title))
+    return metrics
+
+
+EVALUATORS = {
+    "classification": evaluate_classification,
+    "flow": evaluate_flow,
+    "reconstruction": evaluate_reconstruction,
+}
+
+
+def find_history(metadata, history=None):
+    """The training-history file to plot: `history`, or one beside the exported Keras model, or None."""
+    if history:
+        return history
+    source = metadata.get("source")
+    if not source:
+        return None
+    directory = source if os.path.isdir(source) else os.path.dirname(source)
+    for name in HISTORY_FILES:
+        if os.path.isfile(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    return None
+
+
+def run(model, dataset=None, split=None, batch_size=64, max_examples=None, output_dir=None, history=None):
+    """Evaluate the SavedModel `model` (see the module docstring); return the metrics dict.
+
+    Raises:
+        ValueError: if the SavedModel's metadata names no kind of task or no
+            data set (pass `dataset`), or for an unknown kind.
+        FileNotFoundError: if `model` is not a directory.
+    """
+    if not os.path.isdir(model):
+        raise FileNotFoundError(f"training.evaluate: no SavedModel. Expected a directory at {model!r}")
+    metadata = read_metadata(model)
+    kind = metadata.get("kind")
+    if kind not in EVALUATORS:
+        raise ValueError(
+            f"training.evaluate: {model!r} has no known kind of task in its metadata.json (written by "
+            f"training.export). Expected one of {KINDS}. Received: kind={kind!r}"
+        )
+    dataset = dataset or metadata.get("dataset")
+    if not dataset:
+        raise ValueError(f"training.evaluate: no data set. Pass --dataset. Received: dataset={dataset!r}")
+    split = split or metadata.get("split", "test")
+    options = metadata.get("reader_options", {}) if dataset == metadata.get("dataset") else {}
+    metadata = {**metadata, "dataset": dataset, "split": split}
+    output_dir = output_dir or os.path.join(model, "evaluation")
+    os.makedirs(output_dir, exist_ok=True)
+
+    examples = get_reader(dataset).load(split, **options)
+    if max_examples:
+        examples = examples.take(max_examples)
+    serve = load_saved_model(model)
+    batches = examples.batch(batch_size).as_numpy_iterator()
+    metrics = {
+        "model": model,
+        "dataset": dataset,
+        "split": split,
+        **EVALUATORS[kind](serve, batches, metadata, output_dir),
+    }
+
+    history_file = find_history(metadata, history)
+    if history_file:
+        metrics["plots"].append(
+            plots.plot_training_curves(history_file, os.path.join(output_dir, "training_curves.png"))
+        )
+    with open(os.path.join(output_dir, "evaluation.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    summary = " ".join(f"{name}={value:.4f}" for name, value in metrics.items() if isinstance(value, float))
+    print(
+        f"{os.path.basename(os.path.normpath(model))} on {dataset}/{split}: {summary} "
+        f"(n={metrics['num_examples']})"
+    )
+    print(f"plots: {', '.join(metrics['plots'])}")
+    return metrics
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Define the command-line flags (only when run as a program: importing the module defines none)."""
+    flags.DEFINE_string(
+        "model", None, "Exported SavedModel directory (training.export), e.g. saved_models/digits."
+    )
+    flags.DEFINE_string(
+        "dataset", None, "training.data reader or tfds:<name> (default: the model's metadata)."
+    )
+    flags.DEFINE_string("split", None, "Split to evaluate (default: the metadata's, usually test).")
+    flags.DEFINE_integer("batch_size", 64, "Batch size.")
+    flags.DEFINE_integer("max_examples", None, "Evaluate at most this many examples.")
+    flags.DEFINE_string(
+        "output_dir", None, "Where to write the plots and evaluation.json (default: <model>/evaluation)."
+    )
+    flags.DEFINE_string("history", None, "Training history (Keras CSVLogger CSV or JSON) to plot.")
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    if not FLAGS.model:
+        raise app.UsageError("--model is required.")
+    keras.config.disable_interactive_logging()
+    run(
+        FLAGS.model,
+        FLAGS.dataset,
+        FLAGS.split,
+        FLAGS.batch_size,
+        FLAGS.max_examples,
+        FLAGS.output_dir,
+        FLAGS.history,
+    )
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

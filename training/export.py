@@ -1,0 +1,319 @@
+"""Export a trained model to a SavedModel with a client signature and to TFLite files, and check them.
+
+    python -m training.export --model_dir=runs/digits --output=saved_models/digits \\
+        --formats=saved_model,tflite
+
+Reads `model_dir/model.keras` (or `--model_dir` naming a `.keras` file) and
+`model_dir/metrics.json` (written by `training.train`: the task name), and
+writes to `--output`:
+
+- the SavedModel (`saved_model.pb`, `variables/`): endpoint `serve` takes
+  the model's own inputs; `serving_default` takes what a client has (for
+  `digits`: `image` uint8 (B, 8, 8, 1), normalized inside the graph) and
+  returns named outputs (`logits`, `probabilities`, `top_k_class_ids`,
+  `top_k_probabilities`);
+- `metadata.json`: the task, the kind of task, the data set, split and
+  reader options of its held-out data, class names, the client inputs
+  (what `training.evaluate` needs);
+- `tflite/model_<quantization>.tflite` for each of `--quantizations`
+  (float32, float16, dynamic_int8), converted from the SavedModel's
+  `serving_default` signature;
+- `export_report.json`: the largest |difference| between the Keras model,
+  the reloaded SavedModel and each TFLite file on `--check_examples`
+  held-out examples of the task's data set, and the file sizes.
+
+A task's client signature comes from `SERVING` below, or from a
+`serving(model)` attribute of its `training.tasks` entry (returning
+`(client_inputs, outputs, metadata)`), or, for other models, from
+`--client` (`image`, `text`, `audio`, `flow`, `none`).
+
+The job exits non-zero if the SavedModel or the float32 TFLite file differs
+from the Keras model by more than `--tolerance` (default 1e-5).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+import keras_perceiver  # noqa: F401  (registers the serializable layers and models)
+from keras_perceiver.export import (
+    TFLITE_QUANTIZATIONS,
+    audio_client_inputs,
+    classification_outputs,
+    export_saved_model,
+    export_tflite,
+    flow_client_inputs,
+    image_client_inputs,
+    load_saved_model,
+    load_tflite,
+    read_metadata,
+    text_client_inputs,
+)
+from training.data import get_reader
+
+FORMATS = ("saved_model", "tflite")
+CLIENTS = ("auto", "image", "text", "audio", "flow", "none")
+
+
+def _digits_serving(model):
+    from training.tasks import digits
+
+    metadata = {
+        "kind": "classification",
+        "dataset": "digits",
+        "split": "test",
+        "input_key": "image",
+        "label_key": "label",
+        "output_key": "logits",
+        "class_names": [str(i) for i in range(10)],
+    }
+    client = image_client_inputs(model, "inputs", normalize=digits.normalize)
+    return client, classification_outputs(top_k=5), metadata
+
+
+# Task name -> function(model) -> (ClientInputs, outputs callable or None, metadata dict).
+SERVING = {"digits": _digits_serving}
+
+
+def generic_serving(model, client, dataset=None, split="test"):
+    """Client signature of a model of another task, by kind of input (`--client`)."""
+    metadata = {"dataset": dataset, "split": split}
+    inputs = model.input if isinstance(model.input, dict) else {"inputs": model.input}
+    if client == "image":
+        name = next(iter(inputs))
+        metadata.update(kind="classification", input_key="image", label_key="label", output_key="logits")
+        return image_client_inputs(model, name), classification_outputs(top_k=5), metadata
+    if client == "text":
+        from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
+
+        length = inputs["token_ids"].shape[1]
+        metadata.update(kind="classification", input_key="text", label_key="label", output_key="logits")
+        tokenizer = ByteTokenizer(sequence_length=length)
+        return text_client_inputs(tokenizer), classification_outputs(top_k=5), metadata
+    if client == "audio":
+        metadata.update(kind="audio", input_key="audio")
+        return audio_client_inputs(model, next(iter(inputs))), None, metadata
+    if client == "flow":
+        metadata.update(kind="flow", input_key="frames", label_key="flow", output_key="flow")
+        return flow_client_inputs(model, "frames"), lambda flow: {"flow": flow}, metadata
+    return None, None, metadata
+
+
+def serving_for(task_name, model, client="auto", dataset=None):
+    """(client_inputs, outputs, metadata) of a task's model (see the module docstring)."""
+    if client == "auto":
+        if task_name in SERVING:
+            return SERVING[task_name](model)
+        try:
+            from training.tasks import TASKS
+
+            serving = getattr(TASKS.get(task_name), "serving", None)
+        except ImportError:
+            serving = None
+        if serving is not None:
+            return serving(model)
+        client = "none"
+    return generic_serving(model, client, dataset)
+
+
+def load_keras_model(model_dir):
+    """The Keras model of `model_dir` (`model.keras` inside it, or the `.keras` file itself) and its task."""
+    path = model_dir if str(model_dir).endswith(".keras") else os.path.join(model_dir, "model.keras")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"training.export: no Keras model. Expected a file at {path!r}")
+    model = keras.saving.load_model(path, compile=False)
+    metrics_file = os.path.join(os.path.dirname(path), "metrics.json")
+    task = None
+    if os.path.isfile(metrics_file):
+        with open(metrics_file) as f:
+            task = json.load(f).get("task")
+    return model, task
+
+
+def check_batches(metadata, num_examples, batch_size=16):
+    """Batches of client inputs (numpy dicts) from the held-out split of the export's data set.
+
+    None when the metadata names no data set (the check then uses nothing
+    but the Keras model's own outputs on those batches).
+    """
+    from training.evaluate import client_inputs_from_examples
+
+    if not metadata.get("dataset"):
+        return None
+    reader = get_reader(metadata["dataset"])
+    dataset = reader.load(metadata.get("split", "test"), **metadata.get("reader_options", {}))
+    batches = []
+    for examples in dataset.take(num_examples).batch(batch_size).as_numpy_iterator():
+        batches.append(client_inputs_from_examples(metadata, examples))
+    return batches
+
+
+def _max_diff(a, b):
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def run(
+    model_dir,
+    output,
+    formats=FORMATS,
+    quantizations=TFLITE_QUANTIZATIONS,
+    task=None,
+    client="auto",
+    dataset=None,
+    check_examples=64,
+    tolerance=1e-5,
+    select_tf_ops=False,
+):
+    """Export and check (see the module docstring); return the report (also in `output/export_report.json`).
+
+    Raises:
+        ValueError: for unknown formats, quantizations or clients.
+        RuntimeError: if the SavedModel or the float32 TFLite file disagree
+            with the Keras model by more than `tolerance`.
+    """
+    formats, quantizations = tuple(formats), tuple(quantizations)
+    for name, values, allowed in (
+        ("formats", formats, FORMATS),
+        ("quantizations", quantizations, TFLITE_QUANTIZATIONS),
+    ):
+        unknown = sorted(set(values) - set(allowed))
+        if unknown or not values:
+            raise ValueError(
+                f"training.export: unknown {name} {unknown}. Expected some of {allowed}. Received: {values}"
+            )
+    if client not in CLIENTS:
+        raise ValueError(f"training.export: unknown client. Expected one of {CLIENTS}. Received: {client!r}")
+    model, saved_task = load_keras_model(model_dir)
+    task = task or saved_task
+    client_inputs, outputs, metadata = serving_for(task, model, client, dataset)
+    metadata = {"task": task, **metadata, "source": os.path.abspath(model_dir)}
+    if dataset:
+        metadata["dataset"] = dataset
+
+    saved_model_dir = output if "saved_model" in formats else tempfile.mkdtemp(prefix="saved_model_")
+    if os.path.exists(saved_model_dir) and "saved_model" in formats:
+        shutil.rmtree(saved_model_dir)
+    export_saved_model(
+        model,
+        saved_model_dir,
+        client_inputs=client_inputs,
+        outputs=outputs,
+        metadata=metadata,
+        output_name="outputs",
+    )
+    metadata = read_metadata(saved_model_dir)
+    serving = load_saved_model(saved_model_dir)
+    batches = check_batches(metadata, check_examples) if client_inputs is not None else None
+    report = {
+        "task": task,
+        "saved_model": os.path.abspath(saved_model_dir),
+        "max_abs_diff": {},
+        "file_bytes": {},
+    }
+
+    # Keras reference: the client inputs mapped by the same graph function, then the model in a tf.function.
+    def keras_outputs(inputs):
+        tensors = {key: tf.convert_to_tensor(value) for key, value in inputs.items()}
+        model_inputs = client_inputs.to_model_inputs(tensors) if client_inputs is not None else tensors
+        results = model(model_inputs, training=False)
+        if outputs is not None:
+            return dict(outputs(results))
+        return results if isinstance(results, dict) else {"outputs": results}
+
+    keras_outputs = tf.function(keras_outputs, jit_compile=False)
+    references = [{k: v.numpy() for k, v in keras_outputs(batch).items()} for batch in batches or []]
+    if batches:
+        report["check_examples"] = int(sum(len(next(iter(batch.values()))) for batch in batches))
+        report["max_abs_diff"]["saved_model"] = max(
+            _max_diff(serving(batch)[key].numpy(), reference[key])
+            for batch, reference in zip(batches, references)
+            for key in reference
+        )
+
+    if "tflite" in formats:
+        tflite_dir = os.path.join(output, "tflite")
+        os.makedirs(tflite_dir, exist_ok=True)
+        for quantization in quantizations:
+            path = os.path.join(tflite_dir, f"model_{quantization}.tflite")
+            report["file_bytes"][f"tflite_{quantization}"] = export_tflite(
+                saved_model_dir, path, quantization, select_tf_ops=select_tf_ops
+            )
+            if batches:
+                run_tflite = load_tflite(path)
+                diffs = []
+                for batch, reference in zip(batches, references):
+                    results = run_tflite(batch)
+                    float_keys = [key for key in reference if reference[key].dtype.kind == "f"]
+                    diffs += [_max_diff(results[key], reference[key]) for key in float_keys]
+                report["max_abs_diff"][f"tflite_{quantization}"] = max(diffs)
+    if "saved_model" not in formats:
+        shutil.rmtree(saved_model_dir, ignore_errors=True)
+        report["saved_model"] = None
+    os.makedirs(output, exist_ok=True)
+    with open(os.path.join(output, "export_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    for name, diff in report["max_abs_diff"].items():
+        print(f"export: {name} vs Keras max_abs_diff={diff:.3g}")
+    failures = {
+        name: diff
+        for name, diff in report["max_abs_diff"].items()
+        if name in ("saved_model", "tflite_float32") and not diff <= tolerance
+    }
+    if failures:
+        raise RuntimeError(
+            f"training.export: exported model disagrees with Keras by more than {tolerance}: {failures}"
+        )
+    return report
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Define the command-line flags (only when run as a program: importing the module defines none)."""
+    flags.DEFINE_string("model_dir", None, "Directory with model.keras (and metrics.json), or a .keras file.")
+    flags.DEFINE_string("output", None, "Output directory (the SavedModel; tflite/ inside it).")
+    flags.DEFINE_list("formats", list(FORMATS), f"Export formats, some of {FORMATS}.")
+    flags.DEFINE_list("quantizations", list(TFLITE_QUANTIZATIONS), "TFLite variants.")
+    flags.DEFINE_string("task", None, "Task name (default: metrics.json's).")
+    flags.DEFINE_enum(
+        "client", "auto", CLIENTS, "Client signature kind for models without a task serving spec."
+    )
+    flags.DEFINE_string("dataset", None, "training.data reader of the check data (default: the task's).")
+    flags.DEFINE_integer(
+        "check_examples", 64, "Held-out examples compared across Keras / SavedModel / TFLite."
+    )
+    flags.DEFINE_float("tolerance", 1e-5, "Max |SavedModel or float32 TFLite - Keras|.")
+    flags.DEFINE_bool(
+        "select_tf_ops", False, "Allow TensorFlow (Flex) ops in TFLite files (e.g. string ops)."
+    )
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    if not FLAGS.model_dir or not FLAGS.output:
+        raise app.UsageError("--model_dir and --output are required.")
+    run(
+        FLAGS.model_dir,
+        FLAGS.output,
+        FLAGS.formats,
+        FLAGS.quantizations,
+        FLAGS.task,
+        FLAGS.client,
+        FLAGS.dataset,
+        FLAGS.check_examples,
+        FLAGS.tolerance,
+        FLAGS.select_tf_ops,
+    )
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
