@@ -1,0 +1,165 @@
+"""Tests of `training.evaluate` and `training.plots`: tiny exported models on real data -> metrics, PNGs."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_perceiver.export import export_saved_model, flow_client_inputs
+from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.perceiver_io import PerceiverIO
+from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
+from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
+from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from tests.test_case import TestCase
+from training import evaluate, plots
+from training.data import bigbuckbunny, digits, warped_flow
+from training.export import serving_for
+from training.tasks.digits import normalize
+
+
+class EvaluateTest(TestCase):
+    def test_classification_on_real_digits(self):
+        keras.utils.set_random_seed(0)
+        model = PerceiverIO(
+            input_shape=(8, 8, 1),
+            num_latents=4,
+            latent_dim=16,
+            num_self_attends_per_block=1,
+            num_cross_attention_heads=1,
+            num_self_attention_heads=2,
+            output_channels=10,
+            initializer_range=0.5,
+            preprocessor=ImagePreprocessor(num_bands=4),
+            query_builder=TrainableQueries(num_queries=1, num_channels=16),
+            postprocessor=ClassificationPostprocessor(),
+        )
+        run_dir = self.make_temp_dir()
+        with open(os.path.join(run_dir, "training_log.csv"), "w") as f:
+            f.write("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.2,2.1,0.25,2.0\n1,0.5,1.4,0.48,1.5\n")
+        client, outputs, metadata = serving_for("digits", model)
+        path = os.path.join(self.make_temp_dir(), "digits")
+        export_saved_model(
+            model, path, client_inputs=client, outputs=outputs, metadata={**metadata, "source": run_dir}
+        )
+        metrics = evaluate.run(path, max_examples=100, batch_size=32)
+
+        # Independent reference: the Keras model on the same 100 held-out digits.
+        images, labels = digits.load_arrays("test")
+        logits = keras.ops.convert_to_numpy(model({"inputs": normalize(images[:100])}))
+        self.assertEqual(metrics["num_examples"], 100)
+        self.assertAllClose(metrics["accuracy"], float(np.mean(logits.argmax(-1) == labels[:100])), atol=1e-9)
+        top5 = np.argsort(-logits, axis=-1)[:, :5]
+        self.assertAllClose(metrics["top5_accuracy"], float(np.mean((top5 == labels[:100, None]).any(-1))))
+        self.assertEqual(int(np.sum(metrics["confusion_matrix"])), 100)
+        names = sorted(os.path.basename(p) for p in metrics["plots"])
+        self.assertEqual(names, ["confusion_matrix.png", "training_curves.png"])
+        self.assertTrue(all(plots.is_png(p) and os.path.getsize(p) > 5000 for p in metrics["plots"]))
+        with open(os.path.join(path, "evaluation", "evaluation.json")) as f:
+            self.assertEqual(json.load(f)["accuracy"], metrics["accuracy"])
+
+    def test_flow_end_point_error_on_warped_photos(self):
+        model = PerceiverOpticalFlow(
+            image_size=(6, 8),
+            train_size=(6, 8),
+            num_bands=3,
+            out_channels=8,
+            num_latents=6,
+            latent_dim=16,
+            num_self_attends_per_block=1,
+            num_self_attention_heads=2,
+            initializer_range=0.5,
+        )
+        path = os.path.join(self.make_temp_dir(), "flow")
+        options = {"crop_size": (6, 8), "num_examples": 6, "max_flow": 2.0}
+        metadata = {"kind": "flow", "dataset": "warped_flow", "split": "test", "reader_options": options}
+        export_saved_model(
+            model,
+            path,
+            client_inputs=flow_client_inputs(model),
+            outputs=lambda f: {"flow": f},
+            metadata=metadata,
+        )
+        metrics = evaluate.run(path, batch_size=4)
+
+        data = next(iter(warped_flow.load("test", **options).batch(6)))
+        frames = evaluate.frames_to_uint8(data["frames"].numpy()).astype("float32") / 127.5 - 1.0
+        predicted = keras.ops.convert_to_numpy(model({"frames": frames}))
+        error = np.hypot(*(predicted - data["flow"].numpy()).transpose(3, 0, 1, 2))
+        valid = data["valid"].numpy()
+        expected = float((error * valid).sum() / valid.sum())
+        print(f"flow EPE of a random tiny model: {metrics['epe']:.4f} px (reference {expected:.4f})")
+        self.assertEqual(metrics["num_examples"], 6)
+        self.assertAllClose(metrics["epe"], expected, atol=1e-4)
+        self.assertTrue(
+            0.0 <= metrics["outliers_5px"] <= metrics["outliers_3px"] <= metrics["outliers_1px"] <= 1.0
+        )
+        self.assertTrue(plots.is_png(metrics["plots"][0]))
+
+    def test_reconstruction_psnr_on_real_audio(self):
+        audio = keras.Input(shape=(32,), name="audio")
+        halve = keras.layers.Dense(32, use_bias=False, kernel_initializer=keras.initializers.Identity(0.5))
+        model = keras.Model({"audio": audio}, halve(audio))
+        options = {"num_frames": 1, "size": (8, 8), "audio_sample_rate": 800}
+        metadata = {
+            "kind": "reconstruction",
+            "dataset": "bigbuckbunny",
+            "split": "test",
+            "reader_options": options,
+            "reconstruction_keys": {"outputs": "audio"},
+        }
+        path = os.path.join(self.make_temp_dir(), "audio")
+        from keras_perceiver.export import audio_client_inputs
+
+        export_saved_model(model, path, client_inputs=audio_client_inputs(model), metadata=metadata)
+        metrics = evaluate.run(path)
+        clips = np.stack(
+            [example["audio"] for example in bigbuckbunny.load("test", **options).as_numpy_iterator()]
+        )
+        mse = np.mean((0.5 * clips) ** 2, axis=1)
+        expected = float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+        self.assertEqual(metrics["num_examples"], 26)  # frames 106..131, one-frame clips
+        self.assertAllClose(metrics["psnr_outputs"], expected, atol=1e-3)
+        self.assertTrue(plots.is_png(metrics["plots"][0]))
+
+    def test_errors(self):
+        with pytest.raises(FileNotFoundError, match="no SavedModel"):
+            evaluate.run(os.path.join(self.make_temp_dir(), "missing"))
+        inputs = keras.Input(shape=(3,), name="inputs")
+        path = os.path.join(self.make_temp_dir(), "plain")
+        export_saved_model(keras.Model({"inputs": inputs}, keras.layers.Dense(2)(inputs)), path)
+        with pytest.raises(ValueError, match="no known kind of task.*Received: kind=None"):
+            evaluate.run(path)
+        with pytest.raises(ValueError, match="unknown kind of task"):
+            evaluate.client_inputs_from_examples({"kind": "speech"}, {})
+
+
+class PlotsTest(TestCase):
+    def test_flow_colours_and_history(self):
+        flow = np.zeros((2, 3, 2), "float32")
+        flow[0, :, 0] = 4.0  # rightwards
+        flow[1, :, 0] = -4.0  # leftwards
+        flow[1, 2] = 0.0
+        colors = plots.flow_to_color(flow)
+        self.assertEqual(colors.dtype, np.uint8)
+        self.assertFalse(np.array_equal(colors[0, 0], colors[1, 0]))  # opposite directions, different hues
+        np.testing.assert_array_equal(colors[1, 2], [255, 255, 255])  # no motion: white
+        np.testing.assert_array_equal(colors[0, 0], colors[0, 1])
+        path = os.path.join(self.make_temp_dir(), "history.json")
+        with open(path, "w") as f:
+            json.dump({"loss": [2.0, 1.0], "val_loss": [2.2, 1.3], "lr": [1e-3, 5e-4]}, f)
+        self.assertEqual(plots.read_history(path)["val_loss"], [2.2, 1.3])
+        png = plots.plot_training_curves(path, path.replace(".json", ".png"))
+        self.assertTrue(plots.is_png(png))
+        originals = tf.random.uniform((3, 8, 8, 3)).numpy()
+        png = plots.plot_reconstructions(
+            originals, originals * 0.9, os.path.join(os.path.dirname(path), "r.png")
+        )
+        self.assertTrue(plots.is_png(png))
+        with open(path, "w") as f:
+            json.dump({"note": ["a"]}, f)
+        with pytest.raises(ValueError, match="no numeric training history"):
+            plots.read_history(path)
