@@ -1,7 +1,8 @@
 """Functional-API task models."""
 
 from keras_perceiver.models.perceiver import Perceiver
+from keras_perceiver.models.perceiver_audio_classifier import PerceiverAudioClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
 
-__all__ = ["Perceiver", "PerceiverIO", "PerceiverMaskedLM"]
+__all__ = ["Perceiver", "PerceiverAudioClassifier", "PerceiverIO", "PerceiverMaskedLM"]
