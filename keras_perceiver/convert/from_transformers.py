@@ -346,9 +346,10 @@ def _build_multimodal_autoencoder(config, reader, dtype):
     decoder = model.get_layer("decoder")
     _load_cross_attention(decoder.cross_attention, reader, f"{prefix}.decoder.decoding_cross_attention")
     _load_dense(decoder.output_projection, reader, f"{prefix}.decoder.final_layer")
+    postprocessors = model.get_layer("multimodal_postprocessor").modalities
     for theirs, ours in _MULTIMODAL_NAMES.items():
         _load_dense(
-            model.get_layer(f"{ours}_postprocessor").classifier,
+            postprocessors[ours].classifier,
             reader,
             f"perceiver.output_postprocessor.modalities.{theirs}.classifier",
         )

@@ -11,6 +11,7 @@ from keras_perceiver.models.perceiver_multimodal_autoencoder_presets import (
 from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.postprocessors.audio_postprocessor import AudioPostprocessor
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
+from keras_perceiver.postprocessors.multimodal_postprocessor import MultimodalPostprocessor
 from keras_perceiver.postprocessors.projection_postprocessor import ProjectionPostprocessor
 from keras_perceiver.preprocessors.audio_preprocessor import AudioPreprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
@@ -35,9 +36,9 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
     encoded into latents and processed; `MultimodalQueries` builds one
     Fourier query per video pixel (T, H, W) and per audio patch and one
     learned label query, padded to a common width; a `QueryDecoder` decodes
-    them to `decoder_output_channels` and per-modality Dense layers give RGB
-    per pixel, `samples_per_patch` samples per audio patch and the label
-    logits.
+    them to `decoder_output_channels`, and `MultimodalPostprocessor` splits
+    the outputs by modality, where Dense layers give RGB per pixel,
+    `samples_per_patch` samples per audio patch and the label logits.
 
     A full reconstruction (T*H*W + S/P + 1 queries: 802,817 for the
     published model) is rarely decoded at once: `reconstruct(inputs,
@@ -261,22 +262,30 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
             name="decoder_queries",
         )
         decoder = build_decoder(decoder_config, dtype=dtype)
-        postprocessors = {
-            "audio": AudioPostprocessor(
-                samples_per_patch=samples_per_patch,
-                kernel_initializer=initializer(config),
-                dtype=dtype,
-                name="audio_postprocessor",
-            ),
-            "label": ProjectionPostprocessor(
-                num_classes, kernel_initializer=initializer(config), dtype=dtype, name="label_postprocessor"
-            ),
-            "video": ProjectionPostprocessor(
-                3, kernel_initializer=initializer(config), dtype=dtype, name="video_postprocessor"
-            ),
-        }
+        postprocessor = MultimodalPostprocessor(
+            {
+                "audio": AudioPostprocessor(
+                    samples_per_patch=samples_per_patch,
+                    kernel_initializer=initializer(config),
+                    dtype=dtype,
+                    name="audio_postprocessor",
+                ),
+                "label": ProjectionPostprocessor(
+                    num_classes,
+                    kernel_initializer=initializer(config),
+                    dtype=dtype,
+                    name="label_postprocessor",
+                ),
+                "video": ProjectionPostprocessor(
+                    3, kernel_initializer=initializer(config), dtype=dtype, name="video_postprocessor"
+                ),
+            },
+            modality_sizes=queries.query_counts,
+            output_index_shapes={"video": video_shape},
+            dtype=dtype,
+            name="multimodal_postprocessor",
+        )
         label_logits = ClassificationPostprocessor(dtype=dtype, name="label_logits")
-        video_reshape = keras.layers.Reshape((*video_shape, 3), dtype=dtype, name="video_reshape")
 
         # === Functional graph ===
         inputs = {
@@ -290,15 +299,9 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
             for name in DECODED:
                 indices = keras.Input(shape=(None,), dtype="int32", name=f"{name}_indices")
                 inputs[f"{name}_indices"] = output_indices[name] = indices
-        outputs = {
-            name: postprocessors[name](
-                decoder(queries(latents, output_indices=output_indices, modalities=[name]), latents)
-            )
-            for name in MODALITIES
-        }
+        decoded = decoder(queries(latents, output_indices=output_indices), latents)
+        outputs = postprocessor(decoded, output_indices=output_indices)
         outputs["label"] = label_logits(outputs["label"])
-        if not subsample_outputs:
-            outputs["video"] = video_reshape(outputs["video"])
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -339,16 +342,20 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
         )
         queries = self.get_layer("decoder_queries")
         decoder = self.get_layer("decoder")
+        postprocessor = self.get_layer("multimodal_postprocessor")
         pieces = {name: [] for name in MODALITIES}
         total = sum(queries.query_counts.values())
         for start in range(0, total, chunk_size):
             chunk = queries.chunk_indices(start, min(start + chunk_size, total))
-            for name, indices in chunk.items():
-                if len(indices):
-                    selected = queries(latents, output_indices={name: indices}, modalities=[name])
-                    pieces[name].append(self.get_layer(f"{name}_postprocessor")(decoder(selected, latents)))
+            sizes = {name: len(indices) for name, indices in chunk.items()}
+            decoded = decoder(queries(latents, output_indices=chunk), latents)
+            outputs = postprocessor(decoded, modality_sizes=sizes)
+            for name, size in sizes.items():
+                if size:
+                    pieces[name].append(ops.reshape(outputs[name], (ops.shape(decoded)[0], size, -1)))
+        video_shape = queries.modalities["video"]["index_dims"]
         return {
-            "audio": ops.concatenate(pieces["audio"], axis=1),
+            "audio": ops.reshape(ops.concatenate(pieces["audio"], axis=1), (ops.shape(decoded)[0], -1)),
             "label": self.get_layer("label_logits")(pieces["label"][0]),
-            "video": self.get_layer("video_reshape")(ops.concatenate(pieces["video"], axis=1)),
+            "video": ops.reshape(ops.concatenate(pieces["video"], axis=1), (-1, *video_shape, 3)),
         }
