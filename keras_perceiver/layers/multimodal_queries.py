@@ -124,7 +124,7 @@ class MultimodalQueries(keras.layers.Layer):
     ...     "audio": {"type": "fourier", "index_dims": (6,), "num_bands": 2},
     ...     "label": {"type": "trainable", "num_channels": 8},
     ... })
-    >>> queries(keras.ops.ones((2, 3, 1))).shape
+    >>> tuple(queries(keras.ops.ones((2, 3, 1))).shape)
     (2, 7, 10)
     """
 
