@@ -6,4 +6,10 @@ from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
 from keras_perceiver.models.perceiver_multimodal_autoencoder import PerceiverMultimodalAutoencoder
 
-__all__ = ["Perceiver", "PerceiverAudioClassifier", "PerceiverIO", "PerceiverMaskedLM", "PerceiverMultimodalAutoencoder"]
+__all__ = [
+    "Perceiver",
+    "PerceiverAudioClassifier",
+    "PerceiverIO",
+    "PerceiverMaskedLM",
+    "PerceiverMultimodalAutoencoder",
+]
