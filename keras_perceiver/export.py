@@ -475,7 +475,8 @@ def export_tflite(
         int, the file size in bytes.
 
     Raises:
-        ValueError: for an unknown quantization.
+        ValueError: for an unknown quantization, or for TensorFlow ops
+            without a TFLite builtin when `select_tf_ops` is False.
     """
     if quantization not in TFLITE_QUANTIZATIONS:
         raise ValueError(
@@ -491,7 +492,17 @@ def export_tflite(
         converter.target_spec.supported_types = [tf.float16]
     if select_tf_ops:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    flatbuffer = converter.convert()
+    try:
+        flatbuffer = converter.convert()
+    except Exception as error:  # the converter raises its own ConverterError with MLIR diagnostics
+        if not select_tf_ops and "neither a custom op nor a flex op" in str(error):
+            raise ValueError(
+                "export_tflite: the SavedModel uses TensorFlow ops that TFLite has no builtin for (e.g. the "
+                "string ops of in-graph tokenization). Pass select_tf_ops=True (the file then needs the Flex "
+                "delegate), or convert the `serve` signature. "
+                f"Received: select_tf_ops=False ({saved_model_dir})"
+            ) from error
+        raise
     with open(str(path), "wb") as f:
         f.write(flatbuffer)
     return len(flatbuffer)

@@ -1,14 +1,33 @@
-"""Tests of `keras_perceiver.export`: SavedModel endpoints, named signatures, equal outputs after reload."""
+"""Tests of `keras_perceiver.export`: SavedModel endpoints, client signatures, named outputs, reloads."""
+
+import os
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from keras_perceiver.export import export_saved_model, load_saved_model, serving_input_signature
+from keras_perceiver.export import (
+    ClientInputs,
+    audio_client_inputs,
+    classification_outputs,
+    export_saved_model,
+    export_tflite,
+    flow_client_inputs,
+    image_client_inputs,
+    load_saved_model,
+    read_metadata,
+    serving_input_signature,
+    text_client_inputs,
+)
 from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.perceiver_io import PerceiverIO
+from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
+from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
+from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from tests.test_case import TestCase
 
 
 def tiny_classifier():
@@ -85,34 +104,6 @@ def test_errors(exported, tmp_path):
         load_saved_model(path, endpoint="predict")
     with pytest.raises(ValueError, match="must be built"):
         export_saved_model(keras.Sequential([keras.layers.Dense(2)]), tmp_path / "unbuilt")
-
-
-# ------------------------------------------------------------------ client signatures, TFLite, the export job
-
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import tensorflow as tf  # noqa: E402
-
-from keras_perceiver.export import (  # noqa: E402
-    ClientInputs,
-    audio_client_inputs,
-    classification_outputs,
-    export_tflite,
-    flow_client_inputs,
-    image_client_inputs,
-    load_tflite,
-    read_metadata,
-    text_client_inputs,
-)
-from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow  # noqa: E402
-from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier  # noqa: E402
-from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer  # noqa: E402
-from tests.test_case import TestCase  # noqa: E402
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def normalize_image(image):
@@ -239,69 +230,3 @@ class ClientSignatureTest(TestCase):
             ClientInputs({"image": (None, 4)}, lambda inputs: inputs)
         with pytest.raises(ValueError, match="unknown quantization.*Received: quantization='int4'"):
             export_tflite(self.make_temp_dir(), "unused.tflite", quantization="int4")
-
-
-class ExportJobTest(TestCase):
-    """`python -m training.export` in a subprocess (TFLite conversion leaks memory), then its files."""
-
-    def test_saved_model_and_tflite_agree_with_keras(self):
-        run_dir = self.make_temp_dir()
-        keras.utils.set_random_seed(0)
-        # A digits-shaped classifier, wide enough (weights >= 1024 values) for TFLite's quantization to act.
-        model = PerceiverIO(
-            input_shape=(8, 8, 1),
-            num_latents=8,
-            latent_dim=32,
-            num_self_attends_per_block=1,
-            num_cross_attention_heads=1,
-            num_self_attention_heads=2,
-            self_attention_widening_factor=2,
-            output_channels=10,
-            initializer_range=0.2,
-            preprocessor=ImagePreprocessor(num_bands=4),
-            query_builder=TrainableQueries(num_queries=1, num_channels=32),
-            postprocessor=ClassificationPostprocessor(),
-        )
-        model.save(os.path.join(run_dir, "model.keras"))
-        with open(os.path.join(run_dir, "metrics.json"), "w") as f:
-            json.dump({"task": "digits"}, f)
-        output = os.path.join(self.make_temp_dir(), "digits")
-        command = [sys.executable, "-m", "training.export", f"--model_dir={run_dir}", f"--output={output}"]
-        command += ["--formats=saved_model,tflite", "--check_examples=32"]
-        job = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-        self.assertEqual(job.returncode, 0, job.stderr[-3000:])
-        with open(os.path.join(output, "export_report.json")) as f:
-            report = json.load(f)
-        diffs = report["max_abs_diff"]
-        print(f"export job max |diff| vs Keras on 32 real digits: {diffs} (sizes {report['file_bytes']})")
-        self.assertLessEqual(diffs["saved_model"], 1e-5)
-        self.assertLessEqual(diffs["tflite_float32"], 1e-5)
-        self.assertLess(diffs["tflite_float16"], 0.05)  # recorded; float16 weights
-        self.assertLess(diffs["tflite_dynamic_int8"], 0.5)  # recorded; int8 weights
-        self.assertLess(report["file_bytes"]["tflite_dynamic_int8"], report["file_bytes"]["tflite_float32"])
-
-        # This process reads the files back: Keras, SavedModel and float32 TFLite agree on real uint8 digits.
-        from training.data import digits
-        from training.tasks.digits import normalize
-
-        images = digits.load_arrays("test")[0][:8]
-        expected = keras.ops.convert_to_numpy(model({"inputs": normalize(images)}))
-        saved = load_saved_model(output)({"image": images})
-        self.assertAllClose(saved["logits"].numpy(), expected, atol=1e-5)
-        for quantization, tolerance in (("float32", 1e-5), ("float16", 0.05), ("dynamic_int8", 0.5)):
-            tflite = load_tflite(os.path.join(output, "tflite", f"model_{quantization}.tflite"))
-            self.assertEqual(sorted(detail for detail in tflite.input_details), ["image"])
-            self.assertAllClose(tflite({"image": images})["logits"], expected, atol=tolerance)
-        self.assertEqual(read_metadata(output)["dataset"], "digits")
-
-        # saved_model_cli (installed with tensorflow) lists both signatures and the client input.
-        cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-        shown = subprocess.run(
-            [cli, "show", "--dir", output, "--all"], capture_output=True, text=True, timeout=120
-        )
-        self.assertEqual(shown.returncode, 0, shown.stderr[-2000:])
-        self.assertIn("signature_def['serving_default']", shown.stdout)
-        self.assertIn("signature_def['serve']", shown.stdout)
-        self.assertIn("inputs['image'] tensor_info:", shown.stdout)
-        self.assertIn("dtype: DT_UINT8", shown.stdout)
-        self.assertIn("outputs['top_k_class_ids']", shown.stdout)

@@ -92,7 +92,8 @@ def generic_serving(model, client, dataset=None, split="test"):
     if client == "text":
         from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
 
-        length = inputs["token_ids"].shape[1]
+        # Fixed-length tokens: the model's static length, else its position table's size.
+        length = inputs["token_ids"].shape[1] or model.get_config().get("max_sequence_length")
         metadata.update(kind="classification", input_key="text", label_key="label", output_key="logits")
         tokenizer = ByteTokenizer(sequence_length=length)
         return text_client_inputs(tokenizer), classification_outputs(top_k=5), metadata
@@ -230,6 +231,13 @@ def run(
     references = [{k: v.numpy() for k, v in keras_outputs(batch).items()} for batch in batches or []]
     if batches:
         report["check_examples"] = int(sum(len(next(iter(batch.values()))) for batch in batches))
+        # The scale the differences compare with: the largest |output| of the Keras model on the check data.
+        report["max_abs_keras_output"] = max(
+            float(np.max(np.abs(value)))
+            for reference in references
+            for value in reference.values()
+            if value.dtype.kind == "f"
+        )
         report["max_abs_diff"]["saved_model"] = max(
             _max_diff(serving(batch)[key].numpy(), reference[key])
             for batch, reference in zip(batches, references)
@@ -246,12 +254,16 @@ def run(
             )
             if batches:
                 run_tflite = load_tflite(path)
-                diffs = []
+                diffs, agree = [], []
                 for batch, reference in zip(batches, references):
                     results = run_tflite(batch)
                     float_keys = [key for key in reference if reference[key].dtype.kind == "f"]
                     diffs += [_max_diff(results[key], reference[key]) for key in float_keys]
+                    if "top_k_class_ids" in reference:
+                        agree += list(results["top_k_class_ids"][:, 0] == reference["top_k_class_ids"][:, 0])
                 report["max_abs_diff"][f"tflite_{quantization}"] = max(diffs)
+                if agree:
+                    report.setdefault("top1_agreement", {})[f"tflite_{quantization}"] = float(np.mean(agree))
     if "saved_model" not in formats:
         shutil.rmtree(saved_model_dir, ignore_errors=True)
         report["saved_model"] = None

