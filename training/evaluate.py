@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from keras_perceiver.export import load_saved_model, read_metadata
+from keras_perceiver.export import load_saved_model, load_tflite, read_metadata
 from keras_perceiver.metrics.end_point_error import EndPointError
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
 from training import plots
@@ -173,8 +173,22 @@ def find_history(metadata, history=None):
     return None
 
 
-def run(model, dataset=None, split=None, batch_size=64, max_examples=None, output_dir=None, history=None):
+def run(
+    model,
+    dataset=None,
+    split=None,
+    batch_size=64,
+    max_examples=None,
+    output_dir=None,
+    history=None,
+    tflite=None,
+):
     """Evaluate the SavedModel `model` (see the module docstring); return the metrics dict.
+
+    With `tflite` (a quantization: `"float32"`, `"float16"`,
+    `"dynamic_int8"`), the TFLite file `model/tflite/model_<tflite>.tflite`
+    written by `training.export` is evaluated instead of the SavedModel (the
+    metadata still comes from the SavedModel directory).
 
     Raises:
         ValueError: if the SavedModel's metadata names no kind of task or no
@@ -196,16 +210,25 @@ def run(model, dataset=None, split=None, batch_size=64, max_examples=None, outpu
     split = split or metadata.get("split", "test")
     options = metadata.get("reader_options", {}) if dataset == metadata.get("dataset") else {}
     metadata = {**metadata, "dataset": dataset, "split": split}
-    output_dir = output_dir or os.path.join(model, "evaluation")
+    output_dir = output_dir or os.path.join(
+        model, "evaluation" if not tflite else f"evaluation_tflite_{tflite}"
+    )
     os.makedirs(output_dir, exist_ok=True)
 
     examples = get_reader(dataset).load(split, **options)
     if max_examples:
         examples = examples.take(max_examples)
-    serve = load_saved_model(model)
+    if tflite:
+        path = os.path.join(model, "tflite", f"model_{tflite}.tflite")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"training.evaluate: no TFLite file. Expected a file at {path!r}")
+        serve = load_tflite(path)
+    else:
+        serve = load_saved_model(model)
     batches = examples.batch(batch_size).as_numpy_iterator()
     metrics = {
         "model": model,
+        "tflite": tflite,
         "dataset": dataset,
         "split": split,
         **EVALUATORS[kind](serve, batches, metadata, output_dir),
@@ -245,6 +268,9 @@ def define_flags():
         "output_dir", None, "Where to write the plots and evaluation.json (default: <model>/evaluation)."
     )
     flags.DEFINE_string("history", None, "Training history (Keras CSVLogger CSV or JSON) to plot.")
+    flags.DEFINE_enum(
+        "tflite", None, ["float32", "float16", "dynamic_int8"], "Evaluate <model>/tflite/model_<this>.tflite."
+    )
 
 
 def main(argv):
@@ -261,6 +287,7 @@ def main(argv):
         FLAGS.max_examples,
         FLAGS.output_dir,
         FLAGS.history,
+        FLAGS.tflite,
     )
 
 

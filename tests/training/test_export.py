@@ -74,6 +74,15 @@ class ExportJobTest(TestCase):
             self.assertAllClose(tflite({"image": images})["logits"], expected, atol=tolerance)
         self.assertEqual(read_metadata(output)["dataset"], "digits")
 
+        # training.evaluate runs the SavedModel or a TFLite file on the same 32 held-out digits.
+        from training import evaluate
+
+        saved_accuracy = evaluate.run(output, max_examples=32)["accuracy"]
+        int8 = evaluate.run(output, max_examples=32, tflite="dynamic_int8")
+        self.assertEqual(int8["num_examples"], 32)
+        disagreement = 1.0 - report["top1_agreement"]["tflite_dynamic_int8"]
+        self.assertLessEqual(abs(int8["accuracy"] - saved_accuracy), disagreement + 1e-9)
+
         # saved_model_cli (installed with tensorflow) lists both signatures and the client input.
         cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
         shown = subprocess.run(
