@@ -15,7 +15,12 @@ through the `training.data` reader, and computes what fits the task:
   rates; plots the flow colour images of the first example;
 - `reconstruction` (metadata `reconstruction_keys`: {output: reader
   feature}): PSNR in dB per output (`PeakSignalToNoiseRatio`, values in
-  [0, 1]); plots originals over reconstructions.
+  [0, 1]); plots originals over reconstructions;
+- `masked_lm` (a model taking `token_ids` and `padding_mask`; metadata
+  `sequence_length`, `mask_rate`): the texts are byte-tokenized, a seeded
+  `mask_rate` of the real tokens of each text (at least one) replaced by
+  [MASK], and the masked-LM accuracy (`MaskedLMAccuracy`) is the fraction of
+  masked bytes predicted exactly.
 
 Plots (PNG) and `evaluation.json` go to `--output_dir` (default
 `<model>/evaluation`); the training curves are drawn from `--history` (a
@@ -33,11 +38,12 @@ from absl import app, flags, logging
 
 from keras_perceiver.export import load_saved_model, load_tflite, read_metadata
 from keras_perceiver.metrics.end_point_error import EndPointError
+from keras_perceiver.metrics.masked_lm_accuracy import MaskedLMAccuracy
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
 from training import plots
 from training.data import get_reader
 
-KINDS = ("classification", "flow", "reconstruction")
+KINDS = ("classification", "flow", "reconstruction", "masked_lm")
 HISTORY_FILES = ("training_log.csv", "history.json", "history.csv")
 
 
@@ -152,10 +158,57 @@ def evaluate_reconstruction(serve, batches, metadata, output_dir):
     return metrics
 
 
+def masked_lm_inputs(texts, sequence_length, mask_rate=0.15, seed=0):
+    """Byte-tokenize `texts` and mask a seeded `mask_rate` of each text's real tokens (at least one).
+
+    Args:
+        texts: sequence of str or bytes (UTF-8).
+        sequence_length: int, L (pad / truncate).
+        mask_rate: float in (0, 1]. Defaults to 0.15.
+        seed: int; text i of a call is masked with `default_rng([seed, i])`.
+
+    Returns:
+        (inputs {"token_ids": int32 (B, L) with [MASK] ids, "padding_mask":
+        bool (B, L)}, targets int32 (B, L) the original ids, weights float32
+        (B, L): 1 at the masked positions).
+    """
+    from keras_perceiver.preprocessors.byte_tokenizer import MASK_ID, ByteTokenizer
+
+    tokens = ByteTokenizer(sequence_length=sequence_length)(list(texts))
+    targets = tokens["token_ids"].numpy()
+    padding_mask = tokens["padding_mask"].numpy()
+    weights = np.zeros(targets.shape, np.float32)
+    for i, row in enumerate(padding_mask):
+        real = np.flatnonzero(row)
+        if len(real) == 0:
+            continue
+        count = max(1, int(round(mask_rate * len(real))))
+        chosen = np.random.default_rng([seed, i]).choice(real, size=count, replace=False)
+        weights[i, chosen] = 1.0
+    token_ids = np.where(weights > 0, MASK_ID, targets).astype(np.int32)
+    return {"token_ids": token_ids, "padding_mask": padding_mask}, targets, weights
+
+
+def evaluate_masked_lm(serve, batches, metadata, output_dir):
+    del output_dir
+    output_key = metadata.get("output_key", "outputs")
+    accuracy = MaskedLMAccuracy()
+    num_examples = 0
+    for index, examples in enumerate(batches):
+        inputs, targets, weights = masked_lm_inputs(
+            examples["text"], metadata["sequence_length"], metadata.get("mask_rate", 0.15), seed=index
+        )
+        logits = np.asarray(serve(inputs)[output_key], np.float32)
+        accuracy.update_state(targets, logits, sample_weight=weights)
+        num_examples += len(targets)
+    return {"masked_lm_accuracy": float(accuracy.result()), "num_examples": num_examples, "plots": []}
+
+
 EVALUATORS = {
     "classification": evaluate_classification,
     "flow": evaluate_flow,
     "reconstruction": evaluate_reconstruction,
+    "masked_lm": evaluate_masked_lm,
 }
 
 
@@ -246,7 +299,8 @@ def run(
         f"{os.path.basename(os.path.normpath(model))} on {dataset}/{split}: {summary} "
         f"(n={metrics['num_examples']})"
     )
-    print(f"plots: {', '.join(metrics['plots'])}")
+    if metrics["plots"]:
+        print(f"plots: {', '.join(metrics['plots'])}")
     return metrics
 
 

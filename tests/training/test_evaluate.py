@@ -163,3 +163,52 @@ class PlotsTest(TestCase):
             json.dump({"note": ["a"]}, f)
         with pytest.raises(ValueError, match="no numeric training history"):
             plots.read_history(path)
+
+
+class MaskedLMEvaluateTest(TestCase):
+    def test_masked_lm_accuracy_on_real_quotes(self):
+        from keras_perceiver.preprocessors.byte_tokenizer import MASK_ID
+        from training.data import fortunes
+
+        # A stand-in byte-level "masked LM" (token ids + mask -> (B, L, 262) logits): the evaluation logic is
+        # under test. (PerceiverMaskedLM does not export yet: TrainablePositionEncoding with a symbolic
+        # sequence length fails in keras_perceiver/layers/position_selection.py during SavedModel tracing.)
+        token_ids = keras.Input((48,), dtype="int32", name="token_ids")
+        padding_mask = keras.Input((48,), dtype="bool", name="padding_mask")
+        hidden = keras.layers.Embedding(262, 16)(token_ids)
+        hidden = hidden * keras.ops.cast(padding_mask, "float32")[..., None]
+        # It always predicts a space (id 32 + 6): its accuracy is the share of spaces among the masked bytes.
+        bias = np.zeros(262, "float32")
+        bias[38] = 5.0
+        head = keras.layers.Dense(
+            262, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(bias)
+        )
+        model = keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, head(hidden))
+        path = os.path.join(self.make_temp_dir(), "mlm")
+        options = {"languages": "de"}
+        metadata = {
+            "kind": "masked_lm",
+            "dataset": "fortunes",
+            "split": "test",
+            "reader_options": options,
+            "sequence_length": 48,
+            "mask_rate": 0.15,
+        }
+        # A fixed sequence length in the signature (the decoder's position queries need a static L).
+        signature = {
+            "token_ids": tf.TensorSpec((None, 48), tf.int32, name="token_ids"),
+            "padding_mask": tf.TensorSpec((None, 48), tf.bool, name="padding_mask"),
+        }
+        export_saved_model(model, path, input_signature=signature, metadata=metadata)
+        metrics = evaluate.run(path, max_examples=12, batch_size=12)
+
+        texts = fortunes.load_arrays("test", languages="de")[0][:12]
+        inputs, targets, weights = evaluate.masked_lm_inputs(texts, 48, 0.15, seed=0)
+        self.assertTrue((inputs["token_ids"][weights > 0] == MASK_ID).all())
+        self.assertTrue((weights.sum(axis=1) >= 1).all())
+        self.assertAllClose(weights.sum() / inputs["padding_mask"].sum(), 0.15, atol=0.03)
+        expected = float(((targets == 38) * weights).sum() / weights.sum())
+        print(f"masked-LM accuracy of 'always a space' on 12 quotes: {metrics['masked_lm_accuracy']:.4f}")
+        self.assertGreater(expected, 0.05)
+        self.assertEqual(metrics["num_examples"], 12)
+        self.assertAllClose(metrics["masked_lm_accuracy"], expected, atol=1e-6)
