@@ -48,7 +48,7 @@ CASES = {
 
 
 class PerceiverAudioClassifierTest(TestCase):
-    def test_round_trips_and_predict(self):
+    def test_round_trips(self):
         for name, (kwargs, make_inputs) in CASES.items():
             with self.subTest(name):
                 model = PerceiverAudioClassifier(**kwargs)
@@ -57,10 +57,8 @@ class PerceiverAudioClassifierTest(TestCase):
                 for key, value in kwargs.items():
                     self.assertEqual(config[key], value, msg=key)
                 self.run_config_round_trip(model)
-        # Saving and tf.data on the front end with the most layers (MelSpectrogram + patches).
-        model = PerceiverAudioClassifier(**LOG_MEL)
-        self.run_model_saving_test(model, CASES["log_mel"][1](), atol=1e-5)
-        self.run_predict_on_dataset(model, CASES["log_mel"][1]())
+        # Saving on the front end with the most layers (MelSpectrogram + patches).
+        self.run_model_saving_test(PerceiverAudioClassifier(**LOG_MEL), CASES["log_mel"][1](), atol=1e-5)
 
     def test_front_ends(self):
         self.assertEqual(PerceiverAudioClassifier(**RAW).get_layer("audio_preprocessor").num_patches, 64 // 8)
