@@ -1,6 +1,7 @@
 """Tests of `training.data.get_reader`: names -> reader modules, `tfds:` names, clear errors."""
 
 import pytest
+import tensorflow as tf
 
 from tests.test_case import TestCase
 from training.data import READERS, TfdsReader, get_reader
@@ -32,3 +33,50 @@ class GetReaderTest(TestCase):
             reader.load("test", data_dir=data_dir)
         with pytest.raises(ValueError, match="empty tensorflow-datasets name"):
             get_reader("tfds:")
+
+
+class TfdsReaderTest(TestCase):
+    def test_prepared_tfds_dataset_reads_like_a_reader(self):
+        # Needs a working tensorflow-datasets: with protobuf 4 (TensorFlow 2.17) that means
+        # tensorflow-metadata < 1.17 (1.17+ import protobuf 5's runtime_version) and importlib_resources
+        # (download_and_prepare). tfds logs its import error and leaves `tfds.core` out instead of raising.
+        tfds = pytest.importorskip("tensorflow_datasets")
+        if not hasattr(tfds, "core"):
+            pytest.skip(
+                "tensorflow-datasets does not import: its protobuf stack (tensorflow-metadata) mismatches"
+            )
+        pytest.importorskip("importlib_resources")
+
+        from training.data import digits
+
+        class DigitsTfdsTest(tfds.core.GeneratorBasedBuilder):
+            """scikit-learn's digits as a tensorflow-datasets builder, prepared offline in a temp dir."""
+
+            VERSION = tfds.core.Version("1.0.0")
+
+            def _info(self):
+                features = {
+                    "image": tfds.features.Image(shape=(8, 8, 1)),
+                    "label": tfds.features.ClassLabel(num_classes=10),
+                }
+                return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(features))
+
+            def _split_generators(self, dl_manager):
+                return {split: self._generate_examples(split) for split in ("train", "test")}
+
+            def _generate_examples(self, split):
+                for index, (image, label) in enumerate(zip(*digits.load_arrays(split))):
+                    yield index, {"image": image, "label": int(label)}
+
+        data_dir = self.make_temp_dir()
+        DigitsTfdsTest(data_dir=data_dir).download_and_prepare()
+        dataset = get_reader("tfds:digits_tfds_test").load("test", data_dir=data_dir)
+        self.assertEqual(int(dataset.cardinality()), 360)
+        example = next(iter(dataset))
+        self.assertEqual(sorted(example), ["image", "label"])
+        self.assertEqual((example["image"].dtype, tuple(example["image"].shape)), (tf.uint8, (8, 8, 1)))
+        # tfds shuffles the examples when it prepares them: compare the (image, label) pairs as sets.
+        images, labels = digits.load_arrays("test")
+        ours = sorted((image.tobytes(), int(label)) for image, label in zip(images, labels))
+        theirs = sorted((e["image"].tobytes(), int(e["label"])) for e in dataset.as_numpy_iterator())
+        self.assertEqual(ours, theirs)
