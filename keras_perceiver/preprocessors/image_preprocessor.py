@@ -100,8 +100,9 @@ class ImagePreprocessor(keras.layers.Layer):
         max_resolution: tuple of 2 (images) or 3 (videos: T, H, W) ints, or
             None: per-axis resolution that sets the highest Fourier frequency
             (`"fourier"` only); None uses the grid size G. Defaults to None.
-            (The published multimodal model uses (16, 224, 224) for a
-            (16, 56, 56) patch grid.)
+            (The published multimodal model uses (16, 56, 56), its patch
+            grid: transformers' `image_size` default 56, DeepMind's colab
+            `IMG_SZ = 56`.)
         concat_pos: bool, prepend the raw positions to the Fourier features.
             Defaults to True.
         sine_only: bool, sine features only. Defaults to False.
