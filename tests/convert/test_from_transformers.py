@@ -70,6 +70,13 @@ def _randomize(model, seed, kernel_scale=0.3):
     return model.eval()
 
 
+def _report(what, outputs, expected):
+    """max |outputs - expected|, printed (`pytest -s` shows the measured parity)."""
+    diff = float(np.abs(np.asarray(outputs) - np.asarray(expected)).max())
+    print(f"[parity] {what}: max abs diff {diff:.1e} (max |expected| {np.abs(expected).max():.1f})")
+    return diff
+
+
 def _save(model, tmp_path):
     path = str(tmp_path / "checkpoint")
     model.save_pretrained(path)
@@ -160,7 +167,7 @@ def test_sequence_classification_parity(name, tmp_path):
     outputs = np.asarray(model({"token_ids": token_ids, "padding_mask": mask}))
     assert outputs.shape == (3, 3)
     assert np.abs(expected).max() > 1.0
-    assert np.abs(outputs - expected).max() <= TOLERANCE
+    assert _report(f"sequence classification {name}", outputs, expected) <= TOLERANCE
 
 
 IMAGE_CLASSIFIERS = {
@@ -194,7 +201,7 @@ def test_image_classification_parity(name, tmp_path):
     outputs = np.asarray(model({"images": images.transpose(0, 2, 3, 1)}))
     assert outputs.shape == (2, 5)
     assert np.abs(expected).max() > 1.0
-    assert np.abs(outputs - expected).max() <= TOLERANCE
+    assert _report(f"image classification {name}", outputs, expected) <= TOLERANCE
 
 
 def _flow_patches(frames):
@@ -224,7 +231,7 @@ def test_optical_flow_parity(tmp_path):
     assert outputs.shape == (2, 6, 10, 2)
     assert np.abs(expected).max() > 0.01
     # Flow is the network output / 100: compare the network outputs to 1e-4.
-    assert np.abs(outputs - expected).max() * 100 <= TOLERANCE
+    assert _report("optical flow (network output)", outputs * 100, expected * 100) <= TOLERANCE
 
 
 def test_safetensors_conversion_does_not_need_torch(tmp_path):
