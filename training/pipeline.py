@@ -137,7 +137,9 @@ def train_dataset(
 
         def one_epoch(epoch):
             epoch_seed = _epoch_seed(seed, epoch, input_context.input_pipeline_id)
-            shuffled = examples.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=True)
+            # Not reshuffled per iteration: Keras iterates the dataset once more to build the model
+            # (a first batch), which would otherwise change the order of the epoch that comes first.
+            shuffled = examples.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
 
             def map_example(index, example):
                 return to_inputs(

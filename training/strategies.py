@@ -118,6 +118,37 @@ def worker_dir(model_dir, strategy):
     return os.path.join(model_dir, f"worker_{strategy.cluster_resolver.task_id}")
 
 
+def _multi_worker_reduce(strategy):
+    """Make `strategy.reduce` accept what Keras 3's `fit` passes it under `MultiWorkerMirroredStrategy`.
+
+    Keras 3.15 calls, in multi-worker mode only:
+    - `strategy.reduce("MEAN", batch, axis=None)` on a first batch to build the
+      model: with dict inputs this fails ("Attempt to convert a value
+      ({'inputs': PerReplica...}) ... to a Tensor"; keras-team/keras#20329),
+      as `reduce` takes one tensor, not a structure;
+    - `strategy.reduce("MEAN", log, axis=0)` on the scalar logs (loss,
+      metrics): "Invalid reduction dimension 0 for input with 0 dimensions";
+    - `strategy.reduce("SUM", log)` without `axis`, which `reduce` requires.
+    The replacement reduces each tensor of a structure separately, reduces
+    scalars across replicas only (`axis=None`), and defaults `axis` to None:
+    what those calls mean.
+    """
+    reduce = strategy.reduce
+
+    def reduce_one(reduce_op, value, axis):
+        if axis is not None:
+            local = strategy.experimental_local_results(value)[0]
+            if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                axis = None
+        return reduce(reduce_op, value, axis=axis)
+
+    def reduce_each(reduce_op, value, axis=None):
+        return tf.nest.map_structure(lambda v: reduce_one(reduce_op, v, axis), value)
+
+    strategy.reduce = reduce_each
+    return strategy
+
+
 def _tpu_strategy(tpu):
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=None if tpu == "local" else tpu)
     if tpu != "local":
@@ -175,7 +206,7 @@ def get_strategy(name="auto", tpu=None, devices=None):
                 'which is not set. Expected e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:port", '
                 '"host2:port"]}, "task": {"type": "worker", "index": 0}}\''
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker_reduce(tf.distribute.MultiWorkerMirroredStrategy())
     if not tpu:
         raise ValueError(
             "strategy='tpu' needs a TPU: pass `tpu` (a name, a grpc:// address, or 'local' on a TPU VM) or "

@@ -58,6 +58,16 @@ class PipelineTest(TestCase):
         other_seed, _ = self._train(initial_epoch=0, seed=6)
         self.assertFalse(np.array_equal(other_seed[0][0], full[0][0]))
 
+    def test_a_second_iterator_reads_the_same_batches(self):
+        # Keras' fit takes a first batch from one iterator to build the model, then starts another.
+        steps = pipeline.steps_per_epoch(NUM_EXAMPLES, 8)
+        dataset = pipeline.train_dataset(self.strategy, _load_examples, _to_inputs, 8, steps, 1, 2)
+        next(iter(dataset))
+        first, second = _batches(dataset, self.strategy), _batches(dataset, self.strategy)
+        for (a_values, a_noise), (b_values, b_noise) in zip(first, second):
+            np.testing.assert_array_equal(a_values, b_values)
+            np.testing.assert_array_equal(a_noise, b_noise)
+
     def test_per_replica_batches_under_mirrored_strategy(self):
         strategy = mirrored_strategy()
         dataset = pipeline.train_dataset(strategy, _load_examples, _to_inputs, 8, 3, 0, 1)
