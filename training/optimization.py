@@ -120,8 +120,8 @@ def build_schedule(name, learning_rate, total_steps, warmup_steps=0, decay_start
             the reference's ImageNet schedule).
         learning_rate: float, the peak rate.
         total_steps: int, steps of the whole run.
-        warmup_steps: int. Defaults to 0 (not used by `"constant"` and
-            `"cosine"`).
+        warmup_steps: int, capped at `total_steps`. Defaults to 0 (not used
+            by `"constant"` and `"cosine"`).
         decay_start_fraction: float in [0, 1], where the cosine decay of
             `"constant_cosine"` starts. Defaults to 2/3.
 
@@ -137,6 +137,7 @@ def build_schedule(name, learning_rate, total_steps, warmup_steps=0, decay_start
         return float(learning_rate)
     if name == "cosine":
         warmup_steps = 0
+    warmup_steps = min(warmup_steps, total_steps)  # runs shorter than the warm-up (smoke tests)
     if not 0.0 <= decay_start_fraction <= 1.0:
         raise ValueError(
             "`decay_start_fraction` must be in [0, 1]. "

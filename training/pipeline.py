@@ -27,6 +27,8 @@ from training.callbacks import epoch_seed
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_SHUFFLE_BUFFER = 10_000
+# Seed of the random parts of evaluation inputs (e.g. which tokens a masked-LM test example masks).
+EVAL_SEED = 20_211
 
 
 def count_examples(dataset):
@@ -169,7 +171,8 @@ def eval_dataset(load_examples, to_inputs, batch_size, preprocess=None, cache=Tr
 
     Args:
         load_examples, to_inputs, preprocess, cache: as for `train_dataset`
-            (`to_inputs` is called with `training=False` and a zero seed).
+            (`to_inputs` is called with `training=False` and the seed
+            `(EVAL_SEED, index of the example)`: the same every time).
         batch_size: int, the global batch size.
 
     Returns:
@@ -180,9 +183,11 @@ def eval_dataset(load_examples, to_inputs, batch_size, preprocess=None, cache=Tr
         examples = examples.map(preprocess, num_parallel_calls=AUTOTUNE)
     if cache:
         examples = examples.cache()
-    zero_seed = tf.zeros([2], tf.int64)
-    dataset = examples.map(
-        lambda example: to_inputs(example, training=False, seed=zero_seed), num_parallel_calls=AUTOTUNE
+    dataset = examples.enumerate().map(
+        lambda index, example: to_inputs(
+            example, training=False, seed=tf.stack([tf.constant(EVAL_SEED, tf.int64), index])
+        ),
+        num_parallel_calls=AUTOTUNE,
     )
     options = tf.data.Options()
     options.deterministic = True

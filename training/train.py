@@ -181,7 +181,7 @@ def _load_examples(params, task, split):
     from training.data import get_reader
 
     reader = get_reader(params["dataset"])
-    options = {**task.reader_options(params), **params["data_options"]}
+    options = {**task.reader_options(params), **task.split_options.get(split, {}), **params["data_options"]}
 
     def load():
         return reader.load(split, data_dir=params["data_dir"], **options)
@@ -295,6 +295,7 @@ def _run(params, task, strategy, chief, out_dir, verbose):
             optimizer=optimizer,
             loss=task.loss(params),
             metrics=task.metrics(params),
+            weighted_metrics=task.weighted_metrics(params),
             jit_compile=params["jit_compile"],
         )
     callbacks = build_callbacks(
@@ -347,7 +348,12 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         fed = eval_data.element_spec[0]
         signature = serving_input_signature(model, include_optional_inputs=True)
         if isinstance(signature, dict) and isinstance(fed, dict):
-            signature = {name: spec for name, spec in signature.items() if name in fed}
+            # The model's dtypes with the pipeline's static sizes (the batch stays dynamic).
+            signature = {
+                name: tf.TensorSpec((None, *fed[name].shape[1:]), spec.dtype, name=name)
+                for name, spec in signature.items()
+                if name in fed
+            }
         export_saved_model(model, saved_model_dir, input_signature=signature, output_name=task.output_name)
         metrics["export_max_abs_diff"] = check_export(
             model, saved_model_dir, eval_data, params["export_check_batches"]

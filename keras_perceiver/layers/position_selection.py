@@ -16,8 +16,9 @@ def select_positions(table, batch_size, output_indices=None):
         (B, P, C) or (B, O, C) tensor.
     """
     if output_indices is None:
-        return ops.broadcast_to(table[None], (batch_size,) + tuple(table.shape))
+        # ops.shape: the number of positions may be dynamic (a graph traced for any sequence length).
+        return ops.broadcast_to(table[None], (batch_size,) + tuple(ops.shape(table)))
     selected = ops.take(table, ops.cast(output_indices, "int32"), axis=0)
     if len(output_indices.shape) == 1:
-        selected = ops.broadcast_to(selected[None], (batch_size,) + tuple(selected.shape))
+        selected = ops.broadcast_to(selected[None], (batch_size,) + tuple(ops.shape(selected)))
     return selected

