@@ -82,6 +82,7 @@ from training.tasks import (  # noqa: E402, F401
     digits,
     fashion_mnist,
     fortunes_mlm,
+    multimodal_autoencoding,
     optical_flow,
     snownlp_sentiment,
 )
