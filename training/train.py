@@ -273,9 +273,13 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         initial_epoch=initial_epoch,
         preprocess=preprocess,
         batch_augment=batch_augment,
+        cache=task.cache,
+        shuffle_buffer=task.shuffle_buffer,
         num_examples=num_train,
     )
-    eval_data = pipeline.eval_dataset(load_eval, to_inputs, batch_size, preprocess=preprocess)
+    eval_data = pipeline.eval_dataset(
+        load_eval, to_inputs, batch_size, preprocess=preprocess, cache=task.cache
+    )
 
     with strategy.scope():
         model = task.build_model(params)

@@ -131,3 +131,36 @@ class TasksTest(TestCase):
         serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         ids = np.random.default_rng(0).integers(6, 262, size=(2, 10)).astype("int32")
         self.assertAllClose(serve({"token_ids": ids}), model({"token_ids": ids}), atol=1e-5)
+
+
+class ImagenetTaskTest(TestCase):
+    def test_crops_and_model_wiring(self):
+        from training.data import get_reader
+        from training.tasks import imagenet
+
+        task = get_task("imagenet")
+        self.assertEqual(type(get_reader(task.dataset)).__name__, "TfdsReader")  # no data needed to resolve
+        overrides = {"image_size": 32, "num_classes": 5, "num_latents": 4, "latent_dim": 16, "num_bands": 2}
+        overrides.update({"num_blocks": 1, "num_self_attends_per_block": 1, "num_self_attention_heads": 2})
+        params = train.resolve_params(task="imagenet", overrides=overrides)
+        self.assertEqual(params["preset"], None)
+        _, to_inputs, batch_augment = task.make_inputs(params)
+        self.assertIsNotNone(batch_augment)  # flips are on by default
+        image = tf.constant(np.random.default_rng(0).integers(0, 256, size=(300, 400, 3)), tf.uint8)
+        example = {"image": image, "label": tf.constant(3, tf.int64)}
+        seed = tf.constant([5, 7], tf.int64)
+        x, y = to_inputs(example, True, seed)
+        x_again, _ = to_inputs(example, True, seed)
+        x_other, _ = to_inputs(example, True, seed + 1)
+        self.assertEqual(tuple(x["images"].shape), (32, 32, 3))
+        self.assertAllClose(x["images"], x_again["images"])
+        self.assertFalse(np.allclose(x["images"].numpy(), x_other["images"].numpy()))
+        self.assertEqual(tuple(y.shape), (5,))  # label smoothing on by default: one-hot targets
+        x_eval, _ = to_inputs(example, False, seed)
+        expected = imagenet.normalize(
+            tf.image.resize(image[19:281, 69:331], (32, 32), method="bicubic", antialias=True)
+        )  # the central 87.5% of the short side (262 px)
+        self.assertAllClose(x_eval["images"], expected, atol=1e-5)
+        model = task.build_model(params)
+        self.assertEqual(model.get_config()["num_bands"], 2)  # overrides over the default preset
+        self.assertEqual(tuple(model({"images": x_eval["images"][None]}).shape), (1, 5))

@@ -62,7 +62,7 @@ class TrainJobTest(TestCase):
 
     def test_unknown_arguments_raise(self):
         with self.assertRaisesRegex(ValueError, "Unknown task"):
-            train.run(task="imagenet", model_dir=self.make_temp_dir())
+            train.run(task="jft300m", model_dir=self.make_temp_dir())
         with self.assertRaisesRegex(ValueError, "Unknown arguments"):
             train.run(num_epochs=1)
         with self.assertRaisesRegex(ValueError, "Unknown overrides for task 'digits'"):

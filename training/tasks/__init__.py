@@ -16,6 +16,8 @@ A `Task` names its default data set (a `training.data` reader) and gives:
   that take the sample weights): what `model.compile` gets;
 - `defaults`: the task's training hyperparameters (epochs, batch size,
   learning rate, optimizer, schedule, ...), overriding `training.train`'s;
+- `cache` (keep the preprocessed examples in memory) and `shuffle_buffer`
+  (None: the whole training set) for data sets that do not fit in memory;
 - `monitor`: the validation quantity of the best-model checkpoint,
   `output_name`: the serving output key, `inputs`: what a served model expects.
 
@@ -45,6 +47,8 @@ class Task:
     defaults: dict = dataclasses.field(default_factory=dict)
     train_split: str = "train"
     eval_split: str = "test"
+    cache: bool = True
+    shuffle_buffer: int | None = None
     monitor: str = "val_loss"
     monitor_mode: str = "auto"
     output_name: str = "outputs"
@@ -82,6 +86,7 @@ from training.tasks import (  # noqa: E402, F401
     digits,
     fashion_mnist,
     fortunes_mlm,
+    imagenet,
     multimodal_autoencoding,
     optical_flow,
     snownlp_sentiment,
