@@ -123,7 +123,9 @@ flags.DEFINE_bool("flip", None, "Image tasks: random horizontal flips.")
 flags.DEFINE_bool("rand_augment", None, "Image tasks: RandAugment.")
 flags.DEFINE_float("mixup_alpha", None, "Image tasks: MixUp alpha (0: off).")
 flags.DEFINE_float("cutmix_alpha", None, "Image tasks: CutMix alpha (0: off).")
-flags.DEFINE_enum("mixed_precision", DEFAULTS["mixed_precision"], MIXED_PRECISION_POLICIES, "Dtype policy.")
+flags.DEFINE_enum(
+    "mixed_precision", None, MIXED_PRECISION_POLICIES, "Dtype policy (task default, else float32)."
+)
 flags.DEFINE_enum("strategy", DEFAULTS["strategy"], STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('local' on a TPU VM).")
 flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices (mirrored on CPU).")
