@@ -324,14 +324,15 @@ TASK_SPEC = ServedTask(
     # Training reads a clip starting at every frame (99 clips); the held-out split non-overlapping ones.
     split_options={"train": {"clip_stride": 1}},
     defaults={
-        "epochs": 30,
+        # 60 epochs x 12 steps: ~8 minutes on 2 shared CPU cores. At 1e-3 the video PSNR stayed on the
+        # "mean colour" plateau (~15 dB) for 170 steps; 3e-3 leaves it within ~200 steps.
+        "epochs": 60,
         "batch_size": 8,
-        "learning_rate": 1e-3,
+        "learning_rate": 3e-3,
         "weight_decay": 1e-4,
         "optimizer": "adamw",
         "schedule": "cosine",
         "warmup_steps": 20,
-        "clip_norm": 1.0,
         "jit_compile": False,
     },
     monitor="val_video_psnr",
