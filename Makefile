@@ -22,8 +22,13 @@ $(STAMP): setup.cfg pyproject.toml
 	$(VENV)/bin/pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# The main job: train (and check the SavedModel against Keras), export for clients (SavedModel with a uint8
+# image signature + TFLite), then evaluate the exported model on the held-out digits.
 demo: venv
 	$(VENV)/bin/python -m training.train $(DEMO_FLAGS)
+	$(VENV)/bin/python -m training.export --model_dir=runs/digits --output=runs/digits/export \
+		--formats=saved_model,tflite
+	$(VENV)/bin/python -m training.evaluate --model=runs/digits/export
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests
