@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
-from keras_perceiver.validation import check_positive_int, check_rank
+from keras_perceiver.postprocessors.projection_postprocessor import ProjectionPostprocessor
+from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class AudioPostprocessor(keras.layers.Layer):
+class AudioPostprocessor(ProjectionPostprocessor):
     """Decoder outputs (B, O, E) -> waveform (B, O * P), P = `samples_per_patch`.
 
     A Dense layer maps each output query (one audio patch) to its P samples
@@ -44,24 +44,12 @@ class AudioPostprocessor(keras.layers.Layer):
     """
 
     def __init__(self, samples_per_patch=16, kernel_initializer=None, **kwargs):
-        super().__init__(**kwargs)
         check_positive_int("samples_per_patch", samples_per_patch)
+        super().__init__(out_channels=samples_per_patch, kernel_initializer=kernel_initializer, **kwargs)
         self.samples_per_patch = samples_per_patch
-        self.kernel_initializer = keras.initializers.get(kernel_initializer or default_kernel_initializer())
-        self.classifier = keras.layers.Dense(
-            samples_per_patch,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            dtype=self.dtype_policy,
-            name="classifier",
-        )
-
-    def build(self, inputs_shape):
-        self.classifier.build(inputs_shape)
-        self.built = True
 
     def call(self, inputs):
-        check_rank("inputs", inputs, 3, self.__class__.__name__)
-        samples = self.classifier(inputs)
+        samples = super().call(inputs)  # (B, O, P), rank checked there
         num_outputs = inputs.shape[1]
         if num_outputs is not None:
             return ops.reshape(samples, (-1, num_outputs * self.samples_per_patch))
@@ -73,10 +61,6 @@ class AudioPostprocessor(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "samples_per_patch": self.samples_per_patch,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            }
-        )
+        del config["out_channels"]
+        config["samples_per_patch"] = self.samples_per_patch
         return config
