@@ -5,6 +5,7 @@ import keras
 from keras_perceiver.layers.task_queries import TaskQueries
 from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
+from keras_perceiver.models.perceiver_text_classifier_presets import PERCEIVER_TEXT_CLASSIFIER_PRESETS
 from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.postprocessors.multi_task_postprocessor import MultiTaskPostprocessor
@@ -69,6 +70,8 @@ class PerceiverTextClassifier(PerceiverTaskModel):
     >>> model({"token_ids": keras.ops.ones((2, 20), "int32")}).shape
     (2, 3)
     """
+
+    presets = PERCEIVER_TEXT_CLASSIFIER_PRESETS
 
     def __init__(
         self,
