@@ -90,3 +90,25 @@ class ExportedZooTest(TestCase):
         metrics = self.evaluate("optical_flow", "middlebury_flow")
         self.assertAlmostEqual(metrics["epe"], recorded_metrics("optical_flow")["epe"], places=4)
         self.assertLess(metrics["epe"], 1.4888)  # zero flow on the same 32x32 pair
+
+
+class OpticalFlowTiledTest(TestCase):
+    def test_tiled_middlebury_flow_beats_zero_flow_as_recorded(self):
+        from keras_perceiver.models import predict_flow_tiled
+        from training.data.middlebury_flow import load_arrays
+
+        path = saved_model_dir("optical_flow")
+        serve = load_saved_model(path, endpoint="serve")
+        with open(os.path.join(path, "evaluation", "tiled.json")) as f:
+            recorded = json.load(f)["64x96"]
+        # The pair with its aspect kept, predicted from overlapping 32x32 windows (the README's snippet).
+        frames, flow, valid = load_arrays((64, 96))
+        predicted = predict_flow_tiled(
+            lambda x, training=False: serve(x), frames[None], min_overlap=8, window_size=(32, 32)
+        )[0]
+        epe = float((np.hypot(*(predicted - flow).transpose(2, 0, 1)) * valid).sum() / valid.sum())
+        zero = float((np.hypot(*flow.transpose(2, 0, 1)) * valid).sum() / valid.sum())
+        print(f"optical_flow tiled 64x96: EPE {epe:.4f} px, zero flow {zero:.4f}, recorded {recorded}")
+        self.assertAllClose(epe, recorded["epe"], atol=1e-3)
+        self.assertAllClose(zero, recorded["zero_flow_epe"], atol=1e-4)
+        self.assertLess(epe, zero - 0.5)
