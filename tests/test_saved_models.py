@@ -84,7 +84,8 @@ class ExportedZooTest(TestCase):
 
     def test_fortunes_mlm(self):
         metrics = self.evaluate("fortunes_mlm", "fortunes", max_examples=1000)
-        self.assertGreater(metrics["masked_lm_accuracy"], 0.15)  # always a space 0.123; 0.1942 on all 4,809
+        # always a space 0.123; 0.2164 on these first 1,000 (English) quotes, 0.2607 on all 4,809
+        self.assertGreater(metrics["masked_lm_accuracy"], 0.19)
 
     def test_optical_flow_on_middlebury(self):
         metrics = self.evaluate("optical_flow", "middlebury_flow")
