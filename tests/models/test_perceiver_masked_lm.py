@@ -209,29 +209,11 @@ class PerceiverMaskedLMTest(TestCase):
         self.assertEqual({k: parameters[k].default for k in preset["config"]}, preset["config"])
 
     def test_sentencepiece_preset_parameter_count_equals_transformers(self):
-        import torch
-        import transformers
+        from tests.models.reference_counts import transformers_text_parameter_count
 
         preset = PerceiverMaskedLM.presets["language_perceiver_sentencepiece"]
         config = preset["config"]
-        reference_config = transformers.PerceiverConfig(
-            vocab_size=config["vocab_size"],
-            max_position_embeddings=config["max_sequence_length"],
-            d_model=config["embedding_dim"],
-            num_latents=config["num_latents"],
-            d_latents=config["latent_dim"],
-            num_blocks=config["num_blocks"],
-            num_self_attends_per_block=config["num_self_attends_per_block"],
-            num_self_attention_heads=config["num_self_attention_heads"],
-            num_cross_attention_heads=config["num_cross_attention_heads"],
-            qk_channels=config["qk_channels"],
-            v_channels=config["v_channels"],
-            cross_attention_widening_factor=config["cross_attention_widening_factor"],
-            self_attention_widening_factor=config["self_attention_widening_factor"],
-        )
-        with torch.device("meta"):  # shapes only, no memory
-            reference = transformers.PerceiverForMaskedLM(reference_config)
-        expected = sum(p.numel() for p in reference.parameters())
+        expected = transformers_text_parameter_count("PerceiverForMaskedLM", config)
         self.assertEqual(preset["num_parameters"], expected)
         model = PerceiverMaskedLM.from_preset("language_perceiver_sentencepiece")
         self.assertEqual(model.count_params(), expected)

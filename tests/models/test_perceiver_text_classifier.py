@@ -69,30 +69,14 @@ class PerceiverTextClassifierTest(TestCase):
 
 
 def test_language_perceiver_classifier_preset_parameter_count_equals_transformers():
-    import torch
-    import transformers
-
     from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
+    from tests.models.reference_counts import transformers_text_parameter_count
 
     preset = PerceiverTextClassifier.presets["language_perceiver_classifier"]
     config = preset["config"]
-    reference_config = transformers.PerceiverConfig(
-        num_labels=config["num_classes"],
-        vocab_size=config["vocab_size"],
-        max_position_embeddings=config["max_sequence_length"],
-        d_model=config["embedding_dim"],
-        num_latents=config["num_latents"],
-        d_latents=config["latent_dim"],
-        num_blocks=config["num_blocks"],
-        num_self_attends_per_block=config["num_self_attends_per_block"],
-        num_self_attention_heads=config["num_self_attention_heads"],
-        num_cross_attention_heads=config["num_cross_attention_heads"],
-        qk_channels=config["qk_channels"],
-        v_channels=config["v_channels"],
+    expected = transformers_text_parameter_count(
+        "PerceiverForSequenceClassification", config, num_labels=config["num_classes"]
     )
-    with torch.device("meta"):  # shapes only, no memory
-        reference = transformers.PerceiverForSequenceClassification(reference_config)
-    expected = sum(p.numel() for p in reference.parameters())
     assert preset["num_parameters"] == expected
     model = PerceiverTextClassifier.from_preset("language_perceiver_classifier")
     assert model.count_params() == expected
