@@ -4,6 +4,7 @@ import keras
 
 from keras_perceiver.layers.input_queries import InputQueries
 from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
+from keras_perceiver.models.perceiver_entity_set_presets import PERCEIVER_ENTITY_ENCODER_PRESETS
 from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.validation import check_positive_int
 
@@ -28,11 +29,11 @@ class PerceiverEntityEncoder(PerceiverTaskModel):
     projected entities (query residual, `query_mask` = `padding_mask`) ->
     Dense(`output_channels`).
 
-    Source: Perceiver IO (arXiv 2107.14795) section 4.5 (StarCraft II) and its
-    appendix; AlphaStar (Vinyals et al., Nature 2019) entity encoder. Only
-    the 32 latents are the paper's; the other defaults are this library's
-    (the paper's full entity-encoder configuration could not be checked
-    here, so there is no preset).
+    Source: Perceiver IO (arXiv 2107.14795) appendix B (StarCraft II) and
+    tables 5, 6 and 9; AlphaStar (Vinyals et al., Nature 2019) entity
+    encoder. The preset `starcraft_entity_perceiver` holds the published
+    configuration (see its description for the one width the paper does
+    not state); the constructor defaults below are this library's.
 
     Args:
         input_channels: int, C, features per entity.
@@ -80,6 +81,8 @@ class PerceiverEntityEncoder(PerceiverTaskModel):
     >>> model({"entities": entities, "padding_mask": keras.ops.ones((2, 10), "bool")}).shape
     (2, 10, 8)
     """
+
+    presets = PERCEIVER_ENTITY_ENCODER_PRESETS
 
     def __init__(
         self,
