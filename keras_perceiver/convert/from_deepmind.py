@@ -2,18 +2,27 @@
 
 DeepMind released Perceiver IO as Haiku parameter pickles: a mapping of
 module scopes to parameter arrays, e.g.
-`params["perceiver_encoder/~/cross_attention/attention/linear"]["w"]`.
-Haiku's `hk.Linear` stores `w` as (in, out), which is Keras' kernel layout,
-so kernels are not transposed (transformers transposes them for torch).
+`params["perceiver_encoder/~/cross_attention/attention/linear"]["w"]`
+(the ImageNet models wrap it as `{"params": ..., "state": ...}`, the state
+holding the conv stem's BatchNorm moving averages).
 
-The scope names follow transformers'
+`from_deepmind` renames the Haiku parameters to the state-dict names of
+transformers' port and converts the layouts as transformers'
 `convert_perceiver_haiku_to_pytorch.py` (the script that made the
-transformers checkpoints from the same pickles):
+transformers checkpoints from the same pickles) does: `hk.Linear` `w`
+(in, out) -> torch (out, in); `hk.Conv2D` `w` (kh, kw, in, out) -> torch
+(out, in, kh, kw); BatchNorm (1, 1, 1, C) -> (C,). It infers a
+transformers-style config from the parameter shapes (and the published
+values of our presets for what shapes cannot tell) and loads both with
+`from_transformers.from_state_dict`, so the weight loading is shared with
+the transformers converter.
 
-- encoder: `perceiver_encoder/~/trainable_position_encoding` (`pos_embs`,
-  the latents), `perceiver_encoder/~/cross_attention`,
-  `perceiver_encoder/~/self_attention`, `..._1`, ... (one per self-attend of
-  a block; blocks share them);
+Haiku scopes, per architecture (`~` separates a module from its submodules):
+
+- encoder: `perceiver_encoder/~/` (`encoder/~/` in the multimodal model)
+  `trainable_position_encoding` (`pos_embs`, the latents),
+  `cross_attention`, `self_attention`, `self_attention_1`, ... (one per
+  self-attend of a block; blocks share them);
 - in a cross-attention: `layer_norm` (queries), `layer_norm_1`
   (keys/values), `attention/linear`, `linear_1`, `linear_2`, `linear_3`
   (query, key, value, output), `layer_norm_2` and `mlp/linear`,
@@ -21,8 +30,24 @@ transformers checkpoints from the same pickles):
   `layer_norm_1`, `mlp/...`; layer norms have `scale` and `offset`;
 - language model: `embed` (`embeddings`), `trainable_position_encoding`
   (`pos_embs`, input positions), `basic_decoder/~/trainable_position_encoding`
-  (`pos_embs`, decoder queries), `basic_decoder/cross_attention`,
-  `embedding_decoder` (`bias`).
+  (decoder queries), `basic_decoder/cross_attention`, `embedding_decoder`
+  (`bias`);
+- ImageNet models: `image_preprocessor/~/conv2_d` (learned: the 1x1 conv),
+  `image_preprocessor/~_build_network_inputs/trainable_position_encoding`
+  and `.../position_encoding_projector/linear` (learned positions),
+  `image_preprocessor/~/conv2_d_downsample/~/conv` and `.../batchnorm`
+  (`scale`, `offset`; state `~/mean_ema/average`, `~/var_ema/average`),
+  `classification_decoder/~/basic_decoder/~/trainable_position_encoding`
+  (the query), `.../basic_decoder/cross_attention`, `.../basic_decoder/output`;
+- optical flow: `image_preprocessor/patches_linear`,
+  `flow_decoder/~/basic_decoder/cross_attention`, `.../output`;
+- multimodal: `multimodal_preprocessor/{audio,image,label}_padding` and
+  `..._mask_token` (`pos_embs`), `multimodal_decoder/~decoder_query/
+  {audio,image,label}_padding`, `multimodal_decoder/~/basic_decoder/
+  cross_attention`, `.../output`, the label query
+  `classification_decoder/~/basic_decoder/~/trainable_position_encoding`,
+  and `projection_postprocessor/linear` (video), `audio_postprocessor/linear`,
+  `classification_postprocessor/linear`.
 
 Pickles can execute arbitrary code when they are read. `from_deepmind`
 refuses them unless `allow_pickle=True`, which is only for files from a
@@ -30,6 +55,7 @@ source you trust. A `.npz` archive of the same parameters (keys
 `"scope/name"`) is read safely without it.
 """
 
+import math
 import os
 import pickle
 import re
@@ -37,13 +63,22 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+from keras_perceiver.convert.from_transformers import from_state_dict
+from keras_perceiver.models.perceiver_image_classifier_presets import PERCEIVER_IMAGE_CLASSIFIER_PRESETS
+from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
+from keras_perceiver.models.perceiver_multimodal_autoencoder_presets import (
+    PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS,
+)
+from keras_perceiver.models.perceiver_optical_flow_presets import PERCEIVER_OPTICAL_FLOW_PRESETS
 
-SUPPORTED_ARCHITECTURES = ("language_perceiver",)
-
-_ENCODER = "perceiver_encoder/~/"
-_DECODER_CROSS_ATTENTION = "basic_decoder/cross_attention"
-_SELF_ATTENTION = re.compile(r"^perceiver_encoder/~/self_attention(?:_(\d+))?/")
+SUPPORTED_ARCHITECTURES = (
+    "language_perceiver",
+    "vision_perceiver_learned",
+    "vision_perceiver_fourier",
+    "vision_perceiver_conv",
+    "optical_flow_perceiver",
+    "multimodal_perceiver",
+)
 
 
 def _flatten(params, prefix=""):
@@ -115,93 +150,267 @@ def read_haiku_params(path, allow_pickle=False):
         raise ValueError(f"{path!r}: a parameter is not a numeric array ({error})") from error
 
 
-class _ParamReader:
-    """Pops Haiku parameters by scope and name, so that unconverted ones can be reported."""
+# ---------------------------------------------------------------------------------------------------------
+# Haiku names <-> transformers names. A rule pairs one Haiku name with one transformers name; `{sa}` in a
+# Haiku name is a self-attention scope (`self_attention`, `self_attention_1`, ...), `{i}` its index.
 
-    def __init__(self, params):
-        self.params = dict(params)
 
-    def has(self, scope, name):
-        return f"{scope}/{name}" in self.params
+def _transpose(w):
+    """hk.Linear (in, out) -> torch Linear (out, in)."""
+    return w.T
 
-    def pop(self, scope, name):
-        key = f"{scope}/{name}"
-        if key not in self.params:
-            raise ValueError(
-                f"The Haiku parameters have no {key!r}: they do not match the architecture and "
-                f"configuration being converted. Present, e.g.: {sorted(self.params)[:5]}"
+
+def _conv_kernel(w):
+    """hk.Conv2D (kh, kw, in, out) -> torch Conv2d (out, in, kh, kw)."""
+    return w.transpose(3, 2, 0, 1) if w.ndim == 4 else w
+
+
+def _squeeze(w):
+    """hk.BatchNorm parameters and statistics (1, 1, 1, C) -> (C,)."""
+    return w.reshape(-1)
+
+
+def _pattern(template, placeholder, regex):
+    return re.compile(regex.join(re.escape(part) for part in template.split(placeholder)))
+
+
+class _Rule:
+    def __init__(self, haiku, theirs, transform=None):
+        self.haiku, self.theirs, self.transform = haiku, theirs, transform
+        self._haiku = _pattern(haiku, "{sa}", r"self_attention(?:_(?P<i>[1-9]\d*))?")
+        self._theirs = _pattern(theirs, "{i}", r"(?P<i>\d+)")
+
+    def rename(self, name):
+        match = self._haiku.fullmatch(name)
+        if match is None:
+            return None
+        return self.theirs.replace("{i}", str(int(match.groupdict().get("i") or 0)))
+
+    def source(self, name):
+        match = self._theirs.fullmatch(name)
+        if match is None:
+            return None
+        index = int(match.groupdict().get("i") or 0)
+        return self.haiku.replace("{sa}", "self_attention" + (f"_{index}" if index else ""))
+
+
+def _linear(haiku, theirs):
+    return [_Rule(f"{haiku}/w", f"{theirs}.weight", _transpose), _Rule(f"{haiku}/b", f"{theirs}.bias")]
+
+
+def _norm(haiku, theirs, transform=None):
+    return [
+        _Rule(f"{haiku}/scale", f"{theirs}.weight", transform),
+        _Rule(f"{haiku}/offset", f"{theirs}.bias", transform),
+    ]
+
+
+_ATTENTION_LINEARS = (
+    ("attention/linear", "attention.self.query"),
+    ("attention/linear_1", "attention.self.key"),
+    ("attention/linear_2", "attention.self.value"),
+    ("attention/linear_3", "attention.output.dense"),
+    ("mlp/linear", "mlp.dense1"),
+    ("mlp/linear_1", "mlp.dense2"),
+)
+_CROSS_ATTENTION_NORMS = (
+    ("layer_norm", "attention.self.layernorm1"),
+    ("layer_norm_1", "attention.self.layernorm2"),
+    ("layer_norm_2", "layernorm"),
+)
+_SELF_ATTENTION_NORMS = (("layer_norm", "attention.self.layernorm1"), ("layer_norm_1", "layernorm"))
+
+
+def _attention_block(haiku, theirs, norms):
+    rules = [rule for ours, name in norms for rule in _norm(f"{haiku}/{ours}", f"{theirs}.{name}")]
+    for ours, name in _ATTENTION_LINEARS:
+        rules += _linear(f"{haiku}/{ours}", f"{theirs}.{name}")
+    return rules
+
+
+def _encoder(scope):
+    return [
+        _Rule(f"{scope}/~/trainable_position_encoding/pos_embs", "perceiver.embeddings.latents"),
+        *_attention_block(
+            f"{scope}/~/cross_attention", "perceiver.encoder.cross_attention", _CROSS_ATTENTION_NORMS
+        ),
+        *_attention_block(f"{scope}/~/{{sa}}", "perceiver.encoder.self_attends.{i}", _SELF_ATTENTION_NORMS),
+    ]
+
+
+def _basic_decoder(scope):
+    """A `BasicDecoder` with an output projection, as transformers' `decoder.decoder`."""
+    return [
+        *_attention_block(
+            f"{scope}/~/basic_decoder/cross_attention",
+            "perceiver.decoder.decoder.decoding_cross_attention",
+            _CROSS_ATTENTION_NORMS,
+        ),
+        *_linear(f"{scope}/~/basic_decoder/output", "perceiver.decoder.decoder.final_layer"),
+    ]
+
+
+_LABEL_QUERY = "classification_decoder/~/basic_decoder/~/trainable_position_encoding/pos_embs"
+_CLASSIFIER = [
+    *_encoder("perceiver_encoder"),
+    _Rule(_LABEL_QUERY, "perceiver.decoder.decoder.output_position_encodings.position_embeddings"),
+    *_basic_decoder("classification_decoder"),
+]
+_IMAGE_INPUTS = "image_preprocessor/~_build_network_inputs"
+_CONV_STEM = "image_preprocessor/~/conv2_d_downsample/~"
+_MODALITIES = ("audio", "image", "label")  # DeepMind's and transformers' names ("image" is our "video")
+
+_RULES = {
+    "language_perceiver": [
+        _Rule("embed/embeddings", "perceiver.input_preprocessor.embeddings.weight"),
+        _Rule(
+            "trainable_position_encoding/pos_embs", "perceiver.input_preprocessor.position_embeddings.weight"
+        ),
+        *_encoder("perceiver_encoder"),
+        _Rule(
+            "basic_decoder/~/trainable_position_encoding/pos_embs",
+            "perceiver.decoder.output_position_encodings.position_embeddings",
+        ),
+        *_attention_block(
+            "basic_decoder/cross_attention",
+            "perceiver.decoder.decoding_cross_attention",
+            _CROSS_ATTENTION_NORMS,
+        ),
+        _Rule("embedding_decoder/bias", "embedding_decoder.bias"),
+    ],
+    "vision_perceiver_learned": [
+        _Rule(
+            "image_preprocessor/~/conv2_d/w", "perceiver.input_preprocessor.convnet_1x1.weight", _conv_kernel
+        ),
+        _Rule("image_preprocessor/~/conv2_d/b", "perceiver.input_preprocessor.convnet_1x1.bias"),
+        _Rule(
+            f"{_IMAGE_INPUTS}/trainable_position_encoding/pos_embs",
+            "perceiver.input_preprocessor.position_embeddings.position_embeddings",
+        ),
+        *_linear(
+            f"{_IMAGE_INPUTS}/position_encoding_projector/linear",
+            "perceiver.input_preprocessor.positions_projection",
+        ),
+        *_CLASSIFIER,
+    ],
+    "vision_perceiver_fourier": _CLASSIFIER,
+    "vision_perceiver_conv": [
+        _Rule(f"{_CONV_STEM}/conv/w", "perceiver.input_preprocessor.convnet.conv.weight", _conv_kernel),
+        *_norm(f"{_CONV_STEM}/batchnorm", "perceiver.input_preprocessor.convnet.batchnorm", _squeeze),
+        _Rule(
+            f"{_CONV_STEM}/batchnorm/~/mean_ema/average",
+            "perceiver.input_preprocessor.convnet.batchnorm.running_mean",
+            _squeeze,
+        ),
+        _Rule(
+            f"{_CONV_STEM}/batchnorm/~/var_ema/average",
+            "perceiver.input_preprocessor.convnet.batchnorm.running_var",
+            _squeeze,
+        ),
+        *_CLASSIFIER,
+    ],
+    "optical_flow_perceiver": [
+        *_linear("image_preprocessor/patches_linear", "perceiver.input_preprocessor.conv_after_patches"),
+        *_encoder("perceiver_encoder"),
+        *_basic_decoder("flow_decoder"),
+    ],
+    "multimodal_perceiver": [
+        *[
+            _Rule(
+                f"multimodal_preprocessor/{modality}_{kind}/pos_embs",
+                f"perceiver.input_preprocessor.{name}.{modality}",
             )
-        return self.params.pop(key)
-
-    def shape(self, scope, name):
-        key = f"{scope}/{name}"
-        if key not in self.params:
-            raise ValueError(
-                f"The Haiku parameters have no {key!r}, needed to infer the model's configuration"
+            for modality in _MODALITIES
+            for kind, name in (("padding", "padding"), ("mask_token", "mask"))
+        ],
+        *_encoder("encoder"),
+        _Rule(
+            _LABEL_QUERY,
+            "perceiver.decoder.modalities.label.decoder.output_position_encodings.position_embeddings",
+        ),
+        *[
+            _Rule(
+                f"multimodal_decoder/~decoder_query/{modality}_padding/pos_embs",
+                f"perceiver.decoder.padding.{modality}",
             )
-        return self.params[key].shape
+            for modality in _MODALITIES
+        ],
+        *_basic_decoder("multimodal_decoder"),
+        *[
+            rule
+            for haiku, modality in (
+                ("projection_postprocessor", "image"),
+                ("audio_postprocessor", "audio"),
+                ("classification_postprocessor", "label"),
+            )
+            for rule in _linear(
+                f"{haiku}/linear", f"perceiver.output_postprocessor.modalities.{modality}.classifier"
+            )
+        ],
+    ],
+}
+# Haiku state that is not a weight: the EMA step counters and un-debiased accumulators of the BatchNorm
+# statistics (`average` is the debiased statistic that inference uses).
+_IGNORED = {
+    "vision_perceiver_conv": re.compile(
+        rf"{re.escape(_CONV_STEM)}/batchnorm/~/(mean|var)_ema/(counter|hidden)"
+    )
+}
 
 
-def _assign(variable, value, key):
-    if tuple(variable.shape) != tuple(value.shape):
+def _rename(params, architecture):
+    """{"scope/name": Haiku array} -> {transformers name: array in torch layout}."""
+    rules, ignored = _RULES[architecture], _IGNORED.get(architecture)
+    weights, unknown = {}, []
+    for name, value in params.items():
+        if ignored is not None and ignored.fullmatch(name):
+            continue
+        for rule in rules:
+            theirs = rule.rename(name)
+            if theirs is not None:
+                weights[theirs] = rule.transform(value) if rule.transform else value
+                break
+        else:
+            unknown.append(name)
+    if unknown:
         raise ValueError(
-            f"Shape mismatch converting {key!r} to {variable.path}: expected {tuple(variable.shape)}, "
-            f"received {tuple(value.shape)}"
+            f"{len(unknown)} Haiku parameters were not converted (architecture {architecture!r} does not use "
+            f"them): {sorted(unknown)[:5]}"
         )
-    variable.assign(value)
+    return weights
 
 
-def _load_layer_norm(layer, reader, scope):
-    _assign(layer.gamma, reader.pop(scope, "scale"), f"{scope}/scale")
-    _assign(layer.beta, reader.pop(scope, "offset"), f"{scope}/offset")
+def _source_namer(architecture):
+    """transformers name -> Haiku "scope/name" (for error messages)."""
+    rules = _RULES[architecture]
+
+    def source_name(name):
+        return next((haiku for haiku in map(lambda rule: rule.source(name), rules) if haiku), name)
+
+    return source_name
 
 
-def _load_linear(layer, reader, scope):
-    _assign(layer.kernel, reader.pop(scope, "w"), f"{scope}/w")
-    _assign(layer.bias, reader.pop(scope, "b"), f"{scope}/b")
+# ---------------------------------------------------------------------------------------------------------
+# The transformers-style config: sizes from the parameter shapes, the rest from the published presets.
+
+_SELF_ATTEND = re.compile(r"perceiver\.encoder\.self_attends\.(\d+)\.")
 
 
-def _load_attention(attention, reader, scope):
-    """Haiku `linear` .. `linear_3` (w: (in, out)) -> per-head kernels (in, heads, head_dim)."""
-    heads = attention.num_heads
-    for ours, linear in (
-        (attention.query_dense, "linear"),
-        (attention.key_dense, "linear_1"),
-        (attention.value_dense, "linear_2"),
-    ):
-        w, b = reader.pop(f"{scope}/{linear}", "w"), reader.pop(f"{scope}/{linear}", "b")
-        _assign(ours.kernel, w.reshape(w.shape[0], heads, -1), f"{scope}/{linear}/w")
-        _assign(ours.bias, b.reshape(heads, -1), f"{scope}/{linear}/b")
-    w = reader.pop(f"{scope}/linear_3", "w")
-    _assign(attention.output_dense.kernel, w.reshape(heads, -1, w.shape[1]), f"{scope}/linear_3/w")
-    _assign(attention.output_dense.bias, reader.pop(f"{scope}/linear_3", "b"), f"{scope}/linear_3/b")
+class _Shapes:
+    def __init__(self, weights, source_name):
+        self.weights, self.source_name = weights, source_name
+
+    def __call__(self, name):
+        if name not in self.weights:
+            raise ValueError(
+                f"The Haiku parameters have no {self.source_name(name)!r}, needed to infer the model's "
+                "configuration"
+            )
+        return self.weights[name].shape
 
 
-def _load_mlp(mlp, reader, norm_scope, scope):
-    _load_layer_norm(mlp.layer_norm, reader, norm_scope)
-    _load_linear(mlp.dense_1, reader, f"{scope}/mlp/linear")
-    _load_linear(mlp.dense_2, reader, f"{scope}/mlp/linear_1")
-
-
-def _load_cross_attention(block, reader, scope):
-    _load_layer_norm(block.query_norm, reader, f"{scope}/layer_norm")
-    _load_layer_norm(block.inputs_norm, reader, f"{scope}/layer_norm_1")
-    _load_attention(block.attention, reader, f"{scope}/attention")
-    _load_mlp(block.mlp, reader, f"{scope}/layer_norm_2", scope)
-
-
-def _load_self_attention(block, reader, scope):
-    _load_layer_norm(block.layer_norm, reader, f"{scope}/layer_norm")
-    _load_attention(block.attention, reader, f"{scope}/attention")
-    _load_mlp(block.mlp, reader, f"{scope}/layer_norm_1", scope)
-
-
-def _self_attention_scope(index):
-    return f"{_ENCODER}self_attention" + (f"_{index}" if index else "")
-
-
-def _count_self_attends(params):
-    indices = {int(m.group(1) or 0) for m in map(_SELF_ATTENTION.match, params) if m}
+def _count_self_attends(weights):
+    indices = {int(m.group(1)) for m in map(_SELF_ATTEND.match, weights) if m}
     if indices != set(range(len(indices))):
         raise ValueError(
             f"The Haiku self-attention scopes are not numbered 0..n-1. Received: {sorted(indices)}"
@@ -210,7 +419,7 @@ def _count_self_attends(params):
 
 
 def _shared_width(kind, cross, self_, cross_default, self_default):
-    """The encoder's `qk_channels`/`v_channels` argument that gives these cross/self-attention widths."""
+    """The encoder's one `qk_channels`/`v_channels` setting that gives these cross/self-attention widths."""
     if cross == self_:
         return cross
     if (cross, self_) == (cross_default, self_default):
@@ -221,96 +430,232 @@ def _shared_width(kind, cross, self_, cross_default, self_default):
     )
 
 
-def _language_perceiver_config(reader):
-    """The `PerceiverMaskedLM` arguments that the parameter shapes determine."""
-    vocab_size, embedding_dim = reader.shape("embed", "embeddings")
-    num_latents, latent_dim = reader.shape(f"{_ENCODER}trainable_position_encoding", "pos_embs")
-    self_attention = _self_attention_scope(0)
-    cross_mlp_width = reader.shape(f"{_ENCODER}cross_attention/mlp/linear", "w")[1]
-    cross_qk = reader.shape(f"{_ENCODER}cross_attention/attention/linear", "w")[1]
-    cross_v = reader.shape(f"{_ENCODER}cross_attention/attention/linear_2", "w")[1]
-    self_qk = reader.shape(f"{self_attention}/attention/linear", "w")[1]
-    self_v = reader.shape(f"{self_attention}/attention/linear_2", "w")[1]
+def _encoder_config(shape, weights):
+    num_latents, d_latents = shape("perceiver.embeddings.latents")
+    cross, self_ = "perceiver.encoder.cross_attention.", "perceiver.encoder.self_attends.0."
+    d_model = shape(f"{cross}attention.self.layernorm2.weight")[0]
+    cross_qk = shape(f"{cross}attention.self.query.weight")[0]
+    cross_v = shape(f"{cross}attention.self.value.weight")[0]
+    self_qk = shape(f"{self_}attention.self.query.weight")[0]
+    self_v = shape(f"{self_}attention.self.value.weight")[0]
     return {
-        "vocab_size": vocab_size,
-        "max_sequence_length": reader.shape("trainable_position_encoding", "pos_embs")[0],
-        "embedding_dim": embedding_dim,
+        "model_type": "perceiver",
         "num_latents": num_latents,
-        "latent_dim": latent_dim,
-        "num_self_attends_per_block": _count_self_attends(reader.params),
+        "d_latents": d_latents,
+        "d_model": d_model,
+        "num_self_attends_per_block": _count_self_attends(weights),
         # One setting for the encoder's cross- and self-attention, as in DeepMind's PerceiverEncoder;
         # None when both use their defaults (cross: the input width, self: the latent width; v = qk).
-        "qk_channels": _shared_width("qk", cross_qk, self_qk, embedding_dim, latent_dim),
+        "qk_channels": _shared_width("qk", cross_qk, self_qk, d_model, d_latents),
         "v_channels": _shared_width("v", cross_v, self_v, cross_qk, self_qk),
-        "cross_attention_widening_factor": cross_mlp_width // latent_dim,
-        "self_attention_widening_factor": reader.shape(f"{self_attention}/mlp/linear", "w")[1] // latent_dim,
-        "decoder_qk_channels": reader.shape(f"{_DECODER_CROSS_ATTENTION}/attention/linear", "w")[1],
-        "decoder_v_channels": reader.shape(f"{_DECODER_CROSS_ATTENTION}/attention/linear_2", "w")[1],
-        "decoder_widening_factor": (
-            reader.shape(f"{_DECODER_CROSS_ATTENTION}/mlp/linear", "w")[1] // embedding_dim
-        ),
+        "cross_attention_widening_factor": shape(f"{cross}mlp.dense1.weight")[0] // d_latents,
+        "self_attention_widening_factor": shape(f"{self_}mlp.dense1.weight")[0] // d_latents,
     }
 
 
-# What the shapes cannot tell: the published language perceiver's values (DeepMind's colab), overridable.
-_LANGUAGE_PERCEIVER_DEFAULTS = {
-    "num_blocks": 1,
-    "num_cross_attention_heads": 8,
-    "num_self_attention_heads": 8,
-    "decoder_num_heads": 8,
-    "activation": "gelu_approximate",  # jax.nn.gelu's default is the tanh approximation
+def _language_config(shape, settings):
+    return {
+        "architectures": ["PerceiverForMaskedLM"],
+        "vocab_size": shape("perceiver.input_preprocessor.embeddings.weight")[0],
+        "max_position_embeddings": shape("perceiver.input_preprocessor.position_embeddings.weight")[0],
+    }
+
+
+def _square_size(name, size):
+    """An int or an (H, W) pair with H == W (transformers' image models are square) -> the int."""
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    if height != width:
+        raise ValueError(
+            f"Expected a square {name} (transformers' image models are square). Received: {size!r}"
+        )
+    return int(height)
+
+
+def _image_config(architecture):
+    def config(shape, settings):
+        values = {
+            "architectures": [architecture],
+            "num_labels": shape("perceiver.decoder.decoder.final_layer.weight")[0],
+            "image_size": _square_size("image_size", settings["image_size"]),
+        }
+        if architecture == "PerceiverForImageClassificationLearned":
+            # The learned position table has one row per pixel of the (square) image.
+            positions = shape("perceiver.input_preprocessor.position_embeddings.position_embeddings")[0]
+            values["image_size"] = math.isqrt(positions)
+            if values["image_size"] ** 2 != positions:
+                raise ValueError(
+                    f"The learned image positions ({positions} rows) are not a square grid of pixels"
+                )
+        return values
+
+    return config
+
+
+def _flow_config(shape, settings):
+    return {"architectures": ["PerceiverForOpticalFlow"], "train_size": list(settings["train_size"])}
+
+
+def _multimodal_config(shape, settings):
+    num_frames = settings["num_frames"]
+    height, width = settings["image_size"]
+    resolution = settings.get("video_max_resolution") or (num_frames, height // 4, width // 4)
+    if len(resolution) != 3 or resolution[0] != num_frames or resolution[1] != resolution[2]:
+        raise ValueError(
+            "Expected video_max_resolution = (num_frames, R, R) (transformers' multimodal config has one "
+            f"`image_size` R for both axes). Received: video_max_resolution={resolution!r}, "
+            f"num_frames={num_frames}"
+        )
+    label_query = "perceiver.decoder.modalities.label.decoder.output_position_encodings.position_embeddings"
+    postprocessor = "perceiver.output_postprocessor.modalities"
+    return {
+        "architectures": ["PerceiverForMultimodalAutoencoding"],
+        "num_frames": num_frames,
+        "output_shape": [1, num_frames, height, width],
+        "image_size": resolution[1],
+        "audio_samples_per_frame": settings["audio_samples_per_frame"],
+        "samples_per_patch": shape(f"{postprocessor}.audio.classifier.weight")[0],
+        "num_labels": shape(f"{postprocessor}.label.classifier.weight")[0],
+        "output_num_channels": shape("perceiver.decoder.decoder.final_layer.weight")[0],
+        "_label_trainable_num_channels": shape(label_query)[1],
+    }
+
+
+def _preset(presets, name, *keys):
+    config = presets[name]["config"]
+    return {key: config[key] for key in keys}
+
+
+_PUBLISHED = ("num_blocks", "num_cross_attention_heads", "num_self_attention_heads")
+
+
+def _vision(name):
+    preset = _preset(PERCEIVER_IMAGE_CLASSIFIER_PRESETS, name, *_PUBLISHED, "image_shape")
+    return {
+        **{k: v for k, v in preset.items() if k != "image_shape"},
+        "image_size": preset["image_shape"][:2],
+    }
+
+
+# architecture -> (config builder, published settings that the shapes do not tell: overridable)
+_ARCHITECTURES = {
+    "language_perceiver": (
+        _language_config,
+        _preset(PERCEIVER_MASKED_LM_PRESETS, "language_perceiver", *_PUBLISHED),
+    ),
+    "vision_perceiver_learned": (
+        _image_config("PerceiverForImageClassificationLearned"),
+        _vision("vision_perceiver_learned"),
+    ),
+    "vision_perceiver_fourier": (
+        _image_config("PerceiverForImageClassificationFourier"),
+        _vision("vision_perceiver_fourier"),
+    ),
+    "vision_perceiver_conv": (
+        _image_config("PerceiverForImageClassificationConvProcessing"),
+        _vision("vision_perceiver_conv"),
+    ),
+    "optical_flow_perceiver": (
+        _flow_config,
+        _preset(PERCEIVER_OPTICAL_FLOW_PRESETS, "optical_flow_perceiver", *_PUBLISHED, "train_size"),
+    ),
+    "multimodal_perceiver": (
+        _multimodal_config,
+        {
+            **_preset(
+                PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS,
+                "multimodal_perceiver",
+                *_PUBLISHED,
+                "num_frames",
+                "image_size",
+                "audio_samples_per_frame",
+            ),
+            "video_max_resolution": None,
+        },
+    ),
 }
+# Constructor arguments of the built model that change no weight, with DeepMind's behaviour as default:
+# the model is rebuilt with them after loading. DeepMind's conv stem pads SAME (56x56 at 224).
+_MODEL_OPTIONS = {
+    "vision_perceiver_conv": {"conv_padding": "deepmind"},
+    "multimodal_perceiver": {"subsample_outputs": False},
+}
+_ACTIVATIONS = {"gelu": "gelu", "gelu_approximate": "gelu_new"}  # ours -> transformers' hidden_act
 
 
-def _build_language_perceiver(reader, dtype, overrides):
-    config = {**_language_perceiver_config(reader), **_LANGUAGE_PERCEIVER_DEFAULTS, **overrides}
-    model = PerceiverMaskedLM(dtype=dtype, **config)
-    text = model.get_layer("text_preprocessor")
-    _assign(text.token_embeddings, reader.pop("embed", "embeddings"), "embed/embeddings")
-    _assign(
-        text.position_embeddings,
-        reader.pop("trainable_position_encoding", "pos_embs"),
-        "trainable_position_encoding/pos_embs",
-    )
-    encoder = model.get_layer("encoder")
-    _assign(
-        encoder.latents,
-        reader.pop(f"{_ENCODER}trainable_position_encoding", "pos_embs"),
-        f"{_ENCODER}trainable_position_encoding/pos_embs",
-    )
-    _load_cross_attention(encoder.cross_attention, reader, f"{_ENCODER}cross_attention")
-    for i, block in enumerate(model.get_layer("processor").self_attends):
-        _load_self_attention(block, reader, _self_attention_scope(i))
-    _assign(
-        model.get_layer("decoder_queries").position_embeddings,
-        reader.pop("basic_decoder/~/trainable_position_encoding", "pos_embs"),
-        "basic_decoder/~/trainable_position_encoding/pos_embs",
-    )
-    _load_cross_attention(model.get_layer("decoder").cross_attention, reader, _DECODER_CROSS_ATTENTION)
-    _assign(text.output_bias, reader.pop("embedding_decoder", "bias"), "embedding_decoder/bias")
-    return model
+def _split_overrides(architecture, overrides):
+    settings = dict(_ARCHITECTURES[architecture][1])
+    options = dict(_MODEL_OPTIONS.get(architecture, {}))
+    accepted = sorted({*settings, *options, "activation"})
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Unsupported overrides {unknown} for architecture {architecture!r} (the sizes come from the "
+            f"parameter shapes). Expected some of {accepted}"
+        )
+    activation = overrides.get("activation", "gelu_approximate")  # jax.nn.gelu's default: the tanh GELU
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"Expected activation in {sorted(_ACTIVATIONS)}. Received: activation={activation!r}"
+        )
+    settings.update({k: v for k, v in overrides.items() if k in settings})
+    options.update({k: v for k, v in overrides.items() if k in options})
+    return settings, options, _ACTIVATIONS[activation]
 
 
-_BUILDERS = {"language_perceiver": _build_language_perceiver}
+def _rebuild(model, options, dtype):
+    """The same model with constructor `options` that change no weight, weights copied."""
+    config = model.get_config()
+    if all(config.get(key) == value for key, value in options.items()):
+        return model
+    rebuilt = type(model)(**{**config, **options}, dtype=dtype)
+    weights = {weight.path: weight for weight in model.weights}
+    for weight in rebuilt.weights:
+        weight.assign(weights[weight.path])
+    return rebuilt
 
 
 def from_deepmind(path, architecture="language_perceiver", allow_pickle=False, dtype=None, **overrides):
     """Build a keras_perceiver model from DeepMind's Haiku Perceiver IO parameters.
 
-    Architectures:
-    - `"language_perceiver"` (DeepMind's `language_perceiver_io_bytes`
-      masked LM on UTF-8 bytes) -> `PerceiverMaskedLM` taking
-      `{"token_ids": (B, L), "padding_mask": (B, L)}` and returning
-      (B, L, vocab_size) logits. DeepMind's byte ids are ours (PAD 0 ...
-      byte + 6) and it adds no [CLS]/[SEP].
+    Architectures (named after our presets; the DeepMind release file in
+    parentheses):
+    - `"language_perceiver"` (`language_perceiver_io_bytes.pickle`) ->
+      `PerceiverMaskedLM` taking `{"token_ids": (B, L), "padding_mask":
+      (B, L)}` and returning (B, L, vocab_size) logits. DeepMind's byte ids
+      are ours (PAD 0 ... byte + 6) and it adds no [CLS]/[SEP].
+    - `"vision_perceiver_learned"` (`imagenet_learned_position_encoding.pystate`),
+      `"vision_perceiver_fourier"` (`imagenet_fourier_position_encoding.pystate`),
+      `"vision_perceiver_conv"` (`imagenet_conv_preprocessing.pystate`, with
+      the BatchNorm moving averages in its `"state"`) ->
+      `PerceiverImageClassifier` taking `{"images": (B, H, W, 3)}` and
+      returning (B, num_classes) logits. The conv stem pads as DeepMind's
+      (SAME, 56x56 at 224); `conv_padding="transformers"` gives transformers'
+      port (55x55).
+    - `"optical_flow_perceiver"` (`optical_flow_checkpoint.pystate`) ->
+      `PerceiverOpticalFlow` at `train_size`, taking `{"frames": (B, 2, H, W,
+      3)}` and returning (B, H, W, 2) flow.
+    - `"multimodal_perceiver"` (`video_autoencoding_checkpoint.pystate`) ->
+      `PerceiverMultimodalAutoencoder` taking `{"video": (B, T, H, W, 3),
+      "audio": (B, S), "label": (B, K)}` and returning the reconstructions
+      `{"video", "audio", "label"}` (`subsample_outputs=True` to decode
+      chosen points).
 
     The sizes (vocabulary, sequence length, widths, latents, number of
-    self-attends, widening factors, qk/v channels) are read from the
-    parameter shapes. What the shapes cannot tell defaults to the published
-    model's values and can be overridden: `num_blocks=1`,
-    `num_cross_attention_heads=8`, `num_self_attention_heads=8`,
-    `decoder_num_heads=8`, `activation="gelu_approximate"` (DeepMind's
-    tanh GELU).
+    self-attends, widening factors, qk/v channels, classes, label query
+    width, decoder output channels, audio patch size, learned image size)
+    are read from the parameter shapes. What the shapes cannot tell is the
+    published model's value (our preset of the same name) and can be
+    overridden: `num_blocks`, `num_cross_attention_heads`,
+    `num_self_attention_heads`, `activation` (`"gelu_approximate"`,
+    DeepMind's tanh GELU, or `"gelu"`); `image_size` for the Fourier and
+    conv ImageNet models; `train_size` for optical flow; `num_frames`,
+    `image_size`, `audio_samples_per_frame`, `video_max_resolution`
+    (default (T, H/4, W/4)) for the multimodal model; and the options
+    `conv_padding` and `subsample_outputs`.
+
+    The parameters are renamed to transformers' names and loaded by the
+    transformers converter (`from_transformers.from_state_dict`), so both
+    converters share the weight loading.
 
     Security: DeepMind's files are Python pickles, which can execute
     arbitrary code when read. They are refused unless `allow_pickle=True`;
@@ -324,7 +669,7 @@ def from_deepmind(path, architecture="language_perceiver", allow_pickle=False, d
         allow_pickle: bool, read a pickle (unsafe for untrusted files).
             Defaults to False.
         dtype: dtype policy of the built model.
-        **overrides: constructor arguments of the built model (e.g. heads).
+        **overrides: the settings listed above.
 
     Returns:
         The model with the converted weights.
@@ -332,22 +677,33 @@ def from_deepmind(path, architecture="language_perceiver", allow_pickle=False, d
     Raises:
         FileNotFoundError: for a missing file.
         ValueError: for a pickle without `allow_pickle=True`, an unknown
-            architecture, parameters missing or of the wrong shape, or
-            parameters left unconverted.
+            architecture or override, parameters missing or of the wrong
+            shape, or parameters left unconverted (all named by their Haiku
+            scope).
+        ImportError: for an old pickle that needs `haiku` to be read.
 
     Example:
     >>> model = from_deepmind("language_perceiver_io_bytes.pickle", allow_pickle=True)  # doctest: +SKIP
+    >>> model = from_deepmind(
+    ...     "imagenet_conv_preprocessing.pystate", "vision_perceiver_conv", allow_pickle=True
+    ... )  # doctest: +SKIP
+    >>> logits = model({"images": images})  # (B, 1000)  # doctest: +SKIP
     """
-    if architecture not in _BUILDERS:
+    if architecture not in _ARCHITECTURES:
         raise ValueError(
             f"Unsupported DeepMind architecture {architecture!r}. "
             f"Expected one of {list(SUPPORTED_ARCHITECTURES)}"
         )
-    reader = _ParamReader(read_haiku_params(path, allow_pickle=allow_pickle))
-    model = _BUILDERS[architecture](reader, dtype, overrides)
-    if reader.params:
-        raise ValueError(
-            f"{len(reader.params)} Haiku parameters were not converted (architecture {architecture!r} "
-            f"does not use them): {sorted(reader.params)[:5]}"
-        )
-    return model
+    settings, options, hidden_act = _split_overrides(architecture, overrides)
+    weights = _rename(read_haiku_params(path, allow_pickle=allow_pickle), architecture)
+    source_name = _source_namer(architecture)
+    shape = _Shapes(weights, source_name)
+    build_config = _ARCHITECTURES[architecture][0]
+    config = {
+        **_encoder_config(shape, weights),
+        **build_config(shape, settings),
+        **{key: settings[key] for key in _PUBLISHED},
+        "hidden_act": hidden_act,
+    }
+    model = from_state_dict(config, weights, dtype=dtype, source_name=source_name)
+    return _rebuild(model, options, dtype) if options else model

@@ -51,14 +51,25 @@ _IMAGE_PREPROCESSING = {
 
 
 class _WeightReader:
-    """Pops transformers tensors by name so that unused ones can be reported."""
+    """Pops transformers tensors by name so that unused ones can be reported.
 
-    def __init__(self, weights):
+    `source_name` (optional) maps a transformers name to the name the
+    parameter has in the original checkpoint (e.g. DeepMind's Haiku scope),
+    for error messages.
+    """
+
+    def __init__(self, weights, source_name=None):
         self.weights = dict(weights)
+        self.source_name = source_name
 
     def pop(self, name):
         if name not in self.weights:
-            raise ValueError(f"The checkpoint has no parameter {name!r}; it does not match the config")
+            if self.source_name is None:
+                raise ValueError(f"The checkpoint has no parameter {name!r}; it does not match the config")
+            raise ValueError(
+                f"The checkpoint has no {self.source_name(name)!r} (transformers name {name!r}); it does not "
+                "match the config"
+            )
         return self.weights.pop(name)
 
 
@@ -419,6 +430,32 @@ def from_transformers(path, allow_pickle=False, dtype=None):
             unconverted.
     """
     config, weights = read_transformers_checkpoint(path, allow_pickle=allow_pickle)
+    return from_state_dict(config, weights, dtype=dtype)
+
+
+def from_state_dict(config, weights, dtype=None, source_name=None):
+    """Build the keras_perceiver model of an in-memory transformers config and state dict.
+
+    The loading step of `from_transformers`, for callers that already hold
+    the weights (e.g. `from_deepmind`, which renames DeepMind's Haiku
+    parameters to transformers' names).
+
+    Args:
+        config: dict, the contents of a transformers `config.json`
+            (`model_type` "perceiver", `architectures`, sizes).
+        weights: dict of transformers parameter name -> numpy array in torch
+            layout (Linear weights (out, in)).
+        dtype: dtype policy of the built model. Defaults to Keras' global one.
+        source_name: callable or None, maps a transformers parameter name to
+            its name in the original checkpoint, used in error messages.
+            Defaults to None (transformers names).
+
+    Returns:
+        A `keras.Model` with the weights (see `from_transformers`).
+
+    Raises:
+        ValueError: as `from_transformers`.
+    """
     if config.get("model_type") != "perceiver":
         raise ValueError(
             f"Expected a Perceiver checkpoint (model_type 'perceiver'). Received: model_type="
@@ -431,10 +468,11 @@ def from_transformers(path, allow_pickle=False, dtype=None):
             f"Unsupported transformers architecture {architecture!r}. Expected one of "
             f"{list(SUPPORTED_ARCHITECTURES)}"
         )
-    reader = _WeightReader(weights)
+    reader = _WeightReader(weights, source_name=source_name)
     model = _BUILDERS[architecture](config, reader, dtype)
     if reader.weights:
-        raise ValueError(
-            f"{len(reader.weights)} checkpoint parameters were not converted: {sorted(reader.weights)[:5]}"
-        )
+        names = sorted(reader.weights)[:5]
+        if source_name is not None:
+            names = [source_name(name) for name in names]
+        raise ValueError(f"{len(reader.weights)} checkpoint parameters were not converted: {names}")
     return model
