@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from keras_perceiver.models.perceiver_entity_set import PerceiverEntityEncoder
+from tests.models.reference_counts import transformers_config
 from tests.test_case import TestCase
 
 TINY = dict(
@@ -125,22 +126,10 @@ class PerceiverEntityEncoderTest(TestCase):
 def _transformers_reference(config, num_entities):
     """torch Linear + transformers `PerceiverModel` with a queries-are-inputs decoder, for `config`."""
     import torch
-    from transformers import PerceiverConfig
     from transformers.models.perceiver import modeling_perceiver
 
     c = {**PerceiverEntityEncoder(input_channels=1).get_config(), **config}  # our defaults + config
-    reference_config = PerceiverConfig(
-        num_latents=c["num_latents"],
-        d_latents=c["latent_dim"],
-        d_model=c["embedding_dim"],
-        num_blocks=c["num_blocks"],
-        num_self_attends_per_block=c["num_self_attends_per_block"],
-        num_self_attention_heads=c["num_self_attention_heads"],
-        num_cross_attention_heads=c["num_cross_attention_heads"],
-        cross_attention_widening_factor=c["cross_attention_widening_factor"],
-        self_attention_widening_factor=c["self_attention_widening_factor"],
-        hidden_act="gelu",
-    )
+    reference_config = transformers_config(c, d_model=c["embedding_dim"], hidden_act="gelu")
     decoder = modeling_perceiver.PerceiverOpticalFlowDecoder(
         reference_config,
         output_image_shape=(num_entities,),
