@@ -476,10 +476,10 @@ def _image_config(architecture):
         values = {
             "architectures": [architecture],
             "num_labels": shape("perceiver.decoder.decoder.final_layer.weight")[0],
-            "image_size": _square_size("image_size", settings["image_size"]),
         }
-        if architecture == "PerceiverForImageClassificationLearned":
-            # The learned position table has one row per pixel of the (square) image.
+        if "image_size" in settings:
+            values["image_size"] = _square_size("image_size", settings["image_size"])
+        else:  # learned positions: one row per pixel of the (square) image
             positions = shape("perceiver.input_preprocessor.position_embeddings.position_embeddings")[0]
             values["image_size"] = math.isqrt(positions)
             if values["image_size"] ** 2 != positions:
@@ -528,12 +528,10 @@ def _preset(presets, name, *keys):
 _PUBLISHED = ("num_blocks", "num_cross_attention_heads", "num_self_attention_heads")
 
 
-def _vision(name):
+def _vision(name, with_image_size=True):
     preset = _preset(PERCEIVER_IMAGE_CLASSIFIER_PRESETS, name, *_PUBLISHED, "image_shape")
-    return {
-        **{k: v for k, v in preset.items() if k != "image_shape"},
-        "image_size": preset["image_shape"][:2],
-    }
+    image_size = preset.pop("image_shape")[:2]
+    return {**preset, "image_size": image_size} if with_image_size else preset
 
 
 # architecture -> (config builder, published settings that the shapes do not tell: overridable)
@@ -544,7 +542,7 @@ _ARCHITECTURES = {
     ),
     "vision_perceiver_learned": (
         _image_config("PerceiverForImageClassificationLearned"),
-        _vision("vision_perceiver_learned"),
+        _vision("vision_perceiver_learned", with_image_size=False),
     ),
     "vision_perceiver_fourier": (
         _image_config("PerceiverForImageClassificationFourier"),
@@ -607,7 +605,7 @@ def _rebuild(model, options, dtype):
     config = model.get_config()
     if all(config.get(key) == value for key, value in options.items()):
         return model
-    rebuilt = type(model)(**{**config, **options}, dtype=dtype)
+    rebuilt = type(model)(**{"dtype": dtype, **config, **options})
     weights = {weight.path: weight for weight in model.weights}
     for weight in rebuilt.weights:
         weight.assign(weights[weight.path])

@@ -52,31 +52,52 @@ _COMMON_PARTS = [
 ]
 
 
-def haiku_name(name):
-    """A transformers parameter name -> (Haiku "scope/name", transpose?)."""
-    fixed = {
-        "perceiver.input_preprocessor.embeddings.weight": "embed/embeddings",
-        "perceiver.input_preprocessor.position_embeddings.weight": "trainable_position_encoding/pos_embs",
-        "perceiver.embeddings.latents": "perceiver_encoder/~/trainable_position_encoding/pos_embs",
-        "perceiver.decoder.output_position_encodings.position_embeddings": (
-            "basic_decoder/~/trainable_position_encoding/pos_embs"
-        ),
-        "embedding_decoder.bias": "embedding_decoder/bias",
-    }
-    if name in fixed:
-        return fixed[name], False
-    prefixes = [
-        (r"perceiver\.encoder\.cross_attention\.", "perceiver_encoder/~/cross_attention", _CROSS_PARTS),
-        (r"perceiver\.decoder\.decoding_cross_attention\.", "basic_decoder/cross_attention", _CROSS_PARTS),
-        (r"perceiver\.encoder\.self_attends\.(\d+)\.", None, _SELF_PARTS),
+def transpose(value):
+    """torch Linear (out, in) -> hk.Linear (in, out)."""
+    return value.T
+
+
+# The masked LM's names outside the attention blocks, and its attention blocks: (transformers prefix regex,
+# Haiku scope ("{sa}" = self_attention, self_attention_1, ... by the prefix's index), parts).
+MLM_FIXED = {
+    "perceiver.input_preprocessor.embeddings.weight": "embed/embeddings",
+    "perceiver.input_preprocessor.position_embeddings.weight": "trainable_position_encoding/pos_embs",
+    "perceiver.embeddings.latents": "perceiver_encoder/~/trainable_position_encoding/pos_embs",
+    "perceiver.decoder.output_position_encodings.position_embeddings": (
+        "basic_decoder/~/trainable_position_encoding/pos_embs"
+    ),
+    "embedding_decoder.bias": "embedding_decoder/bias",
+}
+
+
+def encoder_prefixes(scope="perceiver_encoder"):
+    return [
+        (r"perceiver\.encoder\.cross_attention\.", f"{scope}/~/cross_attention", _CROSS_PARTS),
+        (r"perceiver\.encoder\.self_attends\.(\d+)\.", f"{scope}/~/{{sa}}", _SELF_PARTS),
     ]
-    for prefix, scope, parts in prefixes:
+
+
+MLM_PREFIXES = [
+    *encoder_prefixes(),
+    (r"perceiver\.decoder\.decoding_cross_attention\.", "basic_decoder/cross_attention", _CROSS_PARTS),
+]
+
+
+def haiku_name(name, fixed=None, prefixes=None):
+    """A transformers parameter name -> (Haiku "scope/name", transform of the torch value or None).
+
+    `fixed` values are a Haiku name or (name, transform); a None name drops the parameter.
+    """
+    fixed = MLM_FIXED if fixed is None else fixed
+    if name in fixed:
+        return fixed[name] if isinstance(fixed[name], tuple) else (fixed[name], None)
+    for prefix, scope, parts in MLM_PREFIXES if prefixes is None else prefixes:
         match = re.match(prefix, name)
         if not match:
             continue
-        if scope is None:
+        if "{sa}" in scope:
             index = int(match.group(1))
-            scope = "perceiver_encoder/~/self_attention" + (f"_{index}" if index else "")
+            scope = scope.replace("{sa}", "self_attention" + (f"_{index}" if index else ""))
         rest = name[match.end() :]
         for pattern, target in parts + _COMMON_PARTS:
             part = re.fullmatch(pattern, rest)
@@ -85,18 +106,26 @@ def haiku_name(name):
                 suffix = target.format(
                     ln={"weight": "scale", "bias": "offset"}[kind], lin={"weight": "w", "bias": "b"}[kind]
                 )
-                return f"{scope}/{suffix}", kind == "weight" and "{lin}" in target
+                return f"{scope}/{suffix}", transpose if kind == "weight" and "{lin}" in target else None
     raise AssertionError(f"no Haiku name for {name}")
+
+
+def haiku_params(reference, naming=haiku_name):
+    """The torch model's state as Haiku {scope: {name: array}}."""
+    params = {}
+    for name, tensor in reference.state_dict().items():
+        flat, transform = naming(name)
+        if flat is None:
+            continue
+        value = tensor.numpy()
+        scope, param = flat.rsplit("/", 1)
+        params.setdefault(scope, {})[param] = np.array(transform(value) if transform else value)
+    return params
 
 
 def write_haiku_pickle(reference, path, wrap=False):
     """The torch model's weights as a Haiku parameter pickle: {scope: {name: array}}."""
-    params = {}
-    for name, tensor in reference.state_dict().items():
-        flat, transpose = haiku_name(name)
-        value = tensor.numpy().T if transpose else tensor.numpy()
-        scope, param = flat.rsplit("/", 1)
-        params.setdefault(scope, {})[param] = np.array(value)
+    params = haiku_params(reference)
     with open(path, "wb") as f:
         pickle.dump({"params": params, "state": {}} if wrap else params, f)
     return params
