@@ -1,4 +1,4 @@
-"""Callbacks of the training jobs: fault tolerance, best-model checkpoints, NaN stop, TensorBoard.
+"""Callbacks of the training jobs: fault tolerance, history CSV, best checkpoints, NaN stop, TensorBoard.
 
 A run killed at any moment resumes from its last backup and ends with the
 same weights as an uninterrupted run with the same seed (with deterministic
@@ -14,6 +14,13 @@ Three pieces make that hold:
   restored epoch (`backup_epoch`);
 - `EpochSeeds` sets the random state of every layer (dropout) from
   `(seed, e)` at the start of epoch `e`, so it needs no backup.
+
+The training history (one row of logged losses and metrics per epoch) is
+Keras' own `keras.callbacks.CSVLogger` in append mode: a resumed run adds
+its epochs to the same `history.csv` (the header is written once). The
+logger runs before the backup at each epoch end, so a run killed between
+the two logs an epoch that the resumed run repeats; `training.plots.read_history`
+keeps the last row of each epoch.
 """
 
 import json
@@ -24,6 +31,7 @@ import numpy as np
 
 BACKUP_SUBDIR = "backup"
 BEST_WEIGHTS_FILE = "best.weights.h5"
+HISTORY_FILE = "history.csv"
 TENSORBOARD_SUBDIR = "logs"
 # File written by keras.callbacks.BackupAndRestore next to its weights ({"epoch": ..., "batch": ...}).
 BACKUP_METADATA_FILE = "training_metadata.json"
@@ -92,6 +100,7 @@ def build_callbacks(
     monitor_mode="auto",
     tensorboard=True,
     terminate_on_nan=True,
+    history=True,
 ):
     """The callbacks of a training run writing under `model_dir`.
 
@@ -106,11 +115,17 @@ def build_callbacks(
         monitor_mode: `"auto"`, `"min"` or `"max"`. Defaults to `"auto"`.
         tensorboard: bool, TensorBoard logs in `model_dir/logs`. Defaults to True.
         terminate_on_nan: bool, stop at the first NaN loss. Defaults to True.
+        history: bool, append one row per epoch (the logged losses and
+            metrics) to `model_dir/history.csv` (`keras.callbacks.CSVLogger`,
+            `append=True`). Defaults to True.
 
     Returns:
         A list of `keras.callbacks.Callback`s (`EpochSeeds` always).
     """
     callbacks = [EpochSeeds(seed)]
+    if history:
+        # Before the backup: a kill between the two repeats a logged epoch rather than losing one.
+        callbacks.append(keras.callbacks.CSVLogger(os.path.join(model_dir, HISTORY_FILE), append=True))
     if backup:
         callbacks.append(
             keras.callbacks.BackupAndRestore(

@@ -23,6 +23,12 @@ def _pyplot():
 def read_history(path):
     """A training history as {metric: list of floats}: a Keras `CSVLogger` file or a JSON dict of lists.
 
+    A CSV file may hold an epoch more than once (`training.train` appends
+    across resumed runs, and a run killed between logging an epoch and
+    backing it up repeats that epoch): the last row of each epoch is kept,
+    in epoch order. Columns that are not all numbers (e.g. `NA`) are left
+    out.
+
     Raises:
         ValueError: if the file has no numeric columns.
     """
@@ -33,6 +39,10 @@ def read_history(path):
     else:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
+        if rows and "epoch" in rows[0]:
+            # The last row of each epoch; a later run's rows replace an earlier one's.
+            rows = list({int(float(row["epoch"])): row for row in rows}.items())
+            rows = [row for _, row in sorted(rows, key=lambda item: item[0])]
         history = {key: [row[key] for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
     parsed = {}
     for key, values in history.items():

@@ -24,16 +24,19 @@ biases and norms, global-norm clipping); feeds `model.fit` through
 `strategy.distribute_datasets_from_function` with the per-replica batch
 (`training/pipeline.py`); trains with `BackupAndRestore` (a killed run
 resumes from its last epoch and ends with the same weights), a best-model
-checkpoint, `TerminateOnNaN`, TensorBoard logs and Keras progress bars
-(`training/callbacks.py`); evaluates on the held-out split and prints the
-metrics in one line; exports a SavedModel and fails if the reloaded model
-disagrees with the Keras model by more than `--export_tolerance`.
+checkpoint, `TerminateOnNaN`, a per-epoch history CSV, TensorBoard logs and
+Keras progress bars (`training/callbacks.py`); evaluates on the held-out
+split and prints the metrics in one line; exports a SavedModel and fails if
+the reloaded model disagrees with the Keras model by more than
+`--export_tolerance`.
 
 Outputs under `--model_dir` (of the chief; other workers of a multi-worker
 run write theirs under `model_dir/worker_<i>`): `saved_model/` (`serve` and
-`serving_default` endpoints), `model.keras`, `best.weights.h5`, `logs/`
-(TensorBoard), `metrics.json` (test metrics, losses, export check, timings,
-the resolved parameters and the model config).
+`serving_default` endpoints), `model.keras`, `best.weights.h5`,
+`history.csv` (`keras.callbacks.CSVLogger`: one row of losses and metrics
+per epoch, appended to by a resumed run; `training.evaluate` plots it),
+`logs/` (TensorBoard), `metrics.json` (test metrics, losses, export check,
+timings, the resolved parameters and the model config).
 """
 
 import ast

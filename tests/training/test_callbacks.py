@@ -1,5 +1,6 @@
 """Callbacks: where a backup resumes, per-epoch random states, the callback list."""
 
+import csv
 import json
 import os
 
@@ -9,6 +10,7 @@ import numpy as np
 from tests.test_case import TestCase
 from training.callbacks import (
     BACKUP_METADATA_FILE,
+    HISTORY_FILE,
     EpochSeeds,
     backup_epoch,
     build_callbacks,
@@ -45,6 +47,37 @@ class CallbacksTest(TestCase):
             model.fit(x, y, epochs=4, verbose=0, callbacks=[backup, Stop()])
         self.assertEqual(backup_epoch(directory), 2)
 
+    def test_history_csv_is_appended_to_by_a_resumed_run(self):
+        directory = self.make_temp_dir()
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+
+        class Stop(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == 2:
+                    raise RuntimeError("interrupted")
+
+        x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+        callbacks = build_callbacks(directory, seed=0, tensorboard=False)
+        with self.assertRaisesRegex(RuntimeError, "interrupted"):
+            model.fit(x, y, epochs=4, verbose=0, callbacks=[*callbacks, Stop()])
+        path = os.path.join(directory, HISTORY_FILE)
+        with open(path, newline="") as f:
+            self.assertEqual([row["epoch"] for row in csv.DictReader(f)], ["0", "1"])
+        # A fresh process: new callbacks, the backup restores epoch 2.
+        callbacks = build_callbacks(directory, seed=0, tensorboard=False)
+        history = model.fit(x, y, epochs=4, verbose=0, callbacks=callbacks)
+        self.assertLen(history.history["loss"], 2)
+        with open(path, newline="") as f:
+            text = f.read()
+        self.assertEqual(text.count("epoch,"), 1, msg=f"header written twice:\n{text}")
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([row["epoch"] for row in rows], ["0", "1", "2", "3"])
+        self.assertAllClose([float(row["loss"]) for row in rows[2:]], history.history["loss"], rtol=1e-6)
+        losses = [float(row["loss"]) for row in rows]
+        self.assertTrue(all(a > b for a, b in zip(losses, losses[1:])), msg=f"training continued: {losses}")
+
     def test_epoch_seeds_make_dropout_a_function_of_the_epoch(self):
         model = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(0.5), keras.layers.Dropout(0.5)])
         self.assertLen(seed_state_variables(model), 2)
@@ -76,7 +109,10 @@ class CallbacksTest(TestCase):
             keras.callbacks.TerminateOnNaN,
             keras.callbacks.ModelCheckpoint,
             keras.callbacks.TensorBoard,
+            keras.callbacks.CSVLogger,
         ):
             self.assertIn(expected, types)
-        minimal = build_callbacks(directory, 0, backup=False, tensorboard=False, terminate_on_nan=False)
+        minimal = build_callbacks(
+            directory, 0, backup=False, tensorboard=False, terminate_on_nan=False, history=False
+        )
         self.assertEqual([type(c) for c in minimal], [EpochSeeds])

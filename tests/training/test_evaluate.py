@@ -164,6 +164,13 @@ class PlotsTest(TestCase):
         with pytest.raises(ValueError, match="no numeric training history"):
             plots.read_history(path)
 
+    def test_history_csv_keeps_the_last_row_of_each_epoch(self):
+        # A run killed after logging epoch 1 but before backing it up repeats epoch 1 when resumed.
+        path = os.path.join(self.make_temp_dir(), "history.csv")
+        with open(path, "w") as f:
+            f.write("epoch,loss,val_loss\n0,2.0,NA\n1,1.5,NA\n1,1.4,NA\n2,1.0,NA\n")
+        self.assertEqual(plots.read_history(path), {"loss": [2.0, 1.4, 1.0]})
+
 
 class MaskedLMEvaluateTest(TestCase):
     def test_masked_lm_accuracy_on_real_quotes(self):

@@ -19,6 +19,8 @@ import tensorflow as tf
 
 import keras_perceiver  # noqa: F401 - registers the model classes for load_model
 from tests.test_case import TestCase
+from training import plots
+from training.callbacks import HISTORY_FILE
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A tiny digits model (about 9k parameters) with dropout, so that resuming must also restore the
@@ -156,6 +158,13 @@ class FaultToleranceTest(TestCase):
         print(f"kill/resume test: max |resumed - uninterrupted| weight difference = {max_diff}")
         self.assertEqual(max_diff, 0.0)
         self.assertEqual(resumed_metrics["test_loss"], reference_metrics["test_loss"])
+        # history.csv: the resumed run appended its epochs (one header); per epoch the same losses.
+        with open(os.path.join(resumed_dir, HISTORY_FILE)) as f:
+            self.assertEqual(f.read().count("epoch,"), 1)
+        resumed_history = plots.read_history(os.path.join(resumed_dir, HISTORY_FILE))
+        reference_history = plots.read_history(os.path.join(reference_dir, HISTORY_FILE))
+        self.assertLen(reference_history["loss"], 4)
+        self.assertEqual(resumed_history["loss"], reference_history["loss"])
 
     def test_multi_worker_mirrored_strategy_with_two_workers(self):
         root = self.make_temp_dir()

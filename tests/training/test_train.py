@@ -1,12 +1,14 @@
 """The training job: the main job learns and exports; parameters resolve defaults, task defaults, flags."""
 
+import csv
 import json
 import os
 
 import pytest
 
 from tests.test_case import TestCase
-from training import train
+from training import evaluate, plots, train
+from training.callbacks import HISTORY_FILE
 from training.tasks import TASKS, Task, get_task, register
 
 
@@ -36,6 +38,43 @@ class TrainJobTest(TestCase):
         )
         with open(os.path.join(model_dir, "metrics.json")) as f:
             self.assertEqual(json.load(f)["test_accuracy"], metrics["test_accuracy"])
+
+    def test_history_csv_one_row_per_epoch(self):
+        # (A resumed run appending to it: tests/training/test_callbacks.py.)
+        model_dir = os.path.join(self.make_temp_dir(), "digits")
+        tiny = {
+            "num_latents": 8,
+            "latent_dim": 16,
+            "num_self_attends_per_block": 1,
+            "num_self_attention_heads": 2,
+            "query_channels": 16,
+            "num_bands": 2,
+        }
+        metrics = train.run(
+            task="digits",
+            model_dir=model_dir,
+            epochs=2,
+            max_train_steps=2,
+            overrides=tiny,
+            jit_compile=False,
+            tensorboard=False,
+            export=False,
+            verbose=0,
+        )
+        path = os.path.join(model_dir, HISTORY_FILE)
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([row["epoch"] for row in rows], ["0", "1"])
+        for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            self.assertIn(column, rows[0])
+        # The last epoch's row holds what fit returned (metrics.json's train_*).
+        self.assertAllClose(float(rows[-1]["loss"]), metrics["train_loss"], rtol=1e-6)
+        self.assertAllClose(float(rows[-1]["val_accuracy"]), metrics["train_val_accuracy"], rtol=1e-6)
+        self.assertEqual(len(plots.read_history(path)["val_loss"]), 2)
+        # training.evaluate finds it through the export's metadata ("source": the run's directory).
+        self.assertEqual(evaluate.find_history({"source": model_dir}), path)
+        png = plots.plot_training_curves(path, os.path.join(model_dir, "curves.png"))
+        self.assertTrue(plots.is_png(png) and os.path.getsize(png) > 5000)
 
     def test_params_resolve_defaults_task_defaults_and_overrides(self):
         params = train.resolve_params(task="digits")
