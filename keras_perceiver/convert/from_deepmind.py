@@ -7,11 +7,14 @@ module scopes to parameter arrays, e.g.
 holding the conv stem's BatchNorm moving averages).
 
 `from_deepmind` renames the Haiku parameters to the state-dict names of
-transformers' port and converts the layouts as transformers'
+transformers' port, with the names of transformers'
 `convert_perceiver_haiku_to_pytorch.py` (the script that made the
-transformers checkpoints from the same pickles) does: `hk.Linear` `w`
-(in, out) -> torch (out, in); `hk.Conv2D` `w` (kh, kw, in, out) -> torch
-(out, in, kh, kw); BatchNorm (1, 1, 1, C) -> (C,). It infers a
+transformers checkpoints from the same pickles), and converts the layouts
+to torch's: `hk.Linear` `w` (in, out) -> (out, in); `hk.Conv2D` `w`
+(kh, kw, in, out) -> (out, in, kh, kw); BatchNorm (1, 1, 1, C) -> (C,).
+(That script reverses all axes of conv kernels, (out, in, kw, kh), which
+swaps the 7x7 stem kernel's spatial axes; this converter keeps DeepMind's
+orientation.) It infers a
 transformers-style config from the parameter shapes (and the published
 values of our presets for what shapes cannot tell) and loads both with
 `from_transformers.from_state_dict`, so the weight loading is shared with
@@ -385,7 +388,7 @@ def _source_namer(architecture):
     rules = _RULES[architecture]
 
     def source_name(name):
-        return next((haiku for haiku in map(lambda rule: rule.source(name), rules) if haiku), name)
+        return next((haiku for haiku in (rule.source(name) for rule in rules) if haiku), name)
 
     return source_name
 
