@@ -10,6 +10,7 @@ import numpy as np
 from keras_perceiver.export import load_saved_model, read_metadata
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
 from tests.test_case import TestCase
+from training import plots
 
 SAVED_MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
 
@@ -89,27 +90,32 @@ class ExportedZooTest(TestCase):
 
     def test_optical_flow_on_middlebury(self):
         metrics = self.evaluate("optical_flow", "middlebury_flow")
-        self.assertAlmostEqual(metrics["epe"], recorded_metrics("optical_flow")["epe"], places=4)
-        self.assertLess(metrics["epe"], 1.4888)  # zero flow on the same 32x32 pair
+        recorded = recorded_metrics("optical_flow")
+        self.assertAlmostEqual(metrics["epe"], recorded["epe"], places=4)
+        self.assertAlmostEqual(metrics["zero_flow_epe"], recorded["zero_flow_epe"], places=4)
+        self.assertLess(metrics["epe"], metrics["zero_flow_epe"])  # zero flow on the same 32x32 pair
 
-
-class OpticalFlowTiledTest(TestCase):
-    def test_tiled_middlebury_flow_beats_zero_flow_as_recorded(self):
-        from keras_perceiver.models import predict_flow_tiled
-        from training.data.middlebury_flow import load_arrays
+    def test_optical_flow_tiled_on_middlebury(self):
+        # The README's command: the pair with its aspect kept, predicted from overlapping 32x32 windows.
+        from training import evaluate
 
         path = saved_model_dir("optical_flow")
-        serve = load_saved_model(path, endpoint="serve")
         with open(os.path.join(path, "evaluation", "tiled.json")) as f:
-            recorded = json.load(f)["64x96"]
-        # The pair with its aspect kept, predicted from overlapping 32x32 windows (the README's snippet).
-        frames, flow, valid = load_arrays((64, 96))
-        predicted = predict_flow_tiled(
-            lambda x, training=False: serve(x), frames[None], min_overlap=8, window_size=(32, 32)
-        )[0]
-        epe = float((np.hypot(*(predicted - flow).transpose(2, 0, 1)) * valid).sum() / valid.sum())
-        zero = float((np.hypot(*flow.transpose(2, 0, 1)) * valid).sum() / valid.sum())
-        print(f"optical_flow tiled 64x96: EPE {epe:.4f} px, zero flow {zero:.4f}, recorded {recorded}")
-        self.assertAllClose(epe, recorded["epe"], atol=1e-3)
-        self.assertAllClose(zero, recorded["zero_flow_epe"], atol=1e-4)
-        self.assertLess(epe, zero - 0.5)
+            recorded = json.load(f)
+        output_dir = self.make_temp_dir()
+        metrics = evaluate.run(
+            path,
+            dataset="middlebury_flow",
+            output_dir=output_dir,
+            flow_tiled_sizes=["64x96"],
+            flow_tiled_min_overlap=recorded["min_overlap"],
+        )
+        self.assertEqual(metrics["window_size"], [32, 32])
+        self.assertEqual(list(metrics["sizes"]), ["64x96"])
+        measured, expected = metrics["sizes"]["64x96"], recorded["sizes"]["64x96"]
+        print(f"optical_flow tiled 64x96: {measured}, recorded {expected}")
+        self.assertAllClose(measured["epe"], expected["epe"], atol=1e-3)
+        self.assertAllClose(measured["zero_flow_epe"], expected["zero_flow_epe"], atol=1e-4)
+        self.assertLess(measured["epe"], measured["zero_flow_epe"] - 0.5)
+        self.assertTrue(os.path.isfile(os.path.join(output_dir, "tiled.json")))
+        self.assertTrue(plots.is_png(os.path.join(output_dir, "flow_tiled_64x96.png")))

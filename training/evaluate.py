@@ -11,8 +11,8 @@ through the `training.data` reader, and computes what fits the task:
 - `classification`: accuracy, top-5 accuracy, cross-entropy; plots the
   confusion matrix;
 - `flow`: end-point error in pixels over the valid pixels
-  (`keras_perceiver.metrics.EndPointError`) and the 1/3/5-pixel outlier
-  rates; plots the flow colour images of the first example;
+  (`keras_perceiver.metrics.EndPointError`), that of zero flow (the
+  baseline) and the 1/3/5-pixel outlier rates; plots the flow colour images of the first example;
 - `reconstruction` (metadata `reconstruction_keys`: {output: reader
   feature}): PSNR in dB per output (`PeakSignalToNoiseRatio`, values in
   [0, 1]); plots originals over reconstructions;
@@ -22,13 +22,26 @@ through the `training.data` reader, and computes what fits the task:
   [MASK], and the masked-LM accuracy (`MaskedLMAccuracy`) is the fraction of
   masked bytes predicted exactly.
 
+`--flow_tiled_sizes=32x48,64x96` (flow models) evaluates at sizes larger
+than the model's window instead: each example is resized by the reader,
+predicted from overlapping windows of the model's size on the SavedModel's
+`serve` endpoint (`keras_perceiver.models.predict_flow_tiled`, neighbours
+overlapping by at least `--flow_tiled_min_overlap` pixels) and compared with
+the zero-flow baseline; it writes `tiled.json` and one
+`flow_tiled_<H>x<W>.png` per size:
+
+    python -m training.evaluate --model=saved_models/optical_flow --dataset=middlebury_flow \
+        --flow_tiled_sizes=32x48,48x72,64x96
+
 Plots (PNG) and `evaluation.json` go to `--output_dir` (default
 `<model>/evaluation`); the training curves are drawn from `--history` (a
-Keras `CSVLogger` file or a JSON history), or from `training_log.csv` /
-`history.json` / `metrics.json`'s history next to the exported Keras model
-(`metadata["source"]`) when there is one.
+Keras `CSVLogger` file or a JSON history), else from the `history.csv` that
+`training.train` writes (or a `training_log.csv` / `history.json`) in the
+SavedModel directory or in the training run's directory
+(`metadata["source"]`, written by `training.export`) when there is one.
 """
 
+import inspect
 import json
 import os
 
@@ -44,7 +57,8 @@ from training import plots
 from training.data import get_reader
 
 KINDS = ("classification", "flow", "reconstruction", "masked_lm")
-HISTORY_FILES = ("training_log.csv", "history.json", "history.csv")
+# `history.csv` is what training.train writes (training.callbacks.HISTORY_FILE).
+HISTORY_FILES = ("history.csv", "training_log.csv", "history.json")
 
 
 def frames_to_uint8(frames):
@@ -109,30 +123,133 @@ def evaluate_classification(serve, batches, metadata, output_dir):
     return metrics
 
 
-def evaluate_flow(serve, batches, metadata, output_dir):
-    output_key = metadata.get("output_key", "flow")
-    epe = EndPointError()
+def flow_metrics(batches, predict, path, title):
+    """End-point error of `predict` over flow examples, the zero-flow baseline, outlier rates, a plot.
+
+    Args:
+        batches: iterable of reader batches {"frames": (B, 2, H, W, 3),
+            "flow": (B, H, W, 2), optional "valid": (B, H, W)} (numpy).
+        predict: function batch -> predicted flow (B, H, W, 2) in pixels.
+        path: str, the PNG of the first example's flow (`plots.plot_flow`).
+        title: str, the plot title's prefix.
+
+    Returns:
+        dict: `epe` and `zero_flow_epe` (px, valid pixels only), the 1/3/5
+        pixel outlier rates, `num_examples` and `plots` ([path]).
+    """
+    epe, zero_flow_epe = EndPointError(), EndPointError()
     thresholds = (1.0, 3.0, 5.0)
     outliers, valid_total, first = np.zeros(len(thresholds)), 0.0, None
     num_examples = 0
     for examples in batches:
-        predicted = np.asarray(serve(client_inputs_from_examples(metadata, examples))[output_key], np.float32)
+        predicted = np.asarray(predict(examples), np.float32)
         valid = np.asarray(examples.get("valid", np.ones(predicted.shape[:3], np.float32)), np.float32)
         epe.update_state(examples["flow"], predicted, sample_weight=valid)
+        zero_flow_epe.update_state(examples["flow"], np.zeros_like(predicted), sample_weight=valid)
         errors = np.hypot(*(predicted - examples["flow"]).transpose(3, 0, 1, 2))
         outliers += [float(((errors > t) * valid).sum()) for t in thresholds]
         valid_total += float(valid.sum())
         num_examples += len(predicted)
         if first is None:
             first = (examples["frames"][0], examples["flow"][0], predicted[0], valid[0])
-    metrics = {"epe": float(epe.result()), "num_examples": num_examples}
+    metrics = {
+        "epe": float(epe.result()),
+        "zero_flow_epe": float(zero_flow_epe.result()),
+        "num_examples": num_examples,
+    }
     for threshold, count in zip(thresholds, outliers):
         metrics[f"outliers_{int(threshold)}px"] = count / max(valid_total, 1.0)
-    path = os.path.join(output_dir, "flow.png")
     frames, flow_true, flow_pred, valid = first
-    title = f"{metadata.get('dataset')}: EPE {metrics['epe']:.2f} px"
+    title = f"{title}: EPE {metrics['epe']:.2f} px (zero flow {metrics['zero_flow_epe']:.2f})"
     metrics["plots"] = [plots.plot_flow(frames, flow_true, flow_pred, path, valid=valid, title=title)]
     return metrics
+
+
+def evaluate_flow(serve, batches, metadata, output_dir):
+    output_key = metadata.get("output_key", "flow")
+
+    def predict(examples):
+        return serve(client_inputs_from_examples(metadata, examples))[output_key]
+
+    return flow_metrics(batches, predict, os.path.join(output_dir, "flow.png"), metadata.get("dataset"))
+
+
+def parse_sizes(sizes):
+    """["64x96", ...] or [(64, 96), ...] -> [(64, 96), ...].
+
+    Raises:
+        ValueError: for an item that is not two positive integers HxW.
+    """
+    parsed = []
+    for size in sizes:
+        parts = size.lower().split("x") if isinstance(size, str) else list(size)
+        try:
+            height, width = (int(part) for part in parts)
+        except (TypeError, ValueError):
+            height = width = 0
+        if height < 1 or width < 1:
+            raise ValueError(
+                f"training.evaluate: a tiled size must be HxW with positive integers, e.g. 64x96. "
+                f"Received: {size!r}"
+            )
+        parsed.append((height, width))
+    return parsed
+
+
+def _size_option(reader, dataset):
+    """The name of the reader option that sets the examples' (H, W): `size` or `crop_size`."""
+    parameters = inspect.signature(reader.load).parameters
+    for name in ("size", "crop_size"):
+        if name in parameters:
+            return name
+    raise ValueError(
+        f"training.evaluate: tiled flow evaluation needs a reader that resizes its examples (a `size` or "
+        f"`crop_size` option, e.g. middlebury_flow). Received: dataset={dataset!r}"
+    )
+
+
+def evaluate_flow_tiled(model, sizes, dataset, split, options, output_dir, min_overlap=8, max_examples=None):
+    """Flow of a SavedModel at sizes larger than its window, from overlapping windows; EPE per size.
+
+    The examples of the split are resized to each (H, W) of `sizes` by the
+    reader, cut into overlapping windows of the model's size, predicted by
+    the SavedModel's `serve` endpoint (frames in [-1, 1], as the reader
+    gives them) and blended (`keras_perceiver.models.predict_flow_tiled`).
+
+    Returns:
+        dict size name ("64x96") -> the metrics of `flow_metrics` (the plot
+        is `flow_tiled_<H>x<W>.png` in `output_dir`).
+
+    Raises:
+        ValueError: for a reader without a size option, or sizes smaller
+            than the model's window.
+    """
+    from keras_perceiver.models.optical_flow_tiling import predict_flow_tiled
+
+    reader = get_reader(dataset)
+    size_option = _size_option(reader, dataset)
+    serve = load_saved_model(model, endpoint="serve")
+    window_size = tuple(serve.input_signature["frames"].shape[2:4])
+
+    def endpoint(inputs, training=False):
+        del training
+        return serve(inputs)
+
+    results = {}
+    for height, width in parse_sizes(sizes):
+        examples = reader.load(split, **{**options, size_option: (height, width)})
+        if max_examples:
+            examples = examples.take(max_examples)
+
+        def predict(batch):
+            frames = batch["frames"]
+            return predict_flow_tiled(endpoint, frames, min_overlap=min_overlap, window_size=window_size)
+
+        name = f"{height}x{width}"
+        path = os.path.join(output_dir, f"flow_tiled_{name}.png")
+        title = f"{dataset} at {name} ({window_size[0]}x{window_size[1]} windows)"
+        results[name] = flow_metrics(examples.batch(1).as_numpy_iterator(), predict, path, title)
+    return {"window_size": list(window_size), "min_overlap": min_overlap, "sizes": results}
 
 
 def evaluate_reconstruction(serve, batches, metadata, output_dir):
@@ -212,17 +329,23 @@ EVALUATORS = {
 }
 
 
-def find_history(metadata, history=None):
-    """The training-history file to plot: `history`, or one beside the exported Keras model, or None."""
+def find_history(metadata, history=None, model=None):
+    """The training-history file to plot, or None.
+
+    `history` when given; else the first of `HISTORY_FILES` in the SavedModel
+    directory `model`, then in the training run's directory
+    (`metadata["source"]`, or the directory of that file).
+    """
     if history:
         return history
+    directories = [model] if model else []
     source = metadata.get("source")
-    if not source:
-        return None
-    directory = source if os.path.isdir(source) else os.path.dirname(source)
-    for name in HISTORY_FILES:
-        if os.path.isfile(os.path.join(directory, name)):
-            return os.path.join(directory, name)
+    if source:
+        directories.append(source if os.path.isdir(source) else os.path.dirname(source))
+    for directory in directories:
+        for name in HISTORY_FILES:
+            if os.path.isfile(os.path.join(directory, name)):
+                return os.path.join(directory, name)
     return None
 
 
@@ -235,6 +358,8 @@ def run(
     output_dir=None,
     history=None,
     tflite=None,
+    flow_tiled_sizes=None,
+    flow_tiled_min_overlap=8,
 ):
     """Evaluate the SavedModel `model` (see the module docstring); return the metrics dict.
 
@@ -243,9 +368,17 @@ def run(
     written by `training.export` is evaluated instead of the SavedModel (the
     metadata still comes from the SavedModel directory).
 
+    With `flow_tiled_sizes` (a flow model; sizes "HxW" or (H, W) at least
+    the model's window), the examples are resized to each size and
+    predicted from overlapping windows (`evaluate_flow_tiled`, neighbours
+    overlapping by at least `flow_tiled_min_overlap` pixels) instead; the
+    result goes to `tiled.json` and `flow_tiled_<H>x<W>.png`.
+
     Raises:
         ValueError: if the SavedModel's metadata names no kind of task or no
-            data set (pass `dataset`), or for an unknown kind.
+            data set (pass `dataset`), for an unknown kind, or for
+            `flow_tiled_sizes` with a model that is not a flow model, with
+            `tflite`, or with a bad size.
         FileNotFoundError: if `model` is not a directory.
     """
     if not os.path.isdir(model):
@@ -267,6 +400,15 @@ def run(
         model, "evaluation" if not tflite else f"evaluation_tflite_{tflite}"
     )
     os.makedirs(output_dir, exist_ok=True)
+    if flow_tiled_sizes:
+        if kind != "flow" or tflite:
+            raise ValueError(
+                "training.evaluate: tiled evaluation is for flow SavedModels (their `serve` endpoint). "
+                f"Received: kind={kind!r}, tflite={tflite!r}"
+            )
+        return _run_flow_tiled(
+            model, flow_tiled_sizes, dataset, split, options, output_dir, flow_tiled_min_overlap, max_examples
+        )
 
     examples = get_reader(dataset).load(split, **options)
     if max_examples:
@@ -287,7 +429,7 @@ def run(
         **EVALUATORS[kind](serve, batches, metadata, output_dir),
     }
 
-    history_file = find_history(metadata, history)
+    history_file = find_history(metadata, history, model)
     if history_file:
         metrics["plots"].append(
             plots.plot_training_curves(history_file, os.path.join(output_dir, "training_curves.png"))
@@ -301,6 +443,22 @@ def run(
     )
     if metrics["plots"]:
         print(f"plots: {', '.join(metrics['plots'])}")
+    return metrics
+
+
+def _run_flow_tiled(model, sizes, dataset, split, options, output_dir, min_overlap, max_examples):
+    tiled = evaluate_flow_tiled(model, sizes, dataset, split, options, output_dir, min_overlap, max_examples)
+    metrics = {"model": model, "dataset": dataset, "split": split, **tiled}
+    with open(os.path.join(output_dir, "tiled.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    height, width = tiled["window_size"]
+    for name, values in tiled["sizes"].items():
+        summary = " ".join(f"{key}={value:.4f}" for key, value in values.items() if isinstance(value, float))
+        print(
+            f"{os.path.basename(os.path.normpath(model))} on {dataset}/{split} at {name} "
+            f"({height}x{width} windows, min overlap {min_overlap}): {summary} (n={values['num_examples']})"
+        )
+    print(f"plots: {', '.join(p for values in tiled['sizes'].values() for p in values['plots'])}")
     return metrics
 
 
@@ -325,6 +483,15 @@ def define_flags():
     flags.DEFINE_enum(
         "tflite", None, ["float32", "float16", "dynamic_int8"], "Evaluate <model>/tflite/model_<this>.tflite."
     )
+    flags.DEFINE_list(
+        "flow_tiled_sizes",
+        None,
+        "Flow models: evaluate at these sizes HxW (e.g. 32x48,64x96) from overlapping windows of the "
+        "model's size (predict_flow_tiled on the serve endpoint); writes tiled.json.",
+    )
+    flags.DEFINE_integer(
+        "flow_tiled_min_overlap", 8, "Least overlap in pixels of neighbouring windows (--flow_tiled_sizes)."
+    )
 
 
 def main(argv):
@@ -342,6 +509,8 @@ def main(argv):
         FLAGS.output_dir,
         FLAGS.history,
         FLAGS.tflite,
+        FLAGS.flow_tiled_sizes,
+        FLAGS.flow_tiled_min_overlap,
     )
 
 

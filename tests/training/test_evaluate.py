@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from keras_perceiver.export import export_saved_model, flow_client_inputs
 from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.optical_flow_tiling import predict_flow_tiled
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
@@ -98,6 +100,28 @@ class EvaluateTest(TestCase):
             0.0 <= metrics["outliers_5px"] <= metrics["outliers_3px"] <= metrics["outliers_1px"] <= 1.0
         )
         self.assertTrue(plots.is_png(metrics["plots"][0]))
+        zero = float((np.hypot(*data["flow"].numpy().transpose(3, 0, 1, 2)) * valid).sum() / valid.sum())
+        self.assertAllClose(metrics["zero_flow_epe"], zero, atol=1e-5)
+
+        # Tiled: examples of 8x12 (the reader's crop_size) from overlapping 6x8 windows of the serve endpoint.
+        output_dir = self.make_temp_dir()
+        tiled = evaluate.run(path, output_dir=output_dir, flow_tiled_sizes=["8x12"], flow_tiled_min_overlap=2)
+        data = next(iter(warped_flow.load("test", **{**options, "crop_size": (8, 12)}).batch(6)))
+        predicted = predict_flow_tiled(model, data["frames"].numpy(), min_overlap=2)
+        self.assertEqual(predicted.shape, (6, 8, 12, 2))
+        error = np.hypot(*(predicted - data["flow"].numpy()).transpose(3, 0, 1, 2))
+        valid = data["valid"].numpy()
+        expected = float((error * valid).sum() / valid.sum())
+        measured = tiled["sizes"]["8x12"]
+        print(f"tiled flow EPE of a tiny model at 8x12: {measured['epe']:.4f} px (reference {expected:.4f})")
+        self.assertEqual(tiled["window_size"], [6, 8])
+        self.assertEqual(measured["num_examples"], 6)
+        self.assertAllClose(measured["epe"], expected, atol=1e-4)
+        with open(os.path.join(output_dir, "tiled.json")) as f:
+            self.assertEqual(json.load(f)["sizes"]["8x12"]["epe"], measured["epe"])
+        self.assertTrue(plots.is_png(os.path.join(output_dir, "flow_tiled_8x12.png")))
+        with pytest.raises(ValueError, match="at least as large as the model's window"):
+            evaluate.run(path, output_dir=output_dir, flow_tiled_sizes=["4x12"], flow_tiled_min_overlap=2)
 
     def test_reconstruction_psnr_on_real_audio(self):
         audio = keras.Input(shape=(32,), name="audio")
@@ -135,6 +159,11 @@ class EvaluateTest(TestCase):
             evaluate.run(path)
         with pytest.raises(ValueError, match="unknown kind of task"):
             evaluate.client_inputs_from_examples({"kind": "speech"}, {})
+        self.assertEqual(evaluate.parse_sizes(["64x96", "32X48", (8, 12)]), [(64, 96), (32, 48), (8, 12)])
+        for bad in ("64", "64x0", "axb", (1, 2, 3)):
+            expected = "HxW with positive integers.*Received: " + re.escape(repr(bad))
+            with pytest.raises(ValueError, match=expected):
+                evaluate.parse_sizes([bad])
 
 
 class PlotsTest(TestCase):
