@@ -25,7 +25,15 @@ from tests.convert.test_from_deepmind import (
     haiku_params,
     transpose,
 )
-from tests.convert.test_from_transformers import BASE, IMAGE_CLASSIFIERS, _flow_patches, _randomize
+from tests.convert.test_from_transformers import (
+    BASE,
+    IMAGE_CLASSIFIERS,
+    _assert_flow_parity,
+    _assert_image_parity,
+    _randomize,
+    _randomize_batchnorm_statistics,
+    _report,
+)
 
 TOLERANCE = 1e-4
 GELU = dict(hidden_act="gelu_new")  # DeepMind's tanh GELU, from_deepmind's default
@@ -110,13 +118,6 @@ def _split_state(params):
     return state
 
 
-def _report(what, outputs, expected):
-    diff = float(np.abs(np.asarray(outputs) - np.asarray(expected)).max())
-    scale = float(np.abs(expected).max())
-    print(f"[from_deepmind parity] {what}: max |keras - torch| = {diff:.1e} (max |torch| {scale:.1f})")
-    return diff
-
-
 def _same_padding_stem(convnet):
     """transformers' conv stem with DeepMind's SAME padding (conv and max-pool), for the reference."""
 
@@ -145,12 +146,8 @@ def test_image_classification_parity(kind, tmp_path):
     # 1e-4 (measured at seed 23: torch float32 4e-5 and ours 1.5e-4 from torch float64, with either GELU):
     # 0.2-scale kernels keep it well conditioned.
     reference = _randomize(cls(config), seed=23, kernel_scale=0.2 if kind == "learned" else 0.3)
-    if kind == "conv":  # BatchNorm statistics, not only its affine weights
-        bn = reference.perceiver.input_preprocessor.convnet.batchnorm
-        generator = torch.Generator().manual_seed(24)
-        with torch.no_grad():
-            bn.running_mean.normal_(generator=generator)
-            bn.running_var.uniform_(0.5, 2.0, generator=generator)
+    if kind == "conv":
+        _randomize_batchnorm_statistics(reference, seed=24)
     params = haiku_params(reference, image_naming(kind))
     state = _split_state(params)
     path = str(tmp_path / f"imagenet_{kind}.pystate")
@@ -163,15 +160,7 @@ def test_image_classification_parity(kind, tmp_path):
     padding = {"conv_padding": "transformers"} if kind == "conv" else {}
     model = from_deepmind(path, architecture, allow_pickle=True, **HEADS, **sizes, **padding)
     assert model.get_config()["num_classes"] == 5 and model.get_config()["image_shape"] == (16, 16, 3)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == sum(p.numel() for p in reference.parameters())
-
-    images = np.random.default_rng(6).normal(size=(2, 3, 16, 16)).astype("float32")
-    with torch.no_grad():
-        expected = reference(inputs=torch.from_numpy(images)).logits.numpy()
-    outputs = np.asarray(model({"images": images.transpose(0, 2, 3, 1)}))
-    assert np.abs(expected).max() > 1.0
-    assert _report(f"vision_perceiver_{kind}", outputs, expected) <= TOLERANCE
+    images, expected = _assert_image_parity(model, reference, f"vision_perceiver_{kind}", seed=6)
 
     if kind == "conv":
         # By default the stem pads as DeepMind's (SAME conv and max-pool: a 4x4 grid at 16, not 3x3).
@@ -216,14 +205,7 @@ def test_optical_flow_parity(tmp_path):
     assert model.count_params() == sum(p.numel() for p in reference.parameters())
     assert model.get_config()["num_self_attends_per_block"] == 2
 
-    frames = np.random.default_rng(7).uniform(-1, 1, size=(2, 2, 6, 10, 3)).astype("float32")
-    with torch.no_grad():
-        expected = reference(inputs=_flow_patches(frames)).logits.numpy()
-    outputs = np.asarray(model({"frames": frames}))
-    assert outputs.shape == (2, 6, 10, 2)
-    assert np.abs(expected).max() > 0.01
-    # Flow is the network output / 100: compare the network outputs to 1e-4.
-    assert _report("optical_flow_perceiver (network output)", outputs * 100, expected * 100) <= TOLERANCE
+    _assert_flow_parity(model, reference, "optical_flow_perceiver (network output)", seed=7)
 
 
 MODALITIES = ("audio", "image", "label")

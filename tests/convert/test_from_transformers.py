@@ -185,23 +185,33 @@ def test_image_classification_parity(name, tmp_path):
         **{**BASE, "d_model": d_model, "num_cross_attention_heads": 1}, image_size=16, num_labels=5
     )
     reference = _randomize(cls(config), seed=13)
-    if name == "conv":  # BatchNorm statistics, not only its affine weights
-        bn = reference.perceiver.input_preprocessor.convnet.batchnorm
-        generator = torch.Generator().manual_seed(14)
-        with torch.no_grad():
-            bn.running_mean.normal_(generator=generator)
-            bn.running_var.uniform_(0.5, 2.0, generator=generator)
+    if name == "conv":
+        _randomize_batchnorm_statistics(reference, seed=14)
     model = from_transformers(_save(reference, tmp_path))
+    _assert_image_parity(model, reference, f"image classification {name}", seed=4)
+
+
+def _randomize_batchnorm_statistics(reference, seed):
+    """Random running statistics for the conv stem's BatchNorm (not only its affine weights)."""
+    bn = reference.perceiver.input_preprocessor.convnet.batchnorm
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        bn.running_mean.normal_(generator=generator)
+        bn.running_var.uniform_(0.5, 2.0, generator=generator)
+
+
+def _assert_image_parity(model, reference, name, seed):
+    """Converted image classifier vs transformers' on random 16x16 images; returns (images, expected)."""
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == sum(p.numel() for p in reference.parameters())
-
-    images = np.random.default_rng(4).normal(size=(2, 3, 16, 16)).astype("float32")
+    images = np.random.default_rng(seed).normal(size=(2, 3, 16, 16)).astype("float32")
     with torch.no_grad():
         expected = reference(inputs=torch.from_numpy(images)).logits.numpy()
     outputs = np.asarray(model({"images": images.transpose(0, 2, 3, 1)}))
     assert outputs.shape == (2, 5)
     assert np.abs(expected).max() > 1.0
-    assert _report(f"image classification {name}", outputs, expected) <= TOLERANCE
+    assert _report(name, outputs, expected) <= TOLERANCE
+    return images, expected
 
 
 def _flow_patches(frames):
@@ -224,14 +234,19 @@ def test_optical_flow_parity(tmp_path):
     model = from_transformers(_save(reference, tmp_path))
     assert model.count_params() == sum(p.numel() for p in reference.parameters())
 
-    frames = np.random.default_rng(5).uniform(-1, 1, size=(2, 2, 6, 10, 3)).astype("float32")
+    _assert_flow_parity(model, reference, "optical flow (network output)", seed=5)
+
+
+def _assert_flow_parity(model, reference, name, seed):
+    """Converted flow model vs transformers' on random 6x10 frame pairs (network outputs, before / 100)."""
+    frames = np.random.default_rng(seed).uniform(-1, 1, size=(2, 2, 6, 10, 3)).astype("float32")
     with torch.no_grad():
         expected = reference(inputs=_flow_patches(frames)).logits.numpy()
     outputs = np.asarray(model({"frames": frames}))
     assert outputs.shape == (2, 6, 10, 2)
     assert np.abs(expected).max() > 0.01
     # Flow is the network output / 100: compare the network outputs to 1e-4.
-    assert _report("optical flow (network output)", outputs * 100, expected * 100) <= TOLERANCE
+    assert _report(name, outputs * 100, expected * 100) <= TOLERANCE
 
 
 def test_safetensors_conversion_does_not_need_torch(tmp_path):
