@@ -3,16 +3,12 @@
 import keras
 from keras import ops
 
-from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
-from keras_perceiver.layers.position_combiner import PositionCombiner
-from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
-from keras_perceiver.validation import check_choice, check_positive_int, check_rank
-
-POSITION_ENCODING_TYPES = ("fourier", "trainable")
+from keras_perceiver.preprocessors.position_encoding_mixin import PositionEncodingMixin
+from keras_perceiver.validation import check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class AudioPreprocessor(keras.layers.Layer):
+class AudioPreprocessor(PositionEncodingMixin, keras.layers.Layer):
     """Raw audio (B, S) or (B, S, 1) -> Perceiver inputs (B, M = S / P, P + C_pos).
 
     The waveform is cut into M non-overlapping patches of P =
@@ -20,7 +16,7 @@ class AudioPreprocessor(keras.layers.Layer):
     its P samples as channels), and a 1-D position encoding of the M patches
     (Fourier features or a learned table) is optionally projected to
     `project_pos_dim` and concatenated to, or added to, the patches by a
-    `PositionCombiner`. S is fixed when the layer is built (the first call).
+    `PositionCombiner` (`PositionEncodingMixin`). S is fixed when the layer is built (the first call).
 
     Sublayer (weight) names: `position_encoding` (the learned table, shape
     (M, num_channels)), `position_combiner/projection` (transformers'
@@ -90,11 +86,6 @@ class AudioPreprocessor(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         check_positive_int("samples_per_patch", samples_per_patch)
-        check_choice("position_encoding_type", position_encoding_type, POSITION_ENCODING_TYPES)
-        check_positive_int("num_bands", num_bands)
-        check_positive_int("num_channels", num_channels)
-        check_choice("concat_or_add_pos", concat_or_add_pos, ("concat", "add"))
-        check_positive_int("project_pos_dim", project_pos_dim, allow_none=True)
         if max_resolution is not None:
             if isinstance(max_resolution, (tuple, list)):
                 if len(max_resolution) != 1:
@@ -105,21 +96,10 @@ class AudioPreprocessor(keras.layers.Layer):
                 max_resolution = max_resolution[0]
             check_positive_int("max_resolution", max_resolution)
         self.samples_per_patch = samples_per_patch
-        self.position_encoding_type = position_encoding_type
-        self.num_bands = num_bands
-        self.max_resolution = max_resolution
-        self.concat_pos = concat_pos
-        self.sine_only = sine_only
-        self.num_channels = num_channels
-        self.concat_or_add_pos = concat_or_add_pos
-        self.project_pos_dim = project_pos_dim
-        self.position_combiner = PositionCombiner(
-            concat_or_add_pos=concat_or_add_pos,
-            project_pos_dim=project_pos_dim,
-            dtype=self.dtype_policy,
-            name="position_combiner",
+        self._init_position_encoding(
+            position_encoding_type, num_bands, max_resolution, concat_pos, sine_only, num_channels,
+            concat_or_add_pos, project_pos_dim
         )
-        self.position_encoding = None
         self._num_samples = None
 
     def _check_inputs_shape(self, inputs_shape):
@@ -145,38 +125,12 @@ class AudioPreprocessor(keras.layers.Layer):
             )
         return inputs_shape
 
-    def _position_channels(self):
-        if self.project_pos_dim is not None:
-            return self.project_pos_dim
-        if self.position_encoding_type == "trainable":
-            return self.num_channels
-        return self.num_bands * (1 if self.sine_only else 2) + (1 if self.concat_pos else 0)
-
     def build(self, inputs_shape):
         inputs_shape = self._check_inputs_shape(inputs_shape)
         self._num_samples = int(inputs_shape[1])
-        num_patches = self.num_patches
-        if self.position_encoding_type == "fourier":
-            self.position_encoding = FourierPositionEncoding(
-                num_bands=self.num_bands,
-                index_dims=(num_patches,),
-                max_resolution=(self.max_resolution or self._num_samples,),
-                concat_pos=self.concat_pos,
-                sine_only=self.sine_only,
-                dtype=self.dtype_policy,
-                name="position_encoding",
-            )
-        else:
-            self.position_encoding = TrainablePositionEncoding(
-                index_dims=(num_patches,),
-                num_channels=self.num_channels,
-                dtype=self.dtype_policy,
-                name="position_encoding",
-            )
-        patches_shape = (inputs_shape[0], num_patches, self.samples_per_patch)
-        self.position_encoding.build(patches_shape)
-        position_shape = self.position_encoding.compute_output_shape(patches_shape)
-        self.position_combiner.build(patches_shape, position_shape)
+        patches_shape = (inputs_shape[0], self.num_patches, self.samples_per_patch)
+        max_resolution = (self.max_resolution or self._num_samples,)
+        self._build_position_encoding(patches_shape, patches_shape, max_resolution)
         self.built = True
 
     @property
@@ -201,7 +155,7 @@ class AudioPreprocessor(keras.layers.Layer):
         inputs_shape = self._check_inputs_shape(inputs_shape)
         channels = self.samples_per_patch
         if self.concat_or_add_pos == "concat":
-            channels += self._position_channels()
+            channels += self._position_channels(1)
         return (inputs_shape[0], inputs_shape[1] // self.samples_per_patch, channels)
 
     def get_config(self):
@@ -209,14 +163,7 @@ class AudioPreprocessor(keras.layers.Layer):
         config.update(
             {
                 "samples_per_patch": self.samples_per_patch,
-                "position_encoding_type": self.position_encoding_type,
-                "num_bands": self.num_bands,
-                "max_resolution": self.max_resolution,
-                "concat_pos": self.concat_pos,
-                "sine_only": self.sine_only,
-                "num_channels": self.num_channels,
-                "concat_or_add_pos": self.concat_or_add_pos,
-                "project_pos_dim": self.project_pos_dim,
+                **self._position_encoding_config(),
             }
         )
         return config

@@ -5,15 +5,12 @@ import math
 import keras
 from keras import ops
 
-from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
-from keras_perceiver.layers.position_combiner import PositionCombiner
-from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.preprocessors.conv_downsample import PADDINGS, ConvDownsample
+from keras_perceiver.preprocessors.position_encoding_mixin import PositionEncodingMixin
 from keras_perceiver.validation import check_choice, check_positive_int, check_rank
 
 PREP_TYPES = ("pixels", "conv1x1", "conv", "patches")
-POSITION_ENCODING_TYPES = ("fourier", "trainable")
 
 
 def space_to_depth(frames, spatial_block_size=1, temporal_block_size=1):
@@ -41,7 +38,7 @@ def space_to_depth(frames, spatial_block_size=1, temporal_block_size=1):
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class ImagePreprocessor(keras.layers.Layer):
+class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
     """Images (B, H, W, C) or videos (B, T, H, W, C) -> Perceiver inputs (B, M, C' + C_pos).
 
     A stem first maps the input to a feature grid (B, *G, C') with G the
@@ -59,8 +56,8 @@ class ImagePreprocessor(keras.layers.Layer):
     (B, M = prod(G), C'), and a position encoding of G (Fourier features
     over 2 or 3 axes, or a learned table) is optionally projected to
     `project_pos_dim` and concatenated to, or added to, the features by a
-    `PositionCombiner`. Input sizes are fixed when the layer is built (the
-    first call).
+    `PositionCombiner` (`PositionEncodingMixin`). Input sizes are fixed
+    when the layer is built (the first call).
 
     Unlike transformers, which takes channels-first inputs, this layer takes
     channels-last images and videos (the Keras convention);
@@ -168,7 +165,6 @@ class ImagePreprocessor(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         check_choice("prep_type", prep_type, PREP_TYPES)
-        check_choice("position_encoding_type", position_encoding_type, POSITION_ENCODING_TYPES)
         check_positive_int("out_channels", out_channels)
         check_positive_int("spatial_downsample", spatial_downsample)
         check_positive_int("temporal_downsample", temporal_downsample)
@@ -179,10 +175,6 @@ class ImagePreprocessor(keras.layers.Layer):
                 f"temporal_downsample={temporal_downsample}"
             )
         check_choice("conv_padding", conv_padding, PADDINGS)
-        check_choice("concat_or_add_pos", concat_or_add_pos, ("concat", "add"))
-        check_positive_int("num_bands", num_bands)
-        check_positive_int("num_channels", num_channels)
-        check_positive_int("project_pos_dim", project_pos_dim, allow_none=True)
         if max_resolution is not None:
             max_resolution = tuple(max_resolution)
             if len(max_resolution) not in (2, 3):
@@ -221,21 +213,10 @@ class ImagePreprocessor(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name="conv_after_patching",
             )
-        self.position_encoding_type = position_encoding_type
-        self.num_bands = num_bands
-        self.max_resolution = max_resolution
-        self.concat_pos = concat_pos
-        self.sine_only = sine_only
-        self.num_channels = num_channels
-        self.concat_or_add_pos = concat_or_add_pos
-        self.project_pos_dim = project_pos_dim
-        self.position_combiner = PositionCombiner(
-            concat_or_add_pos=concat_or_add_pos,
-            project_pos_dim=project_pos_dim,
-            dtype=self.dtype_policy,
-            name="position_combiner",
+        self._init_position_encoding(
+            position_encoding_type, num_bands, max_resolution, concat_pos, sine_only, num_channels,
+            concat_or_add_pos, project_pos_dim
         )
-        self.position_encoding = None
         self._index_dims = None
         self._input_shape = None
 
@@ -294,14 +275,6 @@ class ImagePreprocessor(keras.layers.Layer):
             return tuple(self.stem.compute_output_shape(inputs_shape))
         return tuple(inputs_shape)
 
-    def _position_channels(self, num_dims):
-        if self.project_pos_dim is not None:
-            return self.project_pos_dim
-        if self.position_encoding_type == "trainable":
-            return self.num_channels
-        width = num_dims * self.num_bands * (1 if self.sine_only else 2)
-        return width + (num_dims if self.concat_pos else 0)
-
     def compute_output_shape(self, inputs_shape):
         inputs_shape = self._check_inputs_shape(inputs_shape)
         features_shape = self._features_shape(inputs_shape)
@@ -313,30 +286,6 @@ class ImagePreprocessor(keras.layers.Layer):
 
     # ------------------------------------------------------------------ layer
 
-    def _build_position_encoding(self, index_dims):
-        if self.position_encoding_type == "fourier":
-            if self.max_resolution is not None and len(self.max_resolution) != len(index_dims):
-                raise ValueError(
-                    f"ImagePreprocessor: `max_resolution` needs one entry per axis of the "
-                    f"{len(index_dims)}-D position grid {index_dims}. "
-                    f"Received: max_resolution={self.max_resolution}"
-                )
-            return FourierPositionEncoding(
-                num_bands=self.num_bands,
-                index_dims=index_dims,
-                max_resolution=self.max_resolution,
-                concat_pos=self.concat_pos,
-                sine_only=self.sine_only,
-                dtype=self.dtype_policy,
-                name="position_encoding",
-            )
-        return TrainablePositionEncoding(
-            index_dims=index_dims,
-            num_channels=self.num_channels,
-            dtype=self.dtype_policy,
-            name="position_encoding",
-        )
-
     def build(self, inputs_shape):
         inputs_shape = self._check_inputs_shape(inputs_shape)
         self._input_shape = inputs_shape[1:]
@@ -347,12 +296,8 @@ class ImagePreprocessor(keras.layers.Layer):
         features_shape = self._features_shape(inputs_shape)
         self._index_dims = tuple(int(n) for n in features_shape[1:-1])
         self._feature_channels = features_shape[-1]
-        self.position_encoding = self._build_position_encoding(self._index_dims)
-        self.position_encoding.build(features_shape)
-        num_positions = math.prod(self._index_dims)
-        flat_shape = (inputs_shape[0], num_positions, self._feature_channels)
-        position_shape = self.position_encoding.compute_output_shape(features_shape)
-        self.position_combiner.build(flat_shape, position_shape)
+        flat_shape = (inputs_shape[0], math.prod(self._index_dims), self._feature_channels)
+        self._build_position_encoding(features_shape, flat_shape, self.max_resolution)
         self.built = True
 
     @property
@@ -394,14 +339,7 @@ class ImagePreprocessor(keras.layers.Layer):
                 "conv_after_patching": self.conv_after_patching,
                 "conv_padding": self.conv_padding,
                 "conv2d_use_batchnorm": self.conv2d_use_batchnorm,
-                "position_encoding_type": self.position_encoding_type,
-                "num_bands": self.num_bands,
-                "max_resolution": self.max_resolution,
-                "concat_pos": self.concat_pos,
-                "sine_only": self.sine_only,
-                "num_channels": self.num_channels,
-                "concat_or_add_pos": self.concat_or_add_pos,
-                "project_pos_dim": self.project_pos_dim,
+                **self._position_encoding_config(),
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )

@@ -46,6 +46,28 @@ class AudioPreprocessorLayerTest(TestCase):
             expected_num_trainable_weights=num_weights,
         )
 
+    def test_keras_saving_restores_weights_and_names(self):
+        layer = AudioPreprocessor(
+            samples_per_patch=4,
+            position_encoding_type="trainable",
+            num_channels=3,
+            project_pos_dim=5,
+            name="audio_preprocessor",
+        )
+        inputs = keras.Input((48,))
+        model = keras.Model(inputs, layer(inputs))
+        # Variable paths are checkpoint keys: the learned table and the projection keep their names.
+        self.assertEqual(
+            sorted(v.path for v in layer.weights),
+            [
+                "audio_preprocessor/position_combiner/projection/bias",
+                "audio_preprocessor/position_combiner/projection/kernel",
+                "audio_preprocessor/position_encoding/position_embeddings",
+            ],
+        )
+        restored = self.run_model_saving_test(model, audio())
+        self.assertEqual(restored.layers[-1].position_encoding.position_embeddings.shape, (12, 3))
+
 
 def test_layout_is_patches_then_fourier_features_of_the_sample_count():
     x = audio((2, 24))
