@@ -216,20 +216,48 @@ def evaluate_flow_tiled(model, sizes, dataset, split, options, output_dir, min_o
     the SavedModel's `serve` endpoint (frames in [-1, 1], as the reader
     gives them) and blended (`keras_perceiver.models.predict_flow_tiled`).
 
+    Args:
+        model: str, the SavedModel directory (a flow export with a `serve`
+            endpoint taking {"frames": (B, 2, h, w, 3)}).
+        sizes: list of "HxW" strings or (H, W) tuples, each at least (h, w).
+        dataset, split: the `training.data` reader and its split.
+        options: dict, the reader's options (its `size` or `crop_size` is
+            replaced by each size).
+        output_dir: str, where the PNGs go.
+        min_overlap: int, least overlap of neighbouring windows in pixels.
+            Defaults to 8.
+        max_examples: optional int, at most this many examples per size.
+
     Returns:
-        dict size name ("64x96") -> the metrics of `flow_metrics` (the plot
-        is `flow_tiled_<H>x<W>.png` in `output_dir`).
+        {"window_size": [h, w], "min_overlap": int, "sizes": {"<H>x<W>": the
+        metrics of `flow_metrics`}}; the plot of each size is
+        `flow_tiled_<H>x<W>.png` in `output_dir`.
 
     Raises:
-        ValueError: for a reader without a size option, or sizes smaller
+        ValueError: for a reader without a size option, a `serve` endpoint
+            without a static frames window, a bad size, or sizes smaller
             than the model's window.
+
+    Example:
+    >>> tiled = evaluate_flow_tiled("saved_models/optical_flow", ["64x96"], "middlebury_flow", "test",
+    ...                             {}, "/tmp/tiled")
+    >>> round(tiled["sizes"]["64x96"]["epe"], 3)
+    3.643
     """
     from keras_perceiver.models.optical_flow_tiling import predict_flow_tiled
 
     reader = get_reader(dataset)
     size_option = _size_option(reader, dataset)
     serve = load_saved_model(model, endpoint="serve")
-    window_size = tuple(serve.input_signature["frames"].shape[2:4])
+    spec = serve.input_signature
+    spec = spec.get("frames") if isinstance(spec, dict) else spec
+    if spec is None or len(spec.shape) != 5 or None in spec.shape[2:4]:
+        raise ValueError(
+            "training.evaluate: tiled flow evaluation needs a `serve` endpoint taking frames "
+            f"(B, 2, h, w, 3) of a static window size. Received: input_signature={serve.input_signature}"
+        )
+    window_size = tuple(int(n) for n in spec.shape[2:4])
+    os.makedirs(output_dir, exist_ok=True)
 
     def endpoint(inputs, training=False):
         del training
