@@ -18,6 +18,24 @@ from training.callbacks import (
 )
 
 
+class StopAtEpoch(keras.callbacks.Callback):
+    """Raises RuntimeError("interrupted") when `epoch` begins (a killed run)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def linear_model():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    return model
+
+
 class CallbacksTest(TestCase):
     def test_backup_epoch(self):
         directory = self.make_temp_dir()
@@ -33,34 +51,19 @@ class CallbacksTest(TestCase):
 
     def test_backup_epoch_reads_what_keras_writes(self):
         directory = os.path.join(self.make_temp_dir(), "backup")
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        model.compile("sgd", "mse")
-
-        class Stop(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                if epoch == 2:
-                    raise RuntimeError("interrupted")
-
         backup = keras.callbacks.BackupAndRestore(directory, double_checkpoint=True)
         x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
         with self.assertRaisesRegex(RuntimeError, "interrupted"):
-            model.fit(x, y, epochs=4, verbose=0, callbacks=[backup, Stop()])
+            linear_model().fit(x, y, epochs=4, verbose=0, callbacks=[backup, StopAtEpoch(2)])
         self.assertEqual(backup_epoch(directory), 2)
 
     def test_history_csv_is_appended_to_by_a_resumed_run(self):
         directory = self.make_temp_dir()
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        model.compile("sgd", "mse")
-
-        class Stop(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                if epoch == 2:
-                    raise RuntimeError("interrupted")
-
+        model = linear_model()
         x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
         callbacks = build_callbacks(directory, seed=0, tensorboard=False)
         with self.assertRaisesRegex(RuntimeError, "interrupted"):
-            model.fit(x, y, epochs=4, verbose=0, callbacks=[*callbacks, Stop()])
+            model.fit(x, y, epochs=4, verbose=0, callbacks=[*callbacks, StopAtEpoch(2)])
         path = os.path.join(directory, HISTORY_FILE)
         with open(path, newline="") as f:
             self.assertEqual([row["epoch"] for row in csv.DictReader(f)], ["0", "1"])
