@@ -62,6 +62,8 @@ class EvaluateTest(TestCase):
         self.assertTrue(all(plots.is_png(p) and os.path.getsize(p) > 5000 for p in metrics["plots"]))
         with open(os.path.join(path, "evaluation", "evaluation.json")) as f:
             self.assertEqual(json.load(f)["accuracy"], metrics["accuracy"])
+        with pytest.raises(ValueError, match="for flow SavedModels.*kind=.classification."):
+            evaluate.run(path, flow_tiled_sizes=["16x16"])
 
     def test_flow_end_point_error_on_warped_photos(self):
         model = PerceiverOpticalFlow(
@@ -122,6 +124,8 @@ class EvaluateTest(TestCase):
         self.assertTrue(plots.is_png(os.path.join(output_dir, "flow_tiled_8x12.png")))
         with pytest.raises(ValueError, match="at least as large as the model's window"):
             evaluate.run(path, output_dir=output_dir, flow_tiled_sizes=["4x12"], flow_tiled_min_overlap=2)
+        with pytest.raises(ValueError, match="tiled evaluation is for flow SavedModels.*tflite='float32'"):
+            evaluate.run(path, flow_tiled_sizes=["8x12"], tflite="float32")
 
     def test_reconstruction_psnr_on_real_audio(self):
         audio = keras.Input(shape=(32,), name="audio")
