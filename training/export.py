@@ -20,7 +20,9 @@ writes to `--output`:
   `serving_default` signature;
 - `export_report.json`: the largest |difference| between the Keras model,
   the reloaded SavedModel and each TFLite file on `--check_examples`
-  held-out examples of the task's data set, and the file sizes.
+  held-out examples of the task's data set, and the file sizes;
+- `history.csv`, a copy of the training run's per-epoch history when there
+  is one (`training.evaluate` draws the training curves from it).
 
 A task's client signature comes from `SERVING` below, or from a
 `serving(model)` attribute of its `training.tasks` entry (returning
@@ -334,6 +336,9 @@ def run(
     os.makedirs(output, exist_ok=True)
     with open(os.path.join(output, "export_report.json"), "w") as f:
         json.dump(report, f, indent=2)
+    history = os.path.join(model_dir, "history.csv")
+    if os.path.exists(history):  # training.evaluate draws the training curves from it
+        shutil.copyfile(history, os.path.join(output, "history.csv"))
     for name, diff in report["max_abs_diff"].items():
         print(f"export: {name} vs Keras max_abs_diff={diff:.3g}")
     failures = {

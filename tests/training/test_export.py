@@ -45,6 +45,8 @@ class ExportJobTest(TestCase):
         model.save(os.path.join(run_dir, "model.keras"))
         with open(os.path.join(run_dir, "metrics.json"), "w") as f:
             json.dump({"task": "digits"}, f)
+        with open(os.path.join(run_dir, "history.csv"), "w") as f:
+            f.write("epoch,loss\n0,2.3\n1,1.9\n")
         output = os.path.join(self.make_temp_dir(), "digits")
         command = [sys.executable, "-m", "training.export", f"--model_dir={run_dir}", f"--output={output}"]
         command += ["--formats=saved_model,tflite", "--check_examples=32"]
@@ -73,6 +75,8 @@ class ExportJobTest(TestCase):
             self.assertEqual(sorted(detail for detail in tflite.input_details), ["image"])
             self.assertAllClose(tflite({"image": images})["logits"], expected, atol=tolerance)
         self.assertEqual(read_metadata(output)["dataset"], "digits")
+        with open(os.path.join(output, "history.csv")) as f:  # the training curves travel with the export
+            self.assertEqual(f.read(), "epoch,loss\n0,2.3\n1,1.9\n")
 
         # training.evaluate runs the SavedModel or a TFLite file on the same 32 held-out digits.
         from training import evaluate
