@@ -1,5 +1,14 @@
 """Published hyperparameters of the text classifier (data, not code)."""
 
+from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
+
+# The language perceiver's byte embedding and encoder, without its masked-LM decoder.
+_LANGUAGE_PERCEIVER_ENCODER = {
+    key: value
+    for key, value in PERCEIVER_MASKED_LM_PRESETS["language_perceiver"]["config"].items()
+    if not key.startswith("decoder_")
+}
+
 PERCEIVER_TEXT_CLASSIFIER_PRESETS = {
     "language_perceiver_classifier": {
         "description": (
@@ -11,21 +20,6 @@ PERCEIVER_TEXT_CLASSIFIER_PRESETS = {
             "checkpoint."
         ),
         "num_parameters": 206_098_690,
-        "config": {
-            "num_classes": 2,
-            "vocab_size": 262,
-            "max_sequence_length": 2048,
-            "embedding_dim": 768,
-            "num_latents": 256,
-            "latent_dim": 1280,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 26,
-            "num_cross_attention_heads": 8,
-            "num_self_attention_heads": 8,
-            "qk_channels": 256,
-            "v_channels": 1280,
-            "cross_attention_widening_factor": 1,
-            "self_attention_widening_factor": 1,
-        },
+        "config": {"num_classes": 2, **_LANGUAGE_PERCEIVER_ENCODER},
     },
 }
