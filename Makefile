@@ -1,17 +1,25 @@
 # Two commands for a fresh machine: `make demo` (the main job) and `make test` (the test suite).
-# Both create .venv (python3.11) and install everything on first use, then reuse it.
+# Both create .venv (python3.11, the default stack: TensorFlow 2.21) and install everything on first use, then
+# reuse it; `make test` also creates .venv-tfio (the `tfio` extra: TensorFlow 2.17 + tensorflow-io 0.37.1) and
+# runs the audio-decoding tests there.
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
+TFIO_VENV := .venv-tfio
+TFIO_STAMP := $(TFIO_VENV)/.installed
+TFIO_TESTS ?= tests/training/data/test_audio_files.py \
+	tests/training/test_export.py::ExportJobTest::test_text_model_tflite_with_select_tf_ops
 PYTEST_FLAGS ?= -q -ra
 DEMO_FLAGS ?= --task=digits --model_dir=runs/digits
 
 # Quiet TensorFlow's C++ start-up logging (CUDA probes, CPU feature notes).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test lint clean
+.PHONY: venv venv-tfio demo test lint clean
 
 venv: $(STAMP)
+
+venv-tfio: $(TFIO_STAMP)
 
 # Re-runs only when the install metadata changes. torch first, pinned, on its own: pip takes the
 # local CPU wheel, so transformers never pulls a CUDA build.
@@ -22,6 +30,13 @@ $(STAMP): setup.cfg pyproject.toml
 	$(VENV)/bin/pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# The tfio extra moves the whole environment to TensorFlow 2.17 (tensorflow-io 0.37.1 loads only with it).
+$(TFIO_STAMP): setup.cfg pyproject.toml
+	test -x $(TFIO_VENV)/bin/python || $(PYTHON) -m venv $(TFIO_VENV)
+	$(TFIO_VENV)/bin/pip install -q --upgrade pip setuptools wheel
+	$(TFIO_VENV)/bin/pip install -q -e ".[tfio]" pytest soundfile snownlp
+	touch $(TFIO_STAMP)
+
 # The main job: train (and check the SavedModel against Keras), export for clients (SavedModel with a uint8
 # image signature + TFLite), then evaluate the exported model on the held-out digits.
 demo: venv
@@ -30,11 +45,12 @@ demo: venv
 		--formats=saved_model,tflite
 	$(VENV)/bin/python -m training.evaluate --model=runs/digits/export
 
-test: venv
+test: venv venv-tfio
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests
+	$(TFIO_VENV)/bin/python -m pytest $(PYTEST_FLAGS) $(TFIO_TESTS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf runs build *.egg-info
+	rm -rf runs build dist *.egg-info

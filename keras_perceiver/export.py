@@ -468,8 +468,11 @@ def export_tflite(
             Defaults to `("serving_default",)`.
         select_tf_ops: bool, allow TensorFlow ops that TFLite has no
             builtin for (e.g. the string ops of in-graph tokenization); the
-            file then needs the Flex delegate (included in the `tensorflow`
-            pip package's interpreter). Defaults to False.
+            file then needs an interpreter with the Flex delegate. The
+            `tensorflow` pip package's `tf.lite.Interpreter` has it up to
+            TensorFlow 2.19 and not from 2.20 on (nor does `ai-edge-litert`),
+            so on the default stack such a file converts but `load_tflite`
+            raises `FlexDelegateError`. Defaults to False.
 
     Returns:
         int, the file size in bytes.
@@ -508,6 +511,16 @@ def export_tflite(
     return len(flatbuffer)
 
 
+class FlexDelegateError(RuntimeError):
+    """A TFLite file uses TensorFlow (Flex) ops that this Python interpreter cannot run.
+
+    Raised by `load_tflite`, before any input is fed. The `tensorflow` pip
+    package links the Flex delegate into `tf.lite.Interpreter` up to
+    TensorFlow 2.19 only; the TensorFlow 2.17 environment of the `tfio`
+    extra runs such files.
+    """
+
+
 def load_tflite(path, signature_key=SERVING_DEFAULT, num_threads=None):
     """A TFLite file's signature as a callable: dict of numpy arrays -> dict of numpy arrays.
 
@@ -525,6 +538,9 @@ def load_tflite(path, signature_key=SERVING_DEFAULT, num_threads=None):
 
     Raises:
         ValueError: if the file has no such signature.
+        FlexDelegateError: if the file needs the Flex delegate (TensorFlow
+            ops, from `export_tflite(..., select_tf_ops=True)`) and this
+            TensorFlow's interpreter has none (TensorFlow >= 2.20).
     """
     interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
     signatures = interpreter.get_signature_list()
@@ -533,6 +549,17 @@ def load_tflite(path, signature_key=SERVING_DEFAULT, num_threads=None):
             f"load_tflite: {str(path)!r} has no signature {signature_key!r}. Expected one of "
             f"{sorted(signatures)}. Received: signature_key={signature_key!r}"
         )
+    try:
+        interpreter.allocate_tensors()  # prepares every node: a missing Flex delegate shows here
+    except RuntimeError as error:
+        if "Flex delegate" not in str(error):
+            raise
+        raise FlexDelegateError(
+            f"load_tflite: {str(path)!r} uses TensorFlow (Flex) ops, and the interpreter of TensorFlow "
+            f"{tf.__version__} has no Flex delegate (the pip package links it up to TensorFlow 2.19). Run it "
+            "where the Flex delegate is linked (e.g. the TensorFlow 2.17 environment of the `tfio` extra, or "
+            f"an app with org.tensorflow:tensorflow-lite-select-tf-ops). Interpreter: {error}"
+        ) from error
     runner = interpreter.get_signature_runner(signature_key)
 
     def call(inputs):

@@ -542,6 +542,11 @@ def main(argv):
     )
 
 
-if __name__ == "__main__":
+def console_main():
+    """Entry point of the `keras-perceiver-evaluate` console script (= `python -m training.evaluate`)."""
     define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

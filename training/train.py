@@ -397,5 +397,10 @@ def main(argv):
     run(verbose=FLAGS.verbose, **flag_values)
 
 
-if __name__ == "__main__":
+def console_main():
+    """Entry point of the `keras-perceiver-train` console script (= `python -m training.train`)."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -37,15 +37,10 @@ class GetReaderTest(TestCase):
 
 class TfdsReaderTest(TestCase):
     def test_prepared_tfds_dataset_reads_like_a_reader(self):
-        # Needs a working tensorflow-datasets: with protobuf 4 (TensorFlow 2.17) that means
-        # tensorflow-metadata < 1.17 (1.17+ import protobuf 5's runtime_version) and importlib_resources
-        # (download_and_prepare). tfds logs its import error and leaves `tfds.core` out instead of raising.
-        tfds = pytest.importorskip("tensorflow_datasets")
-        if not hasattr(tfds, "core"):
-            pytest.skip(
-                "tensorflow-datasets does not import: its protobuf stack (tensorflow-metadata) mismatches"
-            )
-        pytest.importorskip("importlib_resources")
+        # tensorflow-datasets is a dependency: it must import, with its builder API.
+        import tensorflow_datasets as tfds
+
+        self.assertTrue(hasattr(tfds, "core"), "tensorflow-datasets imported without tfds.core")
 
         from training.data import digits
 
