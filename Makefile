@@ -15,7 +15,7 @@ DEMO_FLAGS ?= --task=digits --model_dir=runs/digits
 # Quiet TensorFlow's C++ start-up logging (CUDA probes, CPU feature notes).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv venv-tfio demo test lint clean
+.PHONY: venv venv-tfio demo test test-fast lint clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,10 @@ demo: venv
 test: venv venv-tfio
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests
 	$(TFIO_VENV)/bin/python -m pytest $(PYTEST_FLAGS) $(TFIO_TESTS)
+
+# The fast loop: everything but the tests marked slow (training jobs, subprocess exports, installs).
+test-fast: venv
+	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -m "not slow" tests
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 """Export Keras models to TensorFlow SavedModels with named serving signatures and to TFLite; load them back.
 
-TensorFlow-specific (DESIGN.md section 5.9): export goes through Keras' own
+TensorFlow-specific (README, Architecture map: serving): export goes through Keras' own
 `keras.export.ExportArchive` (what `model.export(..., format="tf_saved_model")`
 uses); TFLite files are converted from the SavedModel
 (`tf.lite.TFLiteConverter.from_saved_model`), never with
@@ -139,9 +139,10 @@ def export_saved_model(
             derived from it (see `serving_input_signature`).
 
     Example:
+    >>> from keras_perceiver.export import export_saved_model, load_saved_model
     >>> export_saved_model(model, "/tmp/saved_model", output_name="logits")  # doctest: +SKIP
     >>> serve = load_saved_model("/tmp/saved_model")  # doctest: +SKIP
-    >>> serve({"inputs": images})["logits"].shape  # doctest: +SKIP
+    >>> tuple(serve({"inputs": images})["logits"].shape)  # doctest: +SKIP
     """
     if not model.built:
         raise ValueError(
@@ -258,6 +259,8 @@ class ClientInputs:
             to the export's metadata).
 
     Example:
+    >>> import tensorflow as tf
+    >>> from keras_perceiver.export import image_client_inputs, export_saved_model
     >>> client = image_client_inputs(model, normalize=lambda x: tf.cast(x, "float32") / 255)  # doctest: +SKIP
     >>> export_saved_model(model, path, client_inputs=client)  # doctest: +SKIP
     """

@@ -1,6 +1,6 @@
 """The one shared `TestCase` of keras_perceiver, with one-call helpers.
 
-Per-file tests stay short by calling these helpers (DESIGN.md section 5 item 7):
+Per-file tests stay short by calling these helpers (keras-hub's TestCase pattern):
 
 - `run_layer_test`: output shape and dtype, symbolic (KerasTensor) shape,
   weight counts, config round trip with equal outputs, gradients reach every

@@ -63,6 +63,8 @@ def build_batch_augment(
         ValueError: for a negative padding or alpha, or a magnitude outside [0, 1].
 
     Example:
+    >>> import tensorflow as tf
+    >>> from training.augmentation import build_batch_augment
     >>> augment = build_batch_augment("images", (8, 8), (0.0, 1.0), crop_padding=1, flip=True)
     >>> x, y = augment({"images": tf.zeros((2, 8, 8, 1))}, tf.one_hot([0, 1], 10))
     >>> tuple(x["images"].shape)

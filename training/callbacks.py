@@ -79,6 +79,7 @@ class EpochSeeds(keras.callbacks.Callback):
         seed: int, the run's seed.
 
     Example:
+    >>> from training.callbacks import EpochSeeds
     >>> callback = EpochSeeds(seed=0)
     """
 

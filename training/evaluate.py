@@ -239,6 +239,7 @@ def evaluate_flow_tiled(model, sizes, dataset, split, options, output_dir, min_o
             than the model's window.
 
     Example:
+    >>> from training.evaluate import evaluate_flow_tiled
     >>> tiled = evaluate_flow_tiled("saved_models/optical_flow", ["64x96"], "middlebury_flow", "test",
     ...                             {}, "/tmp/tiled")
     >>> round(tiled["sizes"]["64x96"]["epe"], 3)

@@ -55,6 +55,7 @@ class WarmupConstantCosineDecay(keras.optimizers.schedules.LearningRateSchedule)
             [0, 1].
 
     Example:
+    >>> from training.optimization import WarmupConstantCosineDecay
     >>> schedule = WarmupConstantCosineDecay(1.0, total_steps=10, warmup_steps=2, constant_steps=4)
     >>> [round(float(schedule(s)), 3) for s in (0, 1, 2, 5, 6, 8, 10)]
     [0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
@@ -185,6 +186,7 @@ def build_optimizer(
             with `"adam"`/`"sgd"`, or a non-positive `global_clipnorm`.
 
     Example:
+    >>> from training.optimization import build_optimizer
     >>> optimizer = build_optimizer("lamb", 1e-3, weight_decay=0.1, global_clipnorm=1.0)
     >>> type(optimizer).__name__
     'Lamb'

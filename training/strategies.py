@@ -176,6 +176,7 @@ def get_strategy(name="auto", tpu=None, devices=None):
             `"tpu"` with no TPU to connect to.
 
     Example:
+    >>> from training.strategies import get_strategy
     >>> strategy = get_strategy("cpu")
     >>> strategy.num_replicas_in_sync
     1

@@ -684,6 +684,7 @@ def from_deepmind(path, architecture="language_perceiver", allow_pickle=False, d
         ImportError: for an old pickle that needs `haiku` to be read.
 
     Example:
+    >>> from keras_perceiver.convert import from_deepmind
     >>> model = from_deepmind("language_perceiver_io_bytes.pickle", allow_pickle=True)  # doctest: +SKIP
     >>> model = from_deepmind(
     ...     "imagenet_conv_preprocessing.pystate", "vision_perceiver_conv", allow_pickle=True

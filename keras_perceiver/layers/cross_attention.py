@@ -25,15 +25,29 @@ class CrossAttention(AttentionBlock):
     `perceiver.py` `CrossAttention`.
 
     Args:
+        num_heads: int, attention heads. Defaults to 1.
+        qk_channels: int or None, query/key width over all heads; None takes
+            the input width C (`shape_for_attention="kv"`) or the query width
+            E (`"q"`). Must be divisible by `num_heads`.
+        v_channels: int or None, value width over all heads; None takes the
+            resolved `qk_channels`. Must be divisible by `num_heads`.
+        widening_factor: int, MLP hidden width = `widening_factor * E`.
+            Defaults to 1.
         use_query_residual: bool, add the un-normalized query to the attention
             output. Defaults to True.
-        shape_for_attention: `"kv"` (default) or `"q"`: when `qk_channels` is
-            None, the query/key width is the input (kv) width C or the query
-            width E (transformers `cross_attention_shape_for_attention`).
-        **kwargs: the arguments of `AttentionBlock` (`num_heads`,
-            `qk_channels`, `v_channels`, `widening_factor`, `activation`,
-            `dropout`, `attention_dropout`, `layer_norm_epsilon`,
-            initializers) and base layer arguments.
+        shape_for_attention: `"kv"` (default) or `"q"`: which width a
+            `qk_channels` of None takes (transformers
+            `cross_attention_shape_for_attention`).
+        activation: `"gelu"` (exact, transformers; default) or
+            `"gelu_approximate"` (tanh, DeepMind).
+        dropout: float, dropout on the attention and MLP outputs. Defaults to 0.
+        attention_dropout: float, dropout on the attention probabilities.
+            Defaults to 0.
+        layer_norm_epsilon: float. Defaults to 1e-5 (the reference's).
+        kernel_initializer: initializer of all kernels. Defaults to a
+            truncated normal with stddev 0.02.
+        bias_initializer: initializer of all biases. Defaults to zeros.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         query: (B, T, E) tensor.
@@ -54,13 +68,42 @@ class CrossAttention(AttentionBlock):
             `padding_mask` that is not (B, S).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import CrossAttention
     >>> block = CrossAttention(num_heads=2, qk_channels=8)
-    >>> block(keras.ops.ones((2, 4, 16)), keras.ops.ones((2, 10, 3))).shape
+    >>> tuple(block(keras.ops.ones((2, 4, 16)), keras.ops.ones((2, 10, 3))).shape)
     (2, 4, 16)
     """
 
-    def __init__(self, use_query_residual=True, shape_for_attention="kv", **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        num_heads=1,
+        qk_channels=None,
+        v_channels=None,
+        widening_factor=1,
+        use_query_residual=True,
+        shape_for_attention="kv",
+        activation="gelu",
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(
+            num_heads=num_heads,
+            qk_channels=qk_channels,
+            v_channels=v_channels,
+            widening_factor=widening_factor,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
         check_choice("shape_for_attention", shape_for_attention, ("kv", "q"))
         self.use_query_residual = use_query_residual
         self.shape_for_attention = shape_for_attention

@@ -48,6 +48,7 @@ class CrossAttentionEncoder(AttentionLayerBase):
             truncated normal with stddev 0.02.
         latent_initializer: initializer of the latent array; defaults to a
             truncated normal with stddev 0.02.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: (B, M, C) float tensor.
@@ -63,8 +64,10 @@ class CrossAttentionEncoder(AttentionLayerBase):
             `padding_mask` whose shape is not (B, M).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import CrossAttentionEncoder
     >>> encoder = CrossAttentionEncoder(num_latents=8, latent_dim=16)
-    >>> encoder(keras.ops.ones((2, 50, 3))).shape
+    >>> tuple(encoder(keras.ops.ones((2, 50, 3))).shape)
     (2, 8, 16)
     """
 
@@ -73,13 +76,29 @@ class CrossAttentionEncoder(AttentionLayerBase):
         num_latents,
         latent_dim,
         num_cross_attention_heads=1,
+        qk_channels=None,
+        v_channels=None,
         cross_attention_widening_factor=1,
         use_query_residual=True,
         cross_attention_shape_for_attention="kv",
+        activation="gelu",
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer=None,
         latent_initializer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            qk_channels=qk_channels,
+            v_channels=v_channels,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
+        )
         check_positive_int("num_latents", num_latents)
         check_positive_int("latent_dim", latent_dim)
         self.num_latents = num_latents

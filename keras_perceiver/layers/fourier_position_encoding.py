@@ -99,8 +99,10 @@ class FourierPositionEncoding(keras.layers.Layer):
             `positions` has a last dimension other than d.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import FourierPositionEncoding
     >>> pe = FourierPositionEncoding(num_bands=4, index_dims=(8, 8))
-    >>> pe(keras.ops.ones((2, 64, 1))).shape
+    >>> tuple(pe(keras.ops.ones((2, 64, 1))).shape)
     (2, 64, 18)
     """
 

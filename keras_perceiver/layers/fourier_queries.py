@@ -36,7 +36,9 @@ class FourierQueries(keras.layers.Layer):
         (B, O, E) tensor.
 
     Example:
-    >>> FourierQueries(index_dims=(4, 4), num_bands=2)(keras.ops.ones((2, 3, 1))).shape
+    >>> import keras
+    >>> from keras_perceiver.layers import FourierQueries
+    >>> tuple(FourierQueries(index_dims=(4, 4), num_bands=2)(keras.ops.ones((2, 3, 1))).shape)
     (2, 16, 10)
     """
 

@@ -29,7 +29,9 @@ class InputQueries(keras.layers.Layer):
             not have the same (B, M).
 
     Example:
-    >>> InputQueries()(keras.ops.ones((2, 5, 3))).shape
+    >>> import keras
+    >>> from keras_perceiver.layers import InputQueries
+    >>> tuple(InputQueries()(keras.ops.ones((2, 5, 3))).shape)
     (2, 5, 3)
     """
 

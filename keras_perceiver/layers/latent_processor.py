@@ -29,6 +29,7 @@ class LatentProcessor(AttentionLayerBase):
         attention_dropout: float, dropout on attention probabilities.
         layer_norm_epsilon: float. Defaults to 1e-5.
         kernel_initializer: kernels' initializer; truncated normal 0.02 by default.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         latents: (B, N, D) tensor.
@@ -42,8 +43,10 @@ class LatentProcessor(AttentionLayerBase):
             from the built one, or heads that do not divide the channels.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import LatentProcessor
     >>> processor = LatentProcessor(num_self_attends_per_block=2, num_self_attention_heads=4)
-    >>> processor(keras.ops.ones((2, 8, 32))).shape
+    >>> tuple(processor(keras.ops.ones((2, 8, 32))).shape)
     (2, 8, 32)
     """
 
@@ -52,10 +55,26 @@ class LatentProcessor(AttentionLayerBase):
         num_blocks=1,
         num_self_attends_per_block=6,
         num_self_attention_heads=8,
+        qk_channels=None,
+        v_channels=None,
         self_attention_widening_factor=1,
+        activation="gelu",
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            qk_channels=qk_channels,
+            v_channels=v_channels,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
+        )
         check_positive_int("num_blocks", num_blocks)
         check_positive_int("num_self_attends_per_block", num_self_attends_per_block)
         self.num_blocks = num_blocks

@@ -84,8 +84,10 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             `num_heads`.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import PerceiverMultiHeadAttention
     >>> layer = PerceiverMultiHeadAttention(num_heads=2, qk_channels=8, output_channels=16)
-    >>> layer(keras.ops.ones((1, 3, 16)), keras.ops.ones((1, 5, 4))).shape
+    >>> tuple(layer(keras.ops.ones((1, 3, 16)), keras.ops.ones((1, 5, 4))).shape)
     (1, 3, 16)
     """
 

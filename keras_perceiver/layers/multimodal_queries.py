@@ -120,6 +120,8 @@ class MultimodalQueries(keras.layers.Layer):
             naming an unknown modality.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import MultimodalQueries
     >>> queries = MultimodalQueries({
     ...     "audio": {"type": "fourier", "index_dims": (6,), "num_bands": 2},
     ...     "label": {"type": "trainable", "num_channels": 8},

@@ -32,7 +32,9 @@ class PositionCombiner(keras.layers.Layer):
         ValueError: for `"add"` with widths that differ.
 
     Example:
-    >>> PositionCombiner()(keras.ops.ones((2, 5, 3)), keras.ops.ones((2, 5, 4))).shape
+    >>> import keras
+    >>> from keras_perceiver.layers import PositionCombiner
+    >>> tuple(PositionCombiner()(keras.ops.ones((2, 5, 3)), keras.ops.ones((2, 5, 4))).shape)
     (2, 5, 7)
     """
 

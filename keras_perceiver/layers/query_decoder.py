@@ -45,8 +45,14 @@ class QueryDecoder(AttentionLayerBase):
             is False get zero attention and a zero output; `"ignore"`
             (transformers): the mask is not used.
         cross_attention_shape_for_attention: `"kv"` (default) or `"q"`.
-        activation, dropout, attention_dropout, layer_norm_epsilon,
-            kernel_initializer: as in `CrossAttentionEncoder`.
+        activation: `"gelu"` (exact, default) or `"gelu_approximate"`.
+        dropout: float, dropout on attention and MLP outputs. Defaults to 0.
+        attention_dropout: float, dropout on attention probabilities.
+            Defaults to 0.
+        layer_norm_epsilon: float. Defaults to 1e-5.
+        kernel_initializer: initializer of the kernels; defaults to a
+            truncated normal with stddev 0.02.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         queries: (B, O, E) tensor.
@@ -63,22 +69,40 @@ class QueryDecoder(AttentionLayerBase):
             `query_mask` whose shape is not (B, O).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import QueryDecoder
     >>> decoder = QueryDecoder(output_channels=10)
-    >>> decoder(keras.ops.ones((2, 1, 16)), keras.ops.ones((2, 8, 32))).shape
+    >>> tuple(decoder(keras.ops.ones((2, 1, 16)), keras.ops.ones((2, 8, 32))).shape)
     (2, 1, 10)
     """
 
     def __init__(
         self,
         num_cross_attention_heads=1,
+        qk_channels=None,
+        v_channels=None,
         cross_attention_widening_factor=1,
         use_query_residual=False,
         output_channels=None,
         query_mask_mode="zero",
         cross_attention_shape_for_attention="kv",
+        activation="gelu",
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            qk_channels=qk_channels,
+            v_channels=v_channels,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
+        )
         check_positive_int("output_channels", output_channels, allow_none=True)
         check_choice("query_mask_mode", query_mask_mode, QUERY_MASK_MODES)
         self.num_cross_attention_heads = num_cross_attention_heads

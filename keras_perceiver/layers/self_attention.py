@@ -20,10 +20,23 @@ class SelfAttention(AttentionBlock):
     `perceiver.py` `SelfAttention`.
 
     Args:
-        **kwargs: the arguments of `AttentionBlock` (`num_heads`,
-            `qk_channels`, `v_channels`, `widening_factor`, `activation`,
-            `dropout`, `attention_dropout`, `layer_norm_epsilon`,
-            initializers) and base layer arguments.
+        num_heads: int, attention heads. Defaults to 1.
+        qk_channels: int or None, query/key width over all heads; None takes
+            D. Must be divisible by `num_heads`.
+        v_channels: int or None, value width over all heads; None takes the
+            resolved `qk_channels`; must resolve to D.
+        widening_factor: int, MLP hidden width = `widening_factor * D`.
+            Defaults to 1.
+        activation: `"gelu"` (exact, transformers; default) or
+            `"gelu_approximate"` (tanh, DeepMind).
+        dropout: float, dropout on the attention and MLP outputs. Defaults to 0.
+        attention_dropout: float, dropout on the attention probabilities.
+            Defaults to 0.
+        layer_norm_epsilon: float. Defaults to 1e-5 (the reference's).
+        kernel_initializer: initializer of all kernels. Defaults to a
+            truncated normal with stddev 0.02.
+        bias_initializer: initializer of all biases. Defaults to zeros.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
         x: (B, N, D) tensor.
@@ -38,10 +51,40 @@ class SelfAttention(AttentionBlock):
             one, or `v_channels` differs from D.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import SelfAttention
     >>> block = SelfAttention(num_heads=4)
-    >>> block(keras.ops.ones((2, 8, 32))).shape
+    >>> tuple(block(keras.ops.ones((2, 8, 32))).shape)
     (2, 8, 32)
     """
+
+    def __init__(
+        self,
+        num_heads=1,
+        qk_channels=None,
+        v_channels=None,
+        widening_factor=1,
+        activation="gelu",
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(
+            num_heads=num_heads,
+            qk_channels=qk_channels,
+            v_channels=v_channels,
+            widening_factor=widening_factor,
+            activation=activation,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
 
     def build(self, x_shape):
         channels = x_shape[-1]

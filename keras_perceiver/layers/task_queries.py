@@ -29,7 +29,9 @@ class TaskQueries(TrainableQueries):
         ValueError: if `task_names` is empty or has duplicates.
 
     Example:
-    >>> TaskQueries(["sst2", "mnli"], num_channels=8)(keras.ops.ones((2, 5, 3))).shape
+    >>> import keras
+    >>> from keras_perceiver.layers import TaskQueries
+    >>> tuple(TaskQueries(["sst2", "mnli"], num_channels=8)(keras.ops.ones((2, 5, 3))).shape)
     (2, 2, 8)
     """
 

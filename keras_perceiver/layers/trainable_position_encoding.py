@@ -38,8 +38,10 @@ class TrainablePositionEncoding(keras.layers.Layer):
             N-D index shape other than `index_dims`.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import TrainablePositionEncoding
     >>> pe = TrainablePositionEncoding(index_dims=16, num_channels=8)
-    >>> pe(keras.ops.ones((2, 10, 3))).shape
+    >>> tuple(pe(keras.ops.ones((2, 10, 3))).shape)
     (2, 10, 8)
     """
 

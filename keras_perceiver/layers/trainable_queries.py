@@ -29,7 +29,9 @@ class TrainableQueries(TrainablePositionEncoding):
         (B, O, E) or (B, O', E) tensor.
 
     Example:
-    >>> TrainableQueries(num_queries=1, num_channels=16)(keras.ops.ones((3, 7, 2))).shape
+    >>> import keras
+    >>> from keras_perceiver.layers import TrainableQueries
+    >>> tuple(TrainableQueries(num_queries=1, num_channels=16)(keras.ops.ones((3, 7, 2))).shape)
     (3, 1, 16)
     """
 

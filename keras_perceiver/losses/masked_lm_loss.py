@@ -87,6 +87,8 @@ class MaskedLMLoss(keras.losses.Loss):
             not have the shape (B, L) of `y_pred`.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.losses import MaskedLMLoss
     >>> logits = keras.ops.zeros((2, 3, 4))
     >>> labels = keras.ops.zeros((2, 3), "int32")
     >>> weights = keras.ops.convert_to_tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

@@ -63,6 +63,8 @@ class EndPointError(keras.metrics.Metric):
         ValueError: shapes other than (B, H, W, 2) / (B, H, W), or mismatched.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.metrics import EndPointError
     >>> metric = EndPointError()
     >>> metric.update_state(keras.ops.zeros((1, 1, 2, 2)), keras.ops.full((1, 1, 2, 2), [3.0, 4.0]))
     >>> float(metric.result())

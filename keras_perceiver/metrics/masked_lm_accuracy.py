@@ -39,6 +39,8 @@ class MaskedLMAccuracy(keras.metrics.Metric):
             `y_true`/`sample_weight` not of the shape (B, L) of `y_pred`.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.metrics import MaskedLMAccuracy
     >>> metric = MaskedLMAccuracy()
     >>> logits = keras.ops.one_hot(keras.ops.convert_to_tensor([[1, 2, 3]]), 4)
     >>> metric.update_state([[1, 0, 3]], logits, sample_weight=[[1.0, 1.0, 0.0]])

@@ -46,6 +46,8 @@ class PeakSignalToNoiseRatio(keras.metrics.Metric):
             `y_pred` of different shapes or rank < 2; `sample_weight` not (B,).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.metrics import PeakSignalToNoiseRatio
     >>> metric = PeakSignalToNoiseRatio()
     >>> metric.update_state(keras.ops.zeros((1, 4)), keras.ops.full((1, 4), 0.1))
     >>> round(float(metric.result()), 3)  # 10 * log10(1 / 0.01)

@@ -78,6 +78,7 @@ def tile_origins(image_size, window_size, min_overlap=20):
             negative or not smaller than the window.
 
     Example:
+    >>> from keras_perceiver.models.optical_flow_tiling import tile_origins
     >>> tile_origins((10, 12), (6, 8), min_overlap=2)
     [(0, 0), (0, 4), (4, 0), (4, 4)]
     """
@@ -156,9 +157,11 @@ def predict_flow_tiled(model, frames, min_overlap=20, batch_size=8, window_size=
             subsampled outputs.
 
     Example:
+    >>> import numpy as np
+    >>> from keras_perceiver.models import PerceiverOpticalFlow, predict_flow_tiled
     >>> model = PerceiverOpticalFlow(image_size=(8, 8), train_size=(8, 8), num_bands=4,
     ...     num_latents=8, latent_dim=16, num_self_attends_per_block=1, num_self_attention_heads=2)
-    >>> predict_flow_tiled(model, np.zeros((1, 2, 12, 20, 3), "float32"), min_overlap=2).shape
+    >>> tuple(predict_flow_tiled(model, np.zeros((1, 2, 12, 20, 3), "float32"), min_overlap=2).shape)
     (1, 12, 20, 2)
     """
     check_positive_int("batch_size", batch_size)

@@ -63,9 +63,11 @@ class Perceiver(PerceiverTaskModel):
             masks of the wrong shape.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import Perceiver
     >>> model = Perceiver(input_shape=(20, 3), num_classes=4, num_latents=8, latent_dim=16,
     ...     num_cross_attends=2, num_self_attends_per_block=1, num_self_attention_heads=2)
-    >>> model({"inputs": keras.ops.ones((2, 20, 3))}).shape
+    >>> tuple(model({"inputs": keras.ops.ones((2, 20, 3))}).shape)
     (2, 4)
     """
 

@@ -100,10 +100,12 @@ class PerceiverAudioClassifier(PerceiverTaskModel):
             frame count computed from S).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverAudioClassifier
     >>> model = PerceiverAudioClassifier(num_samples=64, num_classes=3, samples_per_patch=8,
     ...     num_bands=4, num_latents=4, latent_dim=8, num_self_attends_per_block=1,
     ...     num_self_attention_heads=2)
-    >>> model({"audio": keras.ops.zeros((2, 64))}).shape
+    >>> tuple(model({"audio": keras.ops.zeros((2, 64))}).shape)
     (2, 3)
     """
 

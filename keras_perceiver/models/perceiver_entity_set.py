@@ -75,10 +75,12 @@ class PerceiverEntityEncoder(PerceiverTaskModel):
             received shape).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverEntityEncoder
     >>> model = PerceiverEntityEncoder(input_channels=7, embedding_dim=16, output_channels=8,
     ...     num_latents=4, latent_dim=16, num_self_attends_per_block=1)
     >>> entities = keras.ops.ones((2, 10, 7))
-    >>> model({"entities": entities, "padding_mask": keras.ops.ones((2, 10), "bool")}).shape
+    >>> tuple(model({"entities": entities, "padding_mask": keras.ops.ones((2, 10), "bool")}).shape)
     (2, 10, 8)
     """
 

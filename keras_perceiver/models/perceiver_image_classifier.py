@@ -55,10 +55,12 @@ class PerceiverImageClassifier(PerceiverTaskModel):
             arguments (from `ImagePreprocessor`).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverImageClassifier
     >>> model = PerceiverImageClassifier(image_shape=(8, 8, 1), num_classes=10, num_bands=4,
     ...     num_latents=8, latent_dim=16, num_blocks=1, num_self_attends_per_block=1,
     ...     num_self_attention_heads=2)
-    >>> model({"images": keras.ops.ones((2, 8, 8, 1))}).shape
+    >>> tuple(model({"images": keras.ops.ones((2, 8, 8, 1))}).shape)
     (2, 10)
     """
 

@@ -76,10 +76,12 @@ class PerceiverIO(PerceiverTaskModel):
             (raised by the layers with the received values).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverIO
     >>> model = PerceiverIO(input_shape=(50, 3), num_latents=8, latent_dim=16,
     ...     num_self_attends_per_block=1, num_cross_attention_heads=1,
     ...     num_self_attention_heads=2)
-    >>> model({"inputs": keras.ops.ones((2, 50, 3))}).shape
+    >>> tuple(model({"inputs": keras.ops.ones((2, 50, 3))}).shape)
     (2, 8, 16)
     """
 

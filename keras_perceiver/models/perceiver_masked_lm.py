@@ -57,10 +57,12 @@ class PerceiverMaskedLM(PerceiverTaskModel):
         TypeError: for token ids that are not integers.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverMaskedLM
     >>> model = PerceiverMaskedLM(max_sequence_length=32, embedding_dim=16, num_latents=8,
     ...     latent_dim=32, num_self_attends_per_block=1, qk_channels=16, v_channels=32,
     ...     decoder_qk_channels=16)
-    >>> model({"token_ids": keras.ops.ones((2, 32), "int32")}).shape
+    >>> tuple(model({"token_ids": keras.ops.ones((2, 32), "int32")}).shape)
     (2, 32, 262)
     """
 
@@ -106,7 +108,7 @@ class PerceiverMaskedLM(PerceiverTaskModel):
         )
 
         # === Layers ===
-        self.text_preprocessor = TextPreprocessor(
+        text_preprocessor = TextPreprocessor(
             vocab_size,
             max_sequence_length,
             embedding_dim,
@@ -116,7 +118,7 @@ class PerceiverMaskedLM(PerceiverTaskModel):
             name="text_preprocessor",
         )
         encoder, processor = build_encoder_and_processor(config, dtype=dtype)
-        self.decoder_queries = TrainablePositionEncoding(
+        decoder_queries = TrainablePositionEncoding(
             max_sequence_length,
             embedding_dim,
             initializer=initializer(config),
@@ -128,13 +130,17 @@ class PerceiverMaskedLM(PerceiverTaskModel):
         # === Functional graph ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask", optional=True)
-        embeddings = self.text_preprocessor(token_ids)
+        embeddings = text_preprocessor(token_ids)
         latents = processor(encoder(embeddings, padding_mask=padding_mask))
-        hidden = decoder(self.decoder_queries(embeddings), latents)
-        logits = self.text_preprocessor(hidden, reverse=True)
+        hidden = decoder(decoder_queries(embeddings), latents)
+        logits = text_preprocessor(hidden, reverse=True)
         super().__init__(
             inputs={"token_ids": token_ids, "padding_mask": padding_mask}, outputs=logits, **kwargs
         )
 
         # === Config ===
+        # Sublayers are assigned after `super().__init__` (on the PyTorch backend a Model is a torch Module,
+        # which takes no submodule before its own initialization).
+        self.text_preprocessor = text_preprocessor
+        self.decoder_queries = decoder_queries
         self._perceiver_config = config

@@ -127,6 +127,8 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
             modalities, and (from the layers) inputs of other shapes.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverMultimodalAutoencoder
     >>> model = PerceiverMultimodalAutoencoder(num_frames=2, image_size=(8, 8),
     ...     audio_samples_per_frame=16, samples_per_patch=4, num_classes=5, video_num_bands=2,
     ...     video_max_resolution=None, audio_num_bands=3, label_query_channels=8,

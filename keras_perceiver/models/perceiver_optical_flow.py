@@ -52,9 +52,11 @@ class PerceiverOpticalFlow(PerceiverTaskModel):
         (B, H, W, 2) flow (u, v) in pixels, or (B, O, 2) with `subsample_outputs`.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverOpticalFlow
     >>> model = PerceiverOpticalFlow(image_size=(8, 8), train_size=(8, 8), num_bands=4,
     ...     num_latents=8, latent_dim=16, num_self_attends_per_block=1, num_self_attention_heads=2)
-    >>> model({"frames": keras.ops.ones((1, 2, 8, 8, 3))}).shape
+    >>> tuple(model({"frames": keras.ops.ones((1, 2, 8, 8, 3))}).shape)
     (1, 8, 8, 2)
     """
 

@@ -64,10 +64,12 @@ class PerceiverTextClassifier(PerceiverTaskModel):
         ValueError: for non-positive sizes or an unknown `problem_type`.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.models import PerceiverTextClassifier
     >>> model = PerceiverTextClassifier(num_classes=3, max_sequence_length=32,
     ...     embedding_dim=16, num_latents=8, latent_dim=32, num_self_attends_per_block=1,
     ...     qk_channels=16, v_channels=32)
-    >>> model({"token_ids": keras.ops.ones((2, 20), "int32")}).shape
+    >>> tuple(model({"token_ids": keras.ops.ones((2, 20), "int32")}).shape)
     (2, 3)
     """
 

@@ -39,7 +39,9 @@ class AudioPostprocessor(ProjectionPostprocessor):
             not rank 3.
 
     Example:
-    >>> AudioPostprocessor(samples_per_patch=4)(keras.ops.ones((2, 8, 16))).shape
+    >>> import keras
+    >>> from keras_perceiver.postprocessors import AudioPostprocessor
+    >>> tuple(AudioPostprocessor(samples_per_patch=4)(keras.ops.ones((2, 8, 16))).shape)
     (2, 32)
     """
 

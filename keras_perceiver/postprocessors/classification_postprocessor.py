@@ -30,7 +30,9 @@ class ClassificationPostprocessor(keras.layers.Layer):
         ValueError: if `inputs` is not rank 3, or has no queries (O = 0).
 
     Example:
-    >>> ClassificationPostprocessor()(keras.ops.ones((2, 1, 10))).shape
+    >>> import keras
+    >>> from keras_perceiver.postprocessors import ClassificationPostprocessor
+    >>> tuple(ClassificationPostprocessor()(keras.ops.ones((2, 1, 10))).shape)
     (2, 10)
     """
 

@@ -30,7 +30,9 @@ class FlowPostprocessor(keras.layers.Layer):
         ValueError: for inputs that are not rank 3 or whose O is not H*W.
 
     Example:
-    >>> FlowPostprocessor(image_size=(4, 5))(keras.ops.ones((1, 20, 2))).shape
+    >>> import keras
+    >>> from keras_perceiver.postprocessors.flow_postprocessor import FlowPostprocessor
+    >>> tuple(FlowPostprocessor(image_size=(4, 5))(keras.ops.ones((1, 20, 2))).shape)
     (1, 4, 5, 2)
     """
 

@@ -32,7 +32,9 @@ class MultiTaskPostprocessor(keras.layers.Layer):
             inputs that are not rank 3 with T = len(tasks).
 
     Example:
-    >>> MultiTaskPostprocessor({"sst2": 2, "stsb": 1})(keras.ops.ones((4, 2, 8)))["sst2"].shape
+    >>> import keras
+    >>> from keras_perceiver.postprocessors.multi_task_postprocessor import MultiTaskPostprocessor
+    >>> tuple(MultiTaskPostprocessor({"sst2": 2, "stsb": 1})(keras.ops.ones((4, 2, 8)))["sst2"].shape)
     (4, 2)
     """
 

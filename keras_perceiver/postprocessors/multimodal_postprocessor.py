@@ -78,13 +78,15 @@ class MultimodalPostprocessor(keras.layers.Layer):
             or (static) sizes that do not add up to O.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.postprocessors import MultimodalPostprocessor
     >>> from keras_perceiver.postprocessors import AudioPostprocessor, ProjectionPostprocessor
     >>> layer = MultimodalPostprocessor(
     ...     {"audio": AudioPostprocessor(samples_per_patch=4, name="audio"),
     ...      "label": ProjectionPostprocessor(10, name="label")},
     ...     modality_sizes={"audio": 6, "label": 1})
     >>> outputs = layer(keras.ops.ones((2, 7, 8)))
-    >>> outputs["audio"].shape, outputs["label"].shape
+    >>> tuple(outputs["audio"].shape), tuple(outputs["label"].shape)
     ((2, 24), (2, 1, 10))
     """
 

@@ -35,7 +35,9 @@ class ProjectionPostprocessor(keras.layers.Layer):
             rank 3.
 
     Example:
-    >>> ProjectionPostprocessor(3)(keras.ops.ones((2, 10, 16))).shape
+    >>> import keras
+    >>> from keras_perceiver.postprocessors import ProjectionPostprocessor
+    >>> tuple(ProjectionPostprocessor(3)(keras.ops.ones((2, 10, 16))).shape)
     (2, 10, 3)
     """
 

@@ -66,8 +66,10 @@ class AudioPreprocessor(PositionEncodingMixin, keras.layers.Layer):
             other than the one the layer was built for.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.preprocessors import AudioPreprocessor
     >>> layer = AudioPreprocessor(samples_per_patch=4, num_bands=3)
-    >>> layer(keras.ops.ones((2, 32))).shape
+    >>> tuple(layer(keras.ops.ones((2, 32))).shape)
     (2, 8, 11)
     """
 

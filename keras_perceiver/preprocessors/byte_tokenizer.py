@@ -36,6 +36,8 @@ class ByteTokenizer(keras.layers.Layer):
         TypeError: if `inputs` is not a string tensor.
 
     Example:
+    >>> import tensorflow as tf
+    >>> from keras_perceiver.preprocessors import ByteTokenizer
     >>> ByteTokenizer(sequence_length=6)(tf.constant(["hé"]))["token_ids"].numpy()
     array([[110, 201, 175,   0,   0,   0]], dtype=int32)
     """

@@ -42,7 +42,9 @@ class ConvDownsample(keras.layers.Layer):
             differs from the built one.
 
     Example:
-    >>> ConvDownsample(out_channels=8)(keras.ops.ones((1, 32, 32, 3))).shape
+    >>> import keras
+    >>> from keras_perceiver.preprocessors.conv_downsample import ConvDownsample
+    >>> tuple(ConvDownsample(out_channels=8)(keras.ops.ones((1, 32, 32, 3))).shape)
     (1, 7, 7, 8)
     """
 

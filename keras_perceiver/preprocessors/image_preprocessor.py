@@ -135,11 +135,13 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
             built for.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.preprocessors import ImagePreprocessor
     >>> layer = ImagePreprocessor(num_bands=4)
-    >>> layer(keras.ops.ones((2, 8, 8, 1))).shape
+    >>> tuple(layer(keras.ops.ones((2, 8, 8, 1))).shape)
     (2, 64, 19)
     >>> video = ImagePreprocessor(prep_type="patches", spatial_downsample=4, num_bands=2)
-    >>> video(keras.ops.ones((1, 2, 8, 8, 3))).shape
+    >>> tuple(video(keras.ops.ones((1, 2, 8, 8, 3))).shape)
     (1, 8, 63)
     """
 

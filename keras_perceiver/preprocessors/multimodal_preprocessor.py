@@ -89,12 +89,14 @@ class MultimodalPreprocessor(keras.layers.Layer):
             (B, M_m, C_m).
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.preprocessors import MultimodalPreprocessor
     >>> from keras_perceiver.preprocessors import AudioPreprocessor, OneHotPreprocessor
     >>> layer = MultimodalPreprocessor(
     ...     {"audio": AudioPreprocessor(samples_per_patch=4, num_bands=2, name="audio"),
     ...      "label": OneHotPreprocessor(name="label")},
     ...     mask_probs={"label": 1.0}, mask_mode="always")
-    >>> layer({"audio": keras.ops.ones((2, 16)), "label": keras.ops.ones((2, 3))}).shape
+    >>> tuple(layer({"audio": keras.ops.ones((2, 16)), "label": keras.ops.ones((2, 3))}).shape)
     (2, 5, 11)
     >>> layer.modality_sizes
     {'audio': 4, 'label': 1}

@@ -33,7 +33,9 @@ class OneHotPreprocessor(keras.layers.Layer):
             `num_classes` or from the K the layer was built for.
 
     Example:
-    >>> OneHotPreprocessor()(keras.ops.one_hot([1, 3], 5)).shape
+    >>> import keras
+    >>> from keras_perceiver.preprocessors import OneHotPreprocessor
+    >>> tuple(OneHotPreprocessor()(keras.ops.one_hot([1, 3], 5)).shape)
     (2, 1, 5)
     """
 

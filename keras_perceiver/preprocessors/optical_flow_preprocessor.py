@@ -62,8 +62,10 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
             or whose shape differs from the built one.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.preprocessors.optical_flow_preprocessor import OpticalFlowPreprocessor
     >>> layer = OpticalFlowPreprocessor(train_size=(8, 8), num_bands=4, out_channels=16)
-    >>> layer(keras.ops.ones((1, 2, 8, 8, 3))).shape
+    >>> tuple(layer(keras.ops.ones((1, 2, 8, 8, 3))).shape)
     (1, 64, 34)
     """
 

@@ -54,6 +54,7 @@ class PositionEncodingMixin:
             one entry per grid axis, or `"add"` with widths that differ.
 
     Example:
+    >>> from keras_perceiver.preprocessors.position_encoding_mixin import PositionEncodingMixin
     >>> import keras
     >>> class Positions(PositionEncodingMixin, keras.layers.Layer):
     ...     def __init__(self, **kwargs):
@@ -63,7 +64,7 @@ class PositionEncodingMixin:
     ...         self._build_position_encoding(inputs_shape, inputs_shape, None)
     ...     def call(self, inputs):
     ...         return self.position_combiner(inputs, self.position_encoding(inputs))
-    >>> Positions()(keras.ops.ones((2, 5, 3))).shape
+    >>> tuple(Positions()(keras.ops.ones((2, 5, 3))).shape)
     (2, 5, 8)
     """
 

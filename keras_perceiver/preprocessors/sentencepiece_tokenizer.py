@@ -78,8 +78,10 @@ class SentencePieceTokenizer(keras.layers.Layer):
         TypeError: for non-string inputs, or a `proto` of another type.
 
     Example:
-    >>> proto = train_sentencepiece(["the quick brown fox", "jumps over the lazy dog"] * 50, 300)
-    >>> tokenizer = SentencePieceTokenizer(proto, sequence_length=8)
+    >>> from keras_perceiver.preprocessors.sentencepiece_tokenizer import train_sentencepiece
+    >>> from keras_perceiver.preprocessors import SentencePieceTokenizer
+    >>> proto = train_sentencepiece(["the quick brown fox", "jumps over the lazy dog"] * 50, 289)
+    >>> tokenizer = SentencePieceTokenizer(proto, sequence_length=16)
     >>> outputs = tokenizer(["the lazy fox"])
     >>> tokenizer.detokenize(outputs["token_ids"]).numpy()
     array([b'the lazy fox'], dtype=object)

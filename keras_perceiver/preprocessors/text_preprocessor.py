@@ -53,8 +53,10 @@ class TextPreprocessor(keras.layers.Layer):
             states whose width is not D.
 
     Example:
+    >>> import keras
+    >>> from keras_perceiver.preprocessors import TextPreprocessor
     >>> layer = TextPreprocessor(vocab_size=262, max_sequence_length=16, embedding_dim=8)
-    >>> layer(keras.ops.ones((2, 10), "int32")).shape
+    >>> tuple(layer(keras.ops.ones((2, 10), "int32")).shape)
     (2, 10, 8)
     """
 

@@ -1,4 +1,4 @@
-"""Independent numpy implementations of the Perceiver blocks, written from DESIGN.md section 4.
+"""Independent numpy implementations of the Perceiver blocks, from the README's reference numerics.
 
 They read a built layer's weights and recompute its output with plain numpy, so
 that the layer tests compare against the formula rather than against numbers
@@ -99,7 +99,7 @@ def grid_positions(index_dims):
 
 
 def fourier_reference(positions, num_bands, max_resolution, concat_pos=True, sine_only=False):
-    """DESIGN.md section 4, one channel at a time: [pos_1..pos_d, sin axis-major, cos axis-major]."""
+    """README reference numerics, one channel at a time: [pos_1..pos_d, sin axis-major, cos axis-major]."""
     positions = np.asarray(positions, "float64")
     channels = []
     if concat_pos:

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 from tests.test_case import TestCase
@@ -46,6 +47,7 @@ class PerceiverTextClassifierTest(TestCase):
         self.assertEqual(tuple(model.get_layer("decoder_queries").position_embeddings.shape), (3, 16))
         self.run_model_saving_test(model, _tokens())
 
+    @pytest.mark.slow  # 3 x 40 epochs
     def test_problem_types_learn(self):
         tokens = _tokens(batch=4)
         for problem_type, targets in (

@@ -30,6 +30,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 FLEX_IN_INTERPRETER = tuple(int(part) for part in tf.__version__.split(".")[:2]) < (2, 20)
 
 
+@pytest.mark.slow  # export jobs in subprocesses (TFLite conversion)
 class ExportJobTest(TestCase):
     """`python -m training.export` in a subprocess (TFLite conversion leaks memory), then its files."""
 

@@ -15,6 +15,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras_perceiver  # noqa: F401 - registers the model classes for load_model
@@ -100,6 +101,9 @@ def _free_ports(count):
     for s in sockets:
         s.close()
     return ports
+
+
+pytestmark = pytest.mark.slow  # training subprocesses (kill/resume, two workers)
 
 
 class FaultToleranceTest(TestCase):

@@ -13,6 +13,7 @@ from training.tasks import TASKS, Task, get_task, register
 
 
 class TrainJobTest(TestCase):
+    @pytest.mark.slow  # the main job end to end
     def test_digits_job_learns_and_exports(self):
         model_dir = os.path.join(self.make_temp_dir(), "digits")
         metrics = train.run(

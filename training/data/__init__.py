@@ -1,4 +1,4 @@
-"""tf.data readers of the offline real data sets (DATA.md), shaped like tensorflow-datasets builders.
+"""tf.data readers of the offline real data sets (README, Data), shaped like tensorflow-datasets builders.
 
 Every reader module `training.data.<name>` exposes
 
@@ -82,6 +82,7 @@ def get_reader(name):
         ValueError: for an unknown name (the message lists the readers).
 
     Example:
+    >>> from training.data import get_reader
     >>> dataset = get_reader("digits").load("test")
     """
     if not isinstance(name, str):

@@ -62,8 +62,9 @@ def load(split, data_dir=None, seed=0, test_fraction=0.2):
         ValueError: for an unknown split or a fraction outside (0, 1).
 
     Example:
-    >>> next(iter(load("test")))["image"].shape
-    TensorShape([8, 8, 1])
+    >>> from training.data.digits import load
+    >>> tuple(next(iter(load("test")))["image"].shape)
+    (8, 8, 1)
     """
     del data_dir
     images, labels = load_arrays(split, seed, test_fraction)

@@ -108,6 +108,7 @@ def load(split, data_dir=None, validation_size=0, seed=0):
         ValueError: for an unknown split or a bad `validation_size`.
 
     Example:
+    >>> from training.data.fashion_mnist import load
     >>> load("test").cardinality().numpy()  # doctest: +SKIP
     10000
     """

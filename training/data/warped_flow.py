@@ -102,9 +102,10 @@ def load(
         ValueError: for an unknown split or bad sizes.
 
     Example:
+    >>> from training.data.warped_flow import load
     >>> example = next(iter(load("test", crop_size=(32, 48))))
-    >>> example["frames"].shape, example["flow"].shape
-    (TensorShape([2, 32, 48, 3]), TensorShape([32, 48, 2]))
+    >>> tuple(example["frames"].shape), tuple(example["flow"].shape)
+    ((2, 32, 48, 3), (32, 48, 2))
     """
     del data_dir
     check_split("warped_flow", split, SPLITS)

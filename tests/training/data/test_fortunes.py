@@ -34,7 +34,7 @@ class FortunesTest(TestCase):
             language: len(fortunes._read_language(language, fortunes.DEFAULT_DIR))
             for language in fortunes.LANGUAGES
         }
-        # ~94k quotes in 8 languages (DATA.md); each language has thousands.
+        # ~94k quotes in 8 languages (Debian's fortunes packages); each language has thousands.
         self.assertGreater(sum(counts.values()), 90000)
         self.assertGreater(min(counts.values()), 1000)
         corpus = fortunes.load("test", languages="en,ru")

@@ -1,10 +1,11 @@
-"""The layers and models run on the JAX backend with the same weights and outputs as on TensorFlow.
+"""The layers and models run on the JAX and PyTorch backends with the weights and outputs of TensorFlow.
 
 The models are built and run here (TensorFlow backend); their serialized
 configs, `.weights.h5` weights, inputs and outputs are written to a temporary
-directory, and a subprocess with `KERAS_BACKEND=jax` rebuilds them from the
-configs, loads the weights and compares its outputs. JAX is a test
-requirement: a missing JAX fails this test, it is never skipped.
+directory, and a subprocess with `KERAS_BACKEND=jax` (or `torch`) rebuilds
+them from the configs, loads the weights and compares its outputs. JAX and
+torch are test requirements: a missing one fails its test, it is never
+skipped.
 """
 
 import json
@@ -24,21 +25,21 @@ from tests.test_case import TestCase
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ATOL = 1e-5
 
-JAX_SCRIPT = textwrap.dedent(
+BACKEND_SCRIPT = textwrap.dedent(
     """
     import json, os, sys, time
     start = time.time()
     import numpy as np
-    import jax
     import keras
 
-    assert keras.backend.backend() == "jax", keras.backend.backend()
+    backend = os.environ["KERAS_BACKEND"]
+    assert keras.backend.backend() == backend, keras.backend.backend()
     tf_loaded_by_keras = "tensorflow" in sys.modules
     import keras_perceiver.layers.trainable_queries
     import keras_perceiver.models.perceiver_io
     import keras_perceiver.models.perceiver_masked_lm
     if not tf_loaded_by_keras and "tensorflow" in sys.modules:
-        raise AssertionError("keras_perceiver layers/models imported tensorflow on the JAX backend")
+        raise AssertionError(f"keras_perceiver layers/models imported tensorflow on the {backend} backend")
 
     # The weights are loaded from the TensorFlow run, so their initial values do not matter; on
     # JAX each truncated-normal shape compiles its own XLA program (~10 s per model): use zeros.
@@ -57,15 +58,15 @@ JAX_SCRIPT = textwrap.dedent(
             raise AssertionError(f"{name}: weights not loaded: {unloaded}")
         data = dict(np.load(os.path.join(directory, name + ".npz")))
         expected = data.pop("expected")
-        # `predict` runs the model traced by jax.jit (op-by-op eager calls would compile every op).
+        # `predict` runs the model traced by jax.jit on JAX (op-by-op eager calls would compile every op).
         outputs = np.asarray(model.predict(data, verbose=0))
         difference = float(np.max(np.abs(outputs - expected)))
-        print(f"{name}: max |jax - tensorflow| = {difference:.2e} ({time.time() - start:.1f} s)")
+        print(f"{name}: max |{backend} - tensorflow| = {difference:.2e} ({time.time() - start:.1f} s)")
         if outputs.shape != expected.shape or not difference <= float(os.environ["ATOL"]):
             raise AssertionError(
                 f"{name}: shape {outputs.shape} vs {expected.shape}, max difference {difference}"
             )
-    print("devices:", jax.devices(), f"in {time.time() - start:.1f} s")
+    print(f"{backend} done in {time.time() - start:.1f} s")
     """
 )
 
@@ -76,7 +77,7 @@ def randomize(model, seed=0, scale=0.2):
     model.set_weights([rng.normal(scale=scale, size=w.shape).astype("float32") for w in model.get_weights()])
 
 
-class JaxBackendTest(TestCase):
+class OtherBackendsTest(TestCase):
     def save_case(self, directory, name, model, inputs):
         randomize(model)
         expected = np.asarray(model(inputs))
@@ -87,6 +88,12 @@ class JaxBackendTest(TestCase):
         np.savez(os.path.join(directory, name + ".npz"), expected=expected, **inputs)
 
     def test_models_match_tensorflow_on_jax(self):
+        self.check_backend("jax")
+
+    def test_models_match_tensorflow_on_torch(self):
+        self.check_backend("torch")
+
+    def check_backend(self, backend):
         directory = self.make_temp_dir()
         rng = np.random.default_rng(0)
 
@@ -134,10 +141,10 @@ class JaxBackendTest(TestCase):
         }
         self.save_case(directory, "perceiver_masked_lm", masked_lm, lm_inputs)
 
-        env = {**os.environ, "KERAS_BACKEND": "jax", "ATOL": str(ATOL), "JAX_PLATFORMS": "cpu"}
+        env = {**os.environ, "KERAS_BACKEND": backend, "ATOL": str(ATOL), "JAX_PLATFORMS": "cpu"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
         result = subprocess.run(
-            [sys.executable, "-c", JAX_SCRIPT, directory, "perceiver_io", "perceiver_masked_lm"],
+            [sys.executable, "-c", BACKEND_SCRIPT, directory, "perceiver_io", "perceiver_masked_lm"],
             capture_output=True,
             text=True,
             env=env,
@@ -148,4 +155,5 @@ class JaxBackendTest(TestCase):
         report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
         self.assertEqual(result.returncode, 0, msg=report)
         for name in ("perceiver_io", "perceiver_masked_lm"):
-            self.assertIn(f"{name}: max |jax - tensorflow|", result.stdout, msg=report)
+            self.assertIn(f"{name}: max |{backend} - tensorflow|", result.stdout, msg=report)
+        print(result.stdout)
