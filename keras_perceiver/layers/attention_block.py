@@ -48,6 +48,7 @@ class AttentionBlock(AttentionLayerBase):
             attention_dropout=self.attention_dropout,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             bias_initializer=clone_initializer(self.bias_initializer),
+            attention_chunk_size=self.attention_chunk_size,
             dtype=self.dtype_policy,
             name="attention",
         )

@@ -27,6 +27,9 @@ class AttentionLayerBase(keras.layers.Layer):
         kernel_initializer: initializer of all kernels. Defaults to a
             truncated normal with stddev 0.02 (the reference's
             `initializer_range`).
+        attention_chunk_size: None (default: automatic), 0 (never) or int:
+            attention computed in chunks of this many keys/queries, see
+            `PerceiverMultiHeadAttention`.
     """
 
     def __init__(
@@ -38,12 +41,15 @@ class AttentionLayerBase(keras.layers.Layer):
         attention_dropout=0.0,
         layer_norm_epsilon=1e-5,
         kernel_initializer=None,
+        attention_chunk_size=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int("qk_channels", qk_channels, allow_none=True)
         check_positive_int("v_channels", v_channels, allow_none=True)
         check_choice("activation", activation, ACTIVATIONS)
+        if attention_chunk_size != 0:
+            check_positive_int("attention_chunk_size", attention_chunk_size, allow_none=True)
         self.qk_channels = qk_channels
         self.v_channels = v_channels
         self.activation = activation
@@ -53,6 +59,7 @@ class AttentionLayerBase(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer or default_kernel_initializer()
         )
+        self.attention_chunk_size = attention_chunk_size
 
     def block_arguments(self):
         """Keyword arguments for an attention block of this layer (fresh initializer each call)."""
@@ -64,6 +71,7 @@ class AttentionLayerBase(keras.layers.Layer):
             "attention_dropout": self.attention_dropout,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "kernel_initializer": clone_initializer(self.kernel_initializer),
+            "attention_chunk_size": self.attention_chunk_size,
             "dtype": self.dtype_policy,
         }
 
@@ -78,6 +86,7 @@ class AttentionLayerBase(keras.layers.Layer):
                 "attention_dropout": self.attention_dropout,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "attention_chunk_size": self.attention_chunk_size,
             }
         )
         return config

@@ -47,6 +47,9 @@ class CrossAttention(AttentionBlock):
         kernel_initializer: initializer of all kernels. Defaults to a
             truncated normal with stddev 0.02.
         bias_initializer: initializer of all biases. Defaults to zeros.
+        attention_chunk_size: None (default: chunked automatically above
+            2^22 scores per head), 0 (never) or int: attention in chunks of
+            this many keys/queries (`PerceiverMultiHeadAttention`).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -89,6 +92,7 @@ class CrossAttention(AttentionBlock):
         layer_norm_epsilon=1e-5,
         kernel_initializer=None,
         bias_initializer="zeros",
+        attention_chunk_size=None,
         **kwargs,
     ):
         super().__init__(
@@ -102,6 +106,7 @@ class CrossAttention(AttentionBlock):
             layer_norm_epsilon=layer_norm_epsilon,
             kernel_initializer=kernel_initializer,
             bias_initializer=bias_initializer,
+            attention_chunk_size=attention_chunk_size,
             **kwargs,
         )
         check_choice("shape_for_attention", shape_for_attention, ("kv", "q"))

@@ -48,6 +48,9 @@ class CrossAttentionEncoder(AttentionLayerBase):
             truncated normal with stddev 0.02.
         latent_initializer: initializer of the latent array; defaults to a
             truncated normal with stddev 0.02.
+        attention_chunk_size: None (default: chunked automatically above
+            2^22 scores per head), 0 (never) or int: attention in chunks of
+            this many keys/queries (`PerceiverMultiHeadAttention`).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -86,6 +89,7 @@ class CrossAttentionEncoder(AttentionLayerBase):
         attention_dropout=0.0,
         layer_norm_epsilon=1e-5,
         kernel_initializer=None,
+        attention_chunk_size=None,
         latent_initializer=None,
         **kwargs,
     ):
@@ -97,6 +101,7 @@ class CrossAttentionEncoder(AttentionLayerBase):
             attention_dropout=attention_dropout,
             layer_norm_epsilon=layer_norm_epsilon,
             kernel_initializer=kernel_initializer,
+            attention_chunk_size=attention_chunk_size,
             **kwargs,
         )
         check_positive_int("num_latents", num_latents)

@@ -29,6 +29,9 @@ class LatentProcessor(AttentionLayerBase):
         attention_dropout: float, dropout on attention probabilities.
         layer_norm_epsilon: float. Defaults to 1e-5.
         kernel_initializer: kernels' initializer; truncated normal 0.02 by default.
+        attention_chunk_size: None (default: chunked automatically above
+            2^22 scores per head), 0 (never) or int: attention in chunks of
+            this many keys/queries (`PerceiverMultiHeadAttention`).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -63,6 +66,7 @@ class LatentProcessor(AttentionLayerBase):
         attention_dropout=0.0,
         layer_norm_epsilon=1e-5,
         kernel_initializer=None,
+        attention_chunk_size=None,
         **kwargs,
     ):
         super().__init__(
@@ -73,6 +77,7 @@ class LatentProcessor(AttentionLayerBase):
             attention_dropout=attention_dropout,
             layer_norm_epsilon=layer_norm_epsilon,
             kernel_initializer=kernel_initializer,
+            attention_chunk_size=attention_chunk_size,
             **kwargs,
         )
         check_positive_int("num_blocks", num_blocks)

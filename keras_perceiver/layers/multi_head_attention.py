@@ -5,12 +5,9 @@ import math
 import keras
 from keras import ops
 
+from keras_perceiver.layers.chunked_attention import attention
 from keras_perceiver.layers.initializers import clone_initializer
 from keras_perceiver.validation import check_divisible, check_positive_int
-
-
-def _large_negative(dtype):
-    return -1e4 if dtype == "float16" else -1e9
 
 
 def _project(dense, x, num_contracted):
@@ -67,6 +64,14 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             probabilities. Defaults to 0.
         kernel_initializer: initializer of the projection kernels.
         bias_initializer: initializer of the projection biases.
+        attention_chunk_size: None, 0 or int. None (default): attention over
+            T x S > 2^22 scores per head (statically known sizes) runs in
+            chunks of the longer axis, so that (B, H, T, S) is never
+            materialized; 0: never chunk; an int: chunk the keys when S may
+            exceed it (online softmax) and the queries when T may exceed it.
+            Chunked results equal the whole attention to float32 round-off
+            (`chunked_attention`). Training with `attention_dropout` always
+            computes the whole attention.
 
     Call arguments:
         query: (B, T, E) tensor.
@@ -100,10 +105,13 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         attention_dropout=0.0,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        attention_chunk_size=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int("num_heads", num_heads)
+        if attention_chunk_size != 0:
+            check_positive_int("attention_chunk_size", attention_chunk_size, allow_none=True)
         check_positive_int("qk_channels", qk_channels)
         check_positive_int("v_channels", v_channels, allow_none=True)
         check_positive_int("output_channels", output_channels)
@@ -116,6 +124,7 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         self.attention_dropout = attention_dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.attention_chunk_size = attention_chunk_size
         self._v = v_channels if v_channels is not None else qk_channels
         self.supports_masking = False
 
@@ -154,14 +163,11 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         q = _project(self.query_dense, query, 1) * ops.cast(self._scale, self.compute_dtype)
         k = _project(self.key_dense, key_value, 1)
         v = _project(self.value_dense, key_value, 1)
-        scores = ops.cast(ops.einsum("bthd,bshd->bhts", q, k), "float32")
-        if attention_mask is not None:
-            mask = ops.cast(attention_mask, "bool")
-            scores = ops.where(mask[:, None, :, :], scores, _large_negative("float32"))
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        mask = None if attention_mask is None else ops.cast(attention_mask, "bool")
+        dropout = None
         if training and self.attention_dropout > 0:
-            probs = self.dropout_layer(probs, training=training)
-        context = ops.einsum("bhts,bshd->bthd", probs, v)
+            dropout = lambda probs: self.dropout_layer(probs, training=training)  # noqa: E731
+        context = attention(q, k, v, mask, dropout=dropout, attention_chunk_size=self.attention_chunk_size)
         if attention_mask is not None:
             # DeepMind `attend`: a row with every key masked gives zeros, not a uniform mean.
             any_key = ops.any(mask, axis=-1, keepdims=True)
@@ -182,6 +188,7 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
                 "attention_dropout": self.attention_dropout,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "attention_chunk_size": self.attention_chunk_size,
             }
         )
         return config

@@ -52,6 +52,9 @@ class QueryDecoder(AttentionLayerBase):
         layer_norm_epsilon: float. Defaults to 1e-5.
         kernel_initializer: initializer of the kernels; defaults to a
             truncated normal with stddev 0.02.
+        attention_chunk_size: None (default: chunked automatically above
+            2^22 scores per head), 0 (never) or int: attention in chunks of
+            this many keys/queries (`PerceiverMultiHeadAttention`).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -91,6 +94,7 @@ class QueryDecoder(AttentionLayerBase):
         attention_dropout=0.0,
         layer_norm_epsilon=1e-5,
         kernel_initializer=None,
+        attention_chunk_size=None,
         **kwargs,
     ):
         super().__init__(
@@ -101,6 +105,7 @@ class QueryDecoder(AttentionLayerBase):
             attention_dropout=attention_dropout,
             layer_norm_epsilon=layer_norm_epsilon,
             kernel_initializer=kernel_initializer,
+            attention_chunk_size=attention_chunk_size,
             **kwargs,
         )
         check_positive_int("output_channels", output_channels, allow_none=True)

@@ -36,6 +36,9 @@ class SelfAttention(AttentionBlock):
         kernel_initializer: initializer of all kernels. Defaults to a
             truncated normal with stddev 0.02.
         bias_initializer: initializer of all biases. Defaults to zeros.
+        attention_chunk_size: None (default: chunked automatically above
+            2^22 scores per head), 0 (never) or int: attention in chunks of
+            this many keys/queries (`PerceiverMultiHeadAttention`).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -70,6 +73,7 @@ class SelfAttention(AttentionBlock):
         layer_norm_epsilon=1e-5,
         kernel_initializer=None,
         bias_initializer="zeros",
+        attention_chunk_size=None,
         **kwargs,
     ):
         super().__init__(
@@ -83,6 +87,7 @@ class SelfAttention(AttentionBlock):
             layer_norm_epsilon=layer_norm_epsilon,
             kernel_initializer=kernel_initializer,
             bias_initializer=bias_initializer,
+            attention_chunk_size=attention_chunk_size,
             **kwargs,
         )
 

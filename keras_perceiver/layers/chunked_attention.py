@@ -1,0 +1,184 @@
+"""Scaled dot-product attention over projected heads, whole or in chunks with a running (online) softmax.
+
+The Perceiver's cross-attentions read very many keys (the encoder: M inputs)
+or answer very many queries (the decoder: O outputs). The whole attention
+materializes scores (B, H, T, S); the chunked forms never do:
+
+- key chunks: the keys and values are visited `chunk_size` at a time, and a
+  running maximum, normalizer and weighted sum of the values (the online
+  softmax of Milakov & Gimelshein 2018, as in flash attention) give the same
+  result as one softmax over all keys; peak memory (B, H, T, chunk_size);
+- query chunks: the queries are answered `chunk_size` at a time (each with all
+  keys); peak memory (B, H, chunk_size, S).
+
+Every form takes a query scaled by 1/sqrt(head width) and applies DeepMind's
+masking: masked keys get a score of -1e9 (rows with every key masked then
+average uniformly; `PerceiverMultiHeadAttention` zeroes them). `keras.ops`
+only: the loops are `keras.ops.fori_loop` (a `tf.while_loop` on TensorFlow, a
+`lax.fori_loop` on JAX).
+
+Source: Perceiver IO (arXiv 2107.14795) appendix; DeepMind `perceiver.py`
+`attend`; online softmax: Milakov & Gimelshein, arXiv 1805.02867.
+"""
+
+from keras import ops
+
+MASKED_SCORE = -1e9
+MASKED_SCORE_FLOAT16 = -1e4
+# Scores per head and example above which attention is chunked by default: 4M float32 values = 16 MB.
+AUTO_CHUNK_SCORES = 2**22
+MIN_AUTO_CHUNK = 1024
+
+
+def masked_score(dtype):
+    """The score given to masked keys: -1e9 (-1e4 in float16, whose range ends at 65504)."""
+    return MASKED_SCORE_FLOAT16 if dtype == "float16" else MASKED_SCORE
+
+
+def resolve_chunk_sizes(num_queries, num_keys, attention_chunk_size):
+    """Which axis to chunk, as (query_chunk, key_chunk); None where that axis is not chunked.
+
+    Args:
+        num_queries: int or None, T (None: not known statically).
+        num_keys: int or None, S.
+        attention_chunk_size: None (automatic: chunk the longer axis when T x S
+            is known and above `AUTO_CHUNK_SCORES`), 0 (never chunk), or a
+            positive int (chunk the keys when S may exceed it, and the queries
+            when T may exceed it).
+    """
+    if attention_chunk_size == 0:
+        return None, None
+    if attention_chunk_size is None:
+        if num_queries is None or num_keys is None or num_queries * num_keys <= AUTO_CHUNK_SCORES:
+            return None, None
+        if num_keys >= num_queries:
+            return None, max(MIN_AUTO_CHUNK, AUTO_CHUNK_SCORES // num_queries)
+        return max(MIN_AUTO_CHUNK, AUTO_CHUNK_SCORES // num_keys), None
+    query_chunk = attention_chunk_size if num_queries is None or num_queries > attention_chunk_size else None
+    key_chunk = attention_chunk_size if num_keys is None or num_keys > attention_chunk_size else None
+    return query_chunk, key_chunk
+
+
+def whole_attention(query, key, value, mask=None, dropout=None):
+    """Attention of (B, T, H, d) queries over (B, S, H, d) keys -> (B, T, H, d_v); scores (B, H, T, S).
+
+    `mask`: optional bool, broadcastable to (B, T, S), True where allowed.
+    `dropout`: optional callable applied to the probabilities (training).
+    Softmax in float32, the rest in the query's dtype.
+    """
+    scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key), "float32")
+    if mask is not None:
+        scores = ops.where(mask[:, None, :, :], scores, masked_score("float32"))
+    probs = ops.cast(ops.softmax(scores, axis=-1), query.dtype)
+    if dropout is not None:
+        probs = dropout(probs)
+    return ops.einsum("bhts,bshd->bthd", probs, value)
+
+
+def _pad_axis(x, axis, amount, value=0):
+    widths = [[0, 0] for _ in range(len(x.shape))]
+    widths[axis][1] = amount
+    return ops.pad(x, widths, constant_values=value)
+
+
+def _num_chunks(size, chunk_size):
+    return (size + chunk_size - 1) // chunk_size
+
+
+def key_chunked_attention(query, key, value, chunk_size, mask=None):
+    """`whole_attention` with the keys visited `chunk_size` at a time (online softmax); no dropout.
+
+    Peak memory of the scores: (B, H, T, chunk_size) float32. The keys are
+    padded to a multiple of `chunk_size`; padded keys have a score of -inf
+    (they never count), masked keys -1e9 (as in `whole_attention`).
+    """
+    batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
+    num_keys = ops.shape(key)[1]
+    num_chunks = _num_chunks(num_keys, chunk_size)
+    padding = num_chunks * chunk_size - num_keys
+    key = _pad_axis(key, 1, padding)
+    value = _pad_axis(value, 1, padding)
+    per_key_mask = mask is not None and mask.shape[-1] != 1
+    if per_key_mask:
+        mask = _pad_axis(mask, 2, padding, value=False)
+    key_width, value_width = key.shape[-1], value.shape[-1]
+    dtype = query.dtype
+
+    def step(index, carry):
+        running_max, normalizer, weighted = carry
+        start = index * chunk_size
+        key_chunk = ops.slice(key, (0, start, 0, 0), (batch, chunk_size, num_heads, key_width))
+        value_chunk = ops.slice(value, (0, start, 0, 0), (batch, chunk_size, num_heads, value_width))
+        scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key_chunk), "float32")
+        if mask is not None:
+            chunk_mask = mask
+            if per_key_mask:
+                chunk_mask = ops.slice(mask, (0, 0, start), (batch, ops.shape(mask)[1], chunk_size))
+            scores = ops.where(chunk_mask[:, None, :, :], scores, masked_score("float32"))
+        real = ops.arange(chunk_size) + start < num_keys  # the padding of the last chunk never counts
+        scores = ops.where(real[None, None, None, :], scores, float("-inf"))
+        new_max = ops.maximum(running_max, ops.max(scores, axis=-1, keepdims=True))
+        correction = ops.exp(running_max - new_max)
+        exponentials = ops.exp(scores - new_max)
+        normalizer = normalizer * correction + ops.sum(exponentials, axis=-1, keepdims=True)
+        update = ops.einsum("bhts,bshd->bhtd", ops.cast(exponentials, dtype), value_chunk)
+        weighted = weighted * correction + ops.cast(update, "float32")
+        return new_max, normalizer, weighted
+
+    initial = (
+        ops.full((batch, num_heads, num_queries, 1), float("-inf"), dtype="float32"),
+        ops.zeros((batch, num_heads, num_queries, 1), dtype="float32"),
+        ops.zeros((batch, num_heads, num_queries, value_width), dtype="float32"),
+    )
+    _, normalizer, weighted = ops.fori_loop(0, num_chunks, step, initial)
+    context = ops.cast(weighted / normalizer, dtype)
+    return ops.transpose(context, (0, 2, 1, 3))
+
+
+def query_chunked_attention(query, key, value, chunk_size, mask=None, key_chunk_size=None):
+    """`whole_attention` (or `key_chunked_attention`) answering `chunk_size` queries at a time; no dropout.
+
+    Peak memory of the scores: (B, H, chunk_size, S) float32, or
+    (B, H, chunk_size, key_chunk_size) with key chunks too.
+    """
+    batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
+    padding = _num_chunks(num_queries, chunk_size) * chunk_size - num_queries
+    query = _pad_axis(query, 1, padding)
+    per_query_mask = mask is not None and mask.shape[1] != 1
+    if per_query_mask:
+        mask = _pad_axis(mask, 1, padding, value=True)
+    query_width, value_width = query.shape[-1], value.shape[-1]
+    # (B, n * c, H, d) -> (n, B, c, H, d): one slice per chunk, answered in turn by `ops.map`.
+    chunks = ops.transpose(
+        ops.reshape(query, (batch, -1, chunk_size, num_heads, query_width)), (1, 0, 2, 3, 4)
+    )
+    if per_query_mask:
+        mask_chunks = ops.reshape(mask, (batch, -1, chunk_size, ops.shape(mask)[2]))
+        chunks = (chunks, ops.transpose(mask_chunks, (1, 0, 2, 3)))
+
+    def answer(chunk):
+        query_chunk, chunk_mask = chunk if per_query_mask else (chunk, mask)
+        if key_chunk_size is None:
+            return whole_attention(query_chunk, key, value, chunk_mask)
+        return key_chunked_attention(query_chunk, key, value, key_chunk_size, chunk_mask)
+
+    outputs = ops.map(answer, chunks)  # (n, B, c, H, d_v)
+    outputs = ops.reshape(ops.transpose(outputs, (1, 0, 2, 3, 4)), (batch, -1, num_heads, value_width))
+    return outputs[:, :num_queries]
+
+
+def attention(query, key, value, mask=None, dropout=None, attention_chunk_size=None):
+    """Scaled dot-product attention (B, T, H, d) x (B, S, H, d) -> (B, T, H, d_v), whole or chunked.
+
+    Chunks by `resolve_chunk_sizes(T, S, attention_chunk_size)`; with
+    `dropout` (training with attention dropout) it computes the whole
+    attention, as the chunked forms have no dropout.
+    """
+    if dropout is not None:
+        return whole_attention(query, key, value, mask, dropout)
+    query_chunk, key_chunk = resolve_chunk_sizes(query.shape[1], key.shape[1], attention_chunk_size)
+    if query_chunk is not None:
+        return query_chunked_attention(query, key, value, query_chunk, mask, key_chunk_size=key_chunk)
+    if key_chunk is not None:
+        return key_chunked_attention(query, key, value, key_chunk, mask)
+    return whole_attention(query, key, value, mask)
