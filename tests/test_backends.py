@@ -17,6 +17,7 @@ import textwrap
 import keras
 import numpy as np
 
+from keras_perceiver.layers import CrossAttentionEncoder, QueryDecoder
 from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
@@ -24,6 +25,7 @@ from tests.test_case import TestCase
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ATOL = 1e-5
+CASES = ("perceiver_io", "perceiver_masked_lm", "chunked_attention")
 
 BACKEND_SCRIPT = textwrap.dedent(
     """
@@ -35,6 +37,7 @@ BACKEND_SCRIPT = textwrap.dedent(
     backend = os.environ["KERAS_BACKEND"]
     assert keras.backend.backend() == backend, keras.backend.backend()
     tf_loaded_by_keras = "tensorflow" in sys.modules
+    import keras_perceiver.layers
     import keras_perceiver.layers.trainable_queries
     import keras_perceiver.models.perceiver_io
     import keras_perceiver.models.perceiver_masked_lm
@@ -141,10 +144,26 @@ class OtherBackendsTest(TestCase):
         }
         self.save_case(directory, "perceiver_masked_lm", masked_lm, lm_inputs)
 
+        # Chunked attention: the encoder over key chunks (online softmax), the decoder over query chunks.
+        inputs = keras.Input((10, 3), name="inputs")
+        padding = keras.Input((10,), dtype="bool", name="padding_mask")
+        queries = keras.Input((7, 8), name="queries")
+        latents = CrossAttentionEncoder(4, 8, qk_channels=4, attention_chunk_size=3)(
+            inputs, padding_mask=padding
+        )
+        outputs = QueryDecoder(num_cross_attention_heads=2, attention_chunk_size=3)(queries, latents)
+        chunked = keras.Model({"inputs": inputs, "padding_mask": padding, "queries": queries}, outputs)
+        chunked_inputs = {
+            "inputs": io_inputs["inputs"],
+            "padding_mask": padding_mask,
+            "queries": rng.normal(size=(3, 7, 8)).astype("float32"),
+        }
+        self.save_case(directory, "chunked_attention", chunked, chunked_inputs)
+
         env = {**os.environ, "KERAS_BACKEND": backend, "ATOL": str(ATOL), "JAX_PLATFORMS": "cpu"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
         result = subprocess.run(
-            [sys.executable, "-c", BACKEND_SCRIPT, directory, "perceiver_io", "perceiver_masked_lm"],
+            [sys.executable, "-c", BACKEND_SCRIPT, directory, *CASES],
             capture_output=True,
             text=True,
             env=env,
@@ -154,6 +173,6 @@ class OtherBackendsTest(TestCase):
         )
         report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}"
         self.assertEqual(result.returncode, 0, msg=report)
-        for name in ("perceiver_io", "perceiver_masked_lm"):
+        for name in CASES:
             self.assertIn(f"{name}: max |{backend} - tensorflow|", result.stdout, msg=report)
         print(result.stdout)
