@@ -215,6 +215,10 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
     Raises:
         ValueError: if `endpoint` is not one of the artifact's endpoints.
     """
+    # Exports with SentencePiece tokenization hold tensorflow-text ops, which a process must register
+    # before it loads them (TF Serving links them in the same way).
+    import tensorflow_text  # noqa: F401
+
     loaded = tf.saved_model.load(str(path))
     endpoints = set(loaded.signatures) | ({DEFAULT_ENDPOINT} if hasattr(loaded, DEFAULT_ENDPOINT) else set())
     if endpoint == SERVING_DEFAULT and SERVING_DEFAULT in loaded.signatures:

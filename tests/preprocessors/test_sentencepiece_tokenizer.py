@@ -1,7 +1,10 @@
 """Tests of the SentencePiece tokenizer on a model trained here on real text (English fortunes)."""
 
+import json
 import os
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -12,6 +15,7 @@ from keras_perceiver.preprocessors import sentencepiece_tokenizer
 from keras_perceiver.preprocessors.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 from tests.test_case import TestCase
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORTUNES_DIR = "/usr/share/games/fortunes"  # Debian `fortunes` (installed by .ci/run)
 TRAIN_FILES = ("computers", "science", "people")
 HELD_OUT_FILE = "linux"
@@ -122,6 +126,22 @@ class SentencePieceTokenizerTest(TestCase):
         outputs = loaded.tokenize(texts)
         np.testing.assert_array_equal(outputs["token_ids"], expected["token_ids"])
         np.testing.assert_array_equal(outputs["padding_mask"], expected["padding_mask"])
+        # A fresh process (as a server would be): `load_saved_model` registers tensorflow-text's ops itself.
+        script = (
+            "import sys, numpy as np; from keras_perceiver.export import load_saved_model; "
+            "tokenize = load_saved_model(sys.argv[1], endpoint='tokenize'); "
+            "print(np.asarray(tokenize(np.array(sys.argv[2:], dtype=object))['token_ids']).tolist())"
+        )
+        job = subprocess.run(
+            [sys.executable, "-c", script, path, *self.held_out[:4]],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=300,
+        )
+        self.assertEqual(job.returncode, 0, job.stderr[-3000:])
+        fresh_ids = json.loads(job.stdout.strip().splitlines()[-1])
+        self.assertEqual(fresh_ids, expected["token_ids"].numpy().tolist())
 
     def test_text_classifier_trains_on_sentencepiece_ids(self):
         # Which file does a quote come from: computers (0) or people (1)? Real text, real labels.
