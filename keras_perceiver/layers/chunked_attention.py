@@ -85,30 +85,45 @@ def _num_chunks(size, chunk_size):
     return (size + chunk_size - 1) // chunk_size
 
 
-def key_chunked_attention(query, key, value, chunk_size, mask=None):
+def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None, value_width=None):
     """`whole_attention` with the keys visited `chunk_size` at a time (online softmax); no dropout.
 
     Peak memory of the scores: (B, H, T, chunk_size) float32. The keys are
     padded to a multiple of `chunk_size`; padded keys have a score of -inf
     (they never count), masked keys -1e9 (as in `whole_attention`).
+
+    With `project`, `key` holds the unprojected inputs (B, S, C), `value` is
+    None and `value_width` is d_v: each chunk's keys and values are
+    `project(inputs_chunk)` -> ((B, c, H, d), (B, c, H, d_v)), so that the
+    projections of all S inputs never exist at once either.
     """
     batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
     num_keys = ops.shape(key)[1]
     num_chunks = _num_chunks(num_keys, chunk_size)
     padding = num_chunks * chunk_size - num_keys
-    key = _pad_axis(key, 1, padding)
-    value = _pad_axis(value, 1, padding)
     per_key_mask = mask is not None and mask.shape[-1] != 1
     if per_key_mask:
         mask = _pad_axis(mask, 2, padding, value=False)
-    key_width, value_width = key.shape[-1], value.shape[-1]
+    if project is None:
+        key, value = _pad_axis(key, 1, padding), _pad_axis(value, 1, padding)
+        key_width, value_width = key.shape[-1], value.shape[-1]
+    else:
+        key = _pad_axis(key, 1, padding)
+        input_width = key.shape[-1]
     dtype = query.dtype
+
+    def chunk_keys_and_values(start):
+        if project is not None:
+            return project(ops.slice(key, (0, start, 0), (batch, chunk_size, input_width)))
+        return (
+            ops.slice(key, (0, start, 0, 0), (batch, chunk_size, num_heads, key_width)),
+            ops.slice(value, (0, start, 0, 0), (batch, chunk_size, num_heads, value_width)),
+        )
 
     def step(index, carry):
         running_max, normalizer, weighted = carry
         start = index * chunk_size
-        key_chunk = ops.slice(key, (0, start, 0, 0), (batch, chunk_size, num_heads, key_width))
-        value_chunk = ops.slice(value, (0, start, 0, 0), (batch, chunk_size, num_heads, value_width))
+        key_chunk, value_chunk = chunk_keys_and_values(start)
         scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key_chunk), "float32")
         if mask is not None:
             chunk_mask = mask
@@ -167,18 +182,27 @@ def query_chunked_attention(query, key, value, chunk_size, mask=None, key_chunk_
     return outputs[:, :num_queries]
 
 
-def attention(query, key, value, mask=None, dropout=None, attention_chunk_size=None):
-    """Scaled dot-product attention (B, T, H, d) x (B, S, H, d) -> (B, T, H, d_v), whole or chunked.
+def attention(
+    query, key_value, project, mask=None, dropout=None, attention_chunk_size=None, value_width=None
+):
+    """Scaled dot-product attention of (B, T, H, d) queries over (B, S, C) inputs, whole or in chunks.
 
-    Chunks by `resolve_chunk_sizes(T, S, attention_chunk_size)`; with
-    `dropout` (training with attention dropout) it computes the whole
-    attention, as the chunked forms have no dropout.
+    `project(inputs)` maps inputs (B, s, C) to their keys (B, s, H, d) and
+    values (B, s, H, d_v = `value_width`). Chunks by
+    `resolve_chunk_sizes(T, S, attention_chunk_size)`: over keys only, the
+    inputs are projected chunk by chunk; over queries, the keys and values are
+    projected once. With `dropout` (training with attention dropout) it
+    computes the whole attention, as the chunked forms have no dropout.
+    Returns (B, T, H, d_v).
     """
     if dropout is not None:
-        return whole_attention(query, key, value, mask, dropout)
-    query_chunk, key_chunk = resolve_chunk_sizes(query.shape[1], key.shape[1], attention_chunk_size)
+        return whole_attention(query, *project(key_value), mask, dropout)
+    query_chunk, key_chunk = resolve_chunk_sizes(query.shape[1], key_value.shape[1], attention_chunk_size)
+    if query_chunk is None and key_chunk is not None:
+        return key_chunked_attention(
+            query, key_value, None, key_chunk, mask, project=project, value_width=value_width
+        )
+    key, value = project(key_value)
     if query_chunk is not None:
         return query_chunked_attention(query, key, value, query_chunk, mask, key_chunk_size=key_chunk)
-    if key_chunk is not None:
-        return key_chunked_attention(query, key, value, key_chunk, mask)
     return whole_attention(query, key, value, mask)

@@ -145,9 +145,10 @@ class CrossAttention(AttentionBlock):
             )
         attended = self.attention(
             self.query_norm(query),
-            self.inputs_norm(inputs),
+            inputs,
             attention_mask=attention_mask,
             training=training,
+            key_value_norm=self.inputs_norm,
         )
         x = self.attention_output_dropout(attended, training=training)
         if self.use_query_residual:

@@ -80,6 +80,10 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             True where attention is allowed, e.g. (B, 1, S) for key padding
             or (B, T, 1) for masked queries.
         training: bool, enables dropout.
+        key_value_norm: optional layer applied to `key_value` before its
+            projections (the cross-attention's input LayerNorm); inside the
+            loop when the keys are chunked, so that neither the normalized
+            inputs nor their keys and values exist for all S at once.
 
     Returns:
         (B, T, output_channels) tensor.
@@ -158,16 +162,28 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         self._scale = 1.0 / math.sqrt(qk_head)
         self.built = True
 
-    def call(self, query, key_value, attention_mask=None, training=None):
+    def call(self, query, key_value, attention_mask=None, training=None, key_value_norm=None):
         # Projections as plain 2-D matmuls (see `_project`): q/k/v (B, T, H, d), output (B, T, E).
         q = _project(self.query_dense, query, 1) * ops.cast(self._scale, self.compute_dtype)
-        k = _project(self.key_dense, key_value, 1)
-        v = _project(self.value_dense, key_value, 1)
+
+        def project_key_value(inputs):
+            if key_value_norm is not None:
+                inputs = key_value_norm(inputs)
+            return _project(self.key_dense, inputs, 1), _project(self.value_dense, inputs, 1)
+
         mask = None if attention_mask is None else ops.cast(attention_mask, "bool")
         dropout = None
         if training and self.attention_dropout > 0:
             dropout = lambda probs: self.dropout_layer(probs, training=training)  # noqa: E731
-        context = attention(q, k, v, mask, dropout=dropout, attention_chunk_size=self.attention_chunk_size)
+        context = attention(
+            q,
+            key_value,
+            project_key_value,
+            mask,
+            dropout=dropout,
+            attention_chunk_size=self.attention_chunk_size,
+            value_width=self._v // self.num_heads,
+        )
         if attention_mask is not None:
             # DeepMind `attend`: a row with every key masked gives zeros, not a uniform mean.
             any_key = ops.any(mask, axis=-1, keepdims=True)

@@ -71,6 +71,28 @@ class ChunkedAttentionTest(TestCase):
         self.assertAllClose(chunked[1:2], alone, atol=1e-6)
         self.assertTrue(np.all(np.isfinite(chunked)))
 
+    def test_keys_and_values_projected_chunk_by_chunk(self):
+        query, _, _ = heads()
+        rng = np.random.default_rng(3)
+        inputs = rng.normal(size=(B, S, 5)).astype("float32")
+        key_kernel = rng.normal(size=(5, H * D)).astype("float32")
+        value_kernel = rng.normal(size=(5, H * DV)).astype("float32")
+        sizes = []
+
+        def project(x):
+            sizes.append(x.shape[1])
+            normed = keras.ops.tanh(x)  # a per-position transform, as the input LayerNorm
+            return (
+                keras.ops.reshape(keras.ops.matmul(normed, key_kernel), (B, -1, H, D)),
+                keras.ops.reshape(keras.ops.matmul(normed, value_kernel), (B, -1, H, DV)),
+            )
+
+        mask = masks()["padding"]
+        expected = np.asarray(whole_attention(query, *project(inputs), mask))
+        chunked = attention(query, inputs, project, mask, attention_chunk_size=T, value_width=DV)
+        self.assertLessEqual(relative_difference(chunked, expected), 1e-6)
+        self.assertEqual(set(sizes[1:]), {T})  # chunks of T = 5 inputs are projected, never all 23
+
     def test_resolve_chunk_sizes(self):
         self.assertEqual(resolve_chunk_sizes(256, 1024, None), (None, None))
         self.assertEqual(resolve_chunk_sizes(256, 2**20, None), (None, AUTO_CHUNK_SCORES // 256))
@@ -89,7 +111,7 @@ class ChunkedAttentionTest(TestCase):
             calls.append(tuple(probs.shape))
             return probs
 
-        attention(query, key, value, dropout=dropout, attention_chunk_size=4)
+        attention(query, key[..., 0, :], lambda inputs: (key, value), dropout=dropout, attention_chunk_size=4)
         self.assertEqual(calls, [(B, H, T, S)])
 
 
