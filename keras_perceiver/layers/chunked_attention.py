@@ -88,9 +88,11 @@ def _num_chunks(size, chunk_size):
 def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None, value_width=None):
     """`whole_attention` with the keys visited `chunk_size` at a time (online softmax); no dropout.
 
-    Peak memory of the scores: (B, H, T, chunk_size) float32. The keys are
-    padded to a multiple of `chunk_size`; padded keys have a score of -inf
-    (they never count), masked keys -1e9 (as in `whole_attention`).
+    Peak memory of the scores: (B, H, T, chunk_size) float32. Nothing is
+    padded or copied: when S is not a multiple of `chunk_size` the last chunk
+    is the last `chunk_size` keys, and its keys already visited get a score of
+    -inf (they count once); masked keys get -1e9 (as in `whole_attention`).
+    A `chunk_size` above S is cut to S.
 
     With `project`, `key` holds the unprojected inputs (B, S, C), `value` is
     None and `value_width` is d_v: each chunk's keys and values are
@@ -99,16 +101,15 @@ def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None
     """
     batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
     num_keys = ops.shape(key)[1]
+    # At most S keys per chunk (a size known only at run time stays a tensor: TensorFlow slices with it).
+    chunk_size = (
+        min(chunk_size, key.shape[1]) if key.shape[1] is not None else ops.minimum(chunk_size, num_keys)
+    )
     num_chunks = _num_chunks(num_keys, chunk_size)
-    padding = num_chunks * chunk_size - num_keys
     per_key_mask = mask is not None and mask.shape[-1] != 1
-    if per_key_mask:
-        mask = _pad_axis(mask, 2, padding, value=False)
     if project is None:
-        key, value = _pad_axis(key, 1, padding), _pad_axis(value, 1, padding)
         key_width, value_width = key.shape[-1], value.shape[-1]
     else:
-        key = _pad_axis(key, 1, padding)
         input_width = key.shape[-1]
     dtype = query.dtype
 
@@ -122,7 +123,8 @@ def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None
 
     def step(index, carry):
         running_max, normalizer, weighted = carry
-        start = index * chunk_size
+        first_new = index * chunk_size
+        start = ops.minimum(first_new, num_keys - chunk_size)  # the last chunk ends at the last key
         key_chunk, value_chunk = chunk_keys_and_values(start)
         scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key_chunk), "float32")
         if mask is not None:
@@ -130,8 +132,8 @@ def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None
             if per_key_mask:
                 chunk_mask = ops.slice(mask, (0, 0, start), (batch, ops.shape(mask)[1], chunk_size))
             scores = ops.where(chunk_mask[:, None, :, :], scores, masked_score("float32"))
-        real = ops.arange(chunk_size) + start < num_keys  # the padding of the last chunk never counts
-        scores = ops.where(real[None, None, None, :], scores, float("-inf"))
+        new_keys = ops.arange(chunk_size) + start >= first_new  # keys of the previous chunk count once
+        scores = ops.where(new_keys[None, None, None, :], scores, float("-inf"))
         new_max = ops.maximum(running_max, ops.max(scores, axis=-1, keepdims=True))
         correction = ops.exp(running_max - new_max)
         exponentials = ops.exp(scores - new_max)
