@@ -24,21 +24,43 @@ def read_transformers_checkpoint(path, allow_pickle=False):
     Raises:
         FileNotFoundError: if the directory, its `config.json` or any weights
             file is missing.
-        ValueError: if only a pickle file is present and `allow_pickle` is False.
+        ValueError: if only a pickle file is present and `allow_pickle` is
+            False, if `config.json` is not a JSON object, or if
+            `model.safetensors` is not a readable safetensors file (both
+            messages name the file).
     """
     if not os.path.isdir(path):
         raise FileNotFoundError(f"Expected a transformers checkpoint directory. Received: path={path!r}")
     config_path = os.path.join(path, "config.json")
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"No config.json in the checkpoint directory {path!r}")
-    with open(config_path) as f:
-        config = json.load(f)
+    with open(config_path, "rb") as f:
+        text = f.read()
+    try:
+        config = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{config_path!r} is not a transformers config: expected a JSON object. "
+            f"Received: {len(text)} bytes that do not parse ({error})"
+        ) from error
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{config_path!r} is not a transformers config: expected a JSON object. "
+            f"Received: a JSON {type(config).__name__}"
+        )
     safetensors_path = os.path.join(path, "model.safetensors")
     pickle_path = os.path.join(path, "pytorch_model.bin")
     if os.path.exists(safetensors_path):
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
-        weights = load_file(safetensors_path)
+        try:
+            weights = load_file(safetensors_path)
+        except SafetensorError as error:  # the library's own parse error: truncated or not safetensors
+            raise ValueError(
+                f"{safetensors_path!r} is not a readable safetensors file (truncated, or another format). "
+                f"Received: {os.path.getsize(safetensors_path)} bytes; safetensors says: {error}"
+            ) from error
     elif os.path.exists(pickle_path):
         if not allow_pickle:
             raise ValueError(

@@ -1,6 +1,14 @@
 """Input handling shared by the task models: optional inputs may be left out, integer inputs stay integer."""
 
+import keras
 import numpy as np
+
+
+def _is_empty_batch(x):
+    """True for arrays (or a dict/list of arrays) whose leading (batch) dimension is 0 in every entry."""
+    leaves = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
+    shapes = [getattr(leaf, "shape", None) for leaf in leaves if leaf is not None]
+    return bool(shapes) and all(shape is not None and len(shape) > 0 and shape[0] == 0 for shape in shapes)
 
 
 def _is_float_array(value):
@@ -21,7 +29,16 @@ class ModelInputsMixin:
       indices) raises a `TypeError` instead of being silently truncated by
       Keras' cast. Tensors are not checked here: Keras' symbolic builds under
       `tf.distribute` pass float stand-ins for integer inputs.
+    - `predict` on an empty batch (every input of batch size 0) returns the
+      model's empty outputs, where Keras' `predict` loop would end in an
+      `UnboundLocalError` (it has no batch to concatenate).
     """
+
+    def predict(self, x, *args, **kwargs):
+        if _is_empty_batch(x):
+            outputs = self(x, training=False)
+            return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
+        return super().predict(x, *args, **kwargs)
 
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, dict):

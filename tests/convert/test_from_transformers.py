@@ -310,3 +310,27 @@ def test_errors_name_the_problem(tmp_path):
         json.dump(data, f)
     with pytest.raises(ValueError, match="self_attends.2"):
         from_transformers(path)
+
+
+def test_corrupt_files_are_named(tmp_path):
+    path = _save(_randomize(PerceiverModel(PerceiverConfig(**BASE)), seed=6), tmp_path)
+    config_path = os.path.join(path, "config.json")
+    weights_path = os.path.join(path, "model.safetensors")
+    with open(config_path, "rb") as f:
+        config_bytes = f.read()
+    for text, received in ((b"{not json", "bytes that do not parse"), (b"[1, 2]", "a JSON list")):
+        with open(config_path, "wb") as f:
+            f.write(text)
+        with pytest.raises(ValueError, match=f"config.json.*expected a JSON object. Received: .*{received}"):
+            from_transformers(path)
+    with open(config_path, "wb") as f:
+        f.write(config_bytes)
+    with open(weights_path, "rb") as f:
+        weights = f.read()
+    for broken in (b"garbage" * 10, weights[: len(weights) // 2]):  # not safetensors; truncated
+        with open(weights_path, "wb") as f:
+            f.write(broken)
+        with pytest.raises(
+            ValueError, match=f"model.safetensors.*not a readable safetensors.*{len(broken)} bytes"
+        ):
+            from_transformers(path)

@@ -45,6 +45,15 @@ class PerceiverIOTest(TestCase):
         changed["inputs"][1, 0] = 50.0
         self.assertGreater(np.abs(model(changed).numpy()[1] - outputs[1]).max(), 1e-6)
 
+    def test_predict_on_an_empty_batch(self):
+        # Keras' own predict loop ends in an UnboundLocalError without a batch; the task models return empty
+        # outputs of the right shape.
+        model = build_model()
+        empty = {"inputs": np.zeros((0, 10, 3), "float32"), "padding_mask": np.zeros((0, 10), bool)}
+        self.assertEqual(model.predict(empty, verbose=0).shape, (0, 3, 5))
+        self.assertEqual(model.predict({"inputs": empty["inputs"]}, verbose=0).shape, (0, 3, 5))
+        self.assertEqual(model.predict(make_inputs(batch=2), verbose=0).shape, (2, 3, 5))
+
     def test_padding_mask_is_optional(self):
         model = build_model()
         inputs = make_inputs()
