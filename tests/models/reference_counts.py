@@ -23,9 +23,6 @@ def transformers_config(config, d_model, **extra):
 
 def transformers_text_parameter_count(reference_class_name, config, **extra):
     """Parameters of `transformers.<reference_class_name>` built from a text-model `config` of ours."""
-    import torch
-    import transformers
-
     reference_config = transformers_config(
         config,
         d_model=config["embedding_dim"],
@@ -33,6 +30,45 @@ def transformers_text_parameter_count(reference_class_name, config, **extra):
         max_position_embeddings=config["max_sequence_length"],
         **extra,
     )
+    return _count_on_meta_device(reference_class_name, reference_config)
+
+
+# transformers builds the image and flow preprocessors in code; d_model is their output width.
+IMAGE_REFERENCES = {
+    # prep_type: (transformers class, d_model at the preset's resolution)
+    "conv1x1": ("PerceiverForImageClassificationLearned", 256 + 256),
+    "pixels": ("PerceiverForImageClassificationFourier", 3 + 2 + 2 * 2 * 64),
+    "conv": ("PerceiverForImageClassificationConvProcessing", 64 + 2 + 2 * 2 * 64),
+}
+
+
+def _count_on_meta_device(reference_class_name, reference_config):
+    import torch
+    import transformers
+
     with torch.device("meta"):  # shapes only, no memory
         reference = getattr(transformers, reference_class_name)(reference_config)
-    return sum(p.numel() for p in reference.parameters())
+    return sum(p.numel() for p in reference.parameters())  # BatchNorm statistics are buffers, not parameters
+
+
+def transformers_image_parameter_count(config):
+    """Parameters of transformers' ImageNet classifier of `config`'s preprocessing (learned/Fourier/conv)."""
+    reference_class_name, d_model = IMAGE_REFERENCES[config["prep_type"]]
+    reference_config = transformers_config(
+        config, d_model=d_model, image_size=config["image_shape"][0], num_labels=config["num_classes"]
+    )
+    return _count_on_meta_device(reference_class_name, reference_config)
+
+
+def transformers_flow_parameter_count(config):
+    """Parameters of transformers' `PerceiverForOpticalFlow` for an optical-flow config of ours."""
+    d_model = config["out_channels"] + 2 + 2 * 2 * config["num_bands"]
+    full = {
+        "qk_channels": None,
+        "v_channels": None,
+        "cross_attention_widening_factor": 1,
+        "self_attention_widening_factor": 1,
+        **config,
+    }
+    reference_config = transformers_config(full, d_model=d_model, train_size=list(config["train_size"]))
+    return _count_on_meta_device("PerceiverForOpticalFlow", reference_config)

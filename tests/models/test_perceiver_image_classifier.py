@@ -71,7 +71,12 @@ class PerceiverImageClassifierTest(TestCase):
 
 @pytest.mark.parametrize("preset", sorted(PerceiverImageClassifier.presets))
 def test_preset_parameter_counts(preset):
-    """Trainable parameters equal transformers' for the same configuration (BatchNorm statistics aside)."""
+    """Trainable parameters equal transformers' for the same configuration (BatchNorm statistics aside),
+    counted on the reference itself (built on torch's meta device) and pinned in the preset."""
+    from tests.models.reference_counts import transformers_image_parameter_count
+
+    expected = transformers_image_parameter_count(PerceiverImageClassifier.presets[preset]["config"])
+    assert PerceiverImageClassifier.presets[preset]["num_parameters"] == expected
     model = PerceiverImageClassifier.from_preset(preset)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == PerceiverImageClassifier.presets[preset]["num_parameters"]
+    assert trainable == expected

@@ -63,5 +63,11 @@ class PerceiverOpticalFlowTest(TestCase):
 
 
 def test_preset_parameter_count():
-    model = PerceiverOpticalFlow.from_preset("optical_flow_perceiver")
-    assert model.count_params() == PerceiverOpticalFlow.presets["optical_flow_perceiver"]["num_parameters"]
+    """Parameters equal transformers' `PerceiverForOpticalFlow` of the same configuration (counted on the
+    reference built on torch's meta device) and the preset's pinned count."""
+    from tests.models.reference_counts import transformers_flow_parameter_count
+
+    preset = PerceiverOpticalFlow.presets["optical_flow_perceiver"]
+    expected = transformers_flow_parameter_count(preset["config"])
+    assert preset["num_parameters"] == expected
+    assert PerceiverOpticalFlow.from_preset("optical_flow_perceiver").count_params() == expected
