@@ -49,6 +49,25 @@ class PerceiverTest(TestCase):
         ).count_params()
         self.assertEqual(separate.count_params(), shared.count_params() + first_repeat)
 
+    def test_shared_repeats_compute_with_the_same_weights(self):
+        # The computation itself: encoder -> processor_0 -> (shared cross-attend -> shared processor) x 2
+        # -> pool -> norm -> classifier, rebuilt from the model's own layers, equals the model's output;
+        # running the shared pair only once (as if the repeats had their own copies) gives another output.
+        model = Perceiver(**TINY, initializer_range=0.5)
+        inputs = _inputs()
+        x, mask = inputs["inputs"], inputs["padding_mask"]
+        cross, processor = model.get_layer("cross_attention_shared"), model.get_layer("processor_shared")
+
+        def head(latents):
+            pooled = np.asarray(latents).mean(axis=1)
+            return model.get_layer("classifier")(model.get_layer("head_norm")(pooled))
+
+        latents = model.get_layer("processor_0")(model.get_layer("encoder")(x, padding_mask=mask))
+        once = processor(cross(latents, x, padding_mask=mask))
+        twice = processor(cross(once, x, padding_mask=mask))
+        self.assertAllClose(head(twice), model(inputs), atol=1e-5)
+        self.assertGreater(np.abs(np.asarray(head(once)) - np.asarray(model(inputs))).max(), 1e-3)
+
     def test_config_save_and_predict(self):
         model = Perceiver(**TINY)
         config = model.get_config()
