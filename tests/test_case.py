@@ -117,6 +117,16 @@ class TestCase(parameterized.TestCase):
                 a.astype("float64"), e.astype("float64"), atol=atol, rtol=rtol, err_msg=msg or ""
             )
 
+    def assertOutputsVisible(self, outputs, atol):
+        """The outputs vary by far more than `atol` (x 1000), so that a comparison at `atol` can see a wrong
+        result: a model with the default 0.02 initialization gives outputs near 1e-4, where a save, export or
+        predict path that dropped an input (a mask, a block) would still agree within 1e-5. Use O(1) weights
+        (e.g. `initializer_range=0.5`)."""
+        leaves = [to_numpy(x).astype("float64") for x in keras.tree.flatten(outputs) if x is not None]
+        spread = max(float(np.max(leaf) - np.min(leaf)) for leaf in leaves if leaf.size)
+        message = f"outputs span only {spread:.3g}: too small for a comparison at atol={atol}"
+        self.assertGreater(spread, 1000 * atol, msg=message)
+
     def assertAllFinite(self, x, msg=None):
         for a in tf.nest.flatten(to_numpy(x)):
             if np.issubdtype(a.dtype, np.floating) or a.dtype.name == "bfloat16":
@@ -307,6 +317,7 @@ class TestCase(parameterized.TestCase):
         restored = keras.saving.load_model(path)
         self.assertIs(type(restored), type(model))
         self.assertEqual(as_json(restored.get_config()), as_json(model.get_config()))
+        self.assertOutputsVisible(expected, atol)
         self.assertAllClose(restored(inputs), expected, atol=atol, rtol=0)
         return restored
 
@@ -319,6 +330,7 @@ class TestCase(parameterized.TestCase):
         dataset = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
         predicted = model.predict(dataset, verbose=0)
         expected = model(inputs)
+        self.assertOutputsVisible(expected, atol)
         self.assertAllClose(predicted, expected, atol=atol, rtol=1e-5)
         return predicted
 
@@ -410,6 +422,14 @@ class TestCaseHelpersTest(TestCase):
     def setUp(self):
         super().setUp()
         self.x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+
+    def test_outputs_visible_refuses_outputs_near_zero(self):
+        # Outputs of an untrained model with the reference's 0.02 initialization span ~1e-4: a comparison
+        # at 1e-5 could not see a dropped mask there.
+        near_zero = np.random.default_rng(0).normal(scale=1e-4, size=(3, 5))
+        with self.assertRaisesRegex(AssertionError, "too small for a comparison at atol=1e-05"):
+            self.assertOutputsVisible(near_zero, atol=1e-5)
+        self.assertOutputsVisible({"a": near_zero * 1e5, "b": None}, atol=1e-5)
 
     def test_layer_test_passes_on_a_correct_layer(self):
         self.run_layer_test(

@@ -99,14 +99,15 @@ class PerceiverIOTest(TestCase):
     def test_saving(self):
         query_mask = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], bool)
         self.run_model_saving_test(
-            build_model(use_query_mask=True), {**make_inputs(), "query_mask": query_mask}
+            build_model(use_query_mask=True, initializer_range=0.5),
+            {**make_inputs(), "query_mask": query_mask},
         )
 
     def test_mixed_precision(self):
         self.run_mixed_precision_test(build_model, inputs=make_inputs())
 
     def test_predict_on_dataset(self):
-        model = build_model()
+        model = build_model(initializer_range=0.5)  # outputs of O(1): a dropped mask would show
         self.run_predict_on_dataset(model, make_inputs(batch=3))
         # A dataset without the optional padding mask.
         self.run_predict_on_dataset(model, {"inputs": make_inputs(batch=3)["inputs"]})
