@@ -42,6 +42,7 @@ def tiny_classifier():
         preprocessor=ImagePreprocessor(num_bands=2),
         query_builder=TrainableQueries(num_queries=1, num_channels=8),
         postprocessor=ClassificationPostprocessor(),
+        initializer_range=0.5,  # logits of O(1): an export that lost an input or a block would show at 1e-5
     )
 
 
@@ -58,6 +59,7 @@ def test_reloaded_outputs_equal_keras_outputs(exported):
     model, path = exported
     x = np.random.default_rng(0).uniform(size=(5, 4, 4, 1)).astype("float32")
     expected = keras.ops.convert_to_numpy(model({"inputs": x}))
+    assert np.ptp(expected) > 1e-1  # outputs of O(1): a comparison at 1e-5 sees a wrong export
     serving_default = load_saved_model(path)
     np.testing.assert_allclose(serving_default({"inputs": x})["logits"].numpy(), expected, atol=1e-5)
     np.testing.assert_allclose(serving_default(x)["logits"].numpy(), expected, atol=1e-5)
@@ -90,12 +92,13 @@ def test_optional_inputs_on_request(tmp_path):
     x = np.random.default_rng(1).uniform(size=(2, 4, 4, 1)).astype("float32")
     mask = np.ones((2, 16), bool)
     mask[:, 8:] = False
-    expected = model({"inputs": x, "padding_mask": mask})
+    expected = keras.ops.convert_to_numpy(model({"inputs": x, "padding_mask": mask}))
     np.testing.assert_allclose(
-        reloaded({"inputs": x, "padding_mask": mask})["outputs"].numpy(),
-        keras.ops.convert_to_numpy(expected),
-        atol=1e-5,
+        reloaded({"inputs": x, "padding_mask": mask})["outputs"].numpy(), expected, atol=1e-5
     )
+    # The mask matters by far more than the tolerance: an export that dropped it would fail above.
+    unmasked = keras.ops.convert_to_numpy(model({"inputs": x}))
+    assert np.abs(unmasked - expected).max() > 1e-2
 
 
 def test_errors(exported, tmp_path):
