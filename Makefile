@@ -7,6 +7,9 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 TFIO_VENV := .venv-tfio
 TFIO_STAMP := $(TFIO_VENV)/.installed
+# Real offline data the data-reader tests read (Fashion-MNIST, fortunes in 9 languages), from Debian.
+DEBIAN_DATA_PACKAGES := dataset-fashion-mnist fortunes fortunes-min fortunes-de fortunes-es fortunes-it \
+	fortunes-pl fortunes-ru fortunes-cs fortunes-zh
 TFIO_TESTS ?= tests/training/data/test_audio_files.py \
 	tests/training/test_export.py::ExportJobTest::test_text_model_tflite_with_select_tf_ops
 PYTEST_FLAGS ?= -q -ra
@@ -15,7 +18,7 @@ DEMO_FLAGS ?= --task=digits --model_dir=runs/digits
 # Quiet TensorFlow's C++ start-up logging (CUDA probes, CPU feature notes).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv venv-tfio demo test test-fast lint clean
+.PHONY: venv venv-tfio debian-data demo test test-fast lint clean
 
 venv: $(STAMP)
 
@@ -45,7 +48,17 @@ demo: venv
 		--formats=saved_model,tflite
 	$(VENV)/bin/python -m training.evaluate --model=runs/digits/export
 
-test: venv venv-tfio
+# Installs the missing Debian data packages as root (or with password-less sudo); otherwise says which.
+debian-data:
+	@missing=""; for package in $(DEBIAN_DATA_PACKAGES); do \
+		dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "make: the data tests need Debian packages:$$missing (apt-get install them as root)"; exit 0; fi; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $$missing
+
+test: venv venv-tfio debian-data
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests
 	$(TFIO_VENV)/bin/python -m pytest $(PYTEST_FLAGS) $(TFIO_TESTS)
 
