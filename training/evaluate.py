@@ -363,13 +363,16 @@ def find_history(metadata, history=None, model=None):
 
     `history` when given; else the first of `HISTORY_FILES` in the SavedModel
     directory `model`, then in the training run's directory
-    (`metadata["source"]`, or the directory of that file).
+    (`metadata["source"]`, relative to `model` unless absolute, or the
+    directory of that file).
     """
     if history:
         return history
     directories = [model] if model else []
     source = metadata.get("source")
     if source:
+        if model and not os.path.isabs(source):  # `training.export` writes it relative to the export
+            source = os.path.join(model, source)
         directories.append(source if os.path.isdir(source) else os.path.dirname(source))
     for directory in directories:
         for name in HISTORY_FILES:

@@ -259,7 +259,9 @@ def run(
     model, saved_task = load_keras_model(model_dir)
     task = task or saved_task
     client_inputs, outputs, metadata = serving_for(task, model, client, dataset)
-    metadata = {"task": task, **metadata, "source": os.path.abspath(model_dir)}
+    # The training run's directory, relative to the export (no machine path travels with a model).
+    source = os.path.relpath(os.path.abspath(model_dir), os.path.abspath(output))
+    metadata = {"task": task, **metadata, "source": source}
     if dataset:
         metadata["dataset"] = dataset
 
@@ -281,7 +283,7 @@ def run(
     batches = check_batches(metadata, check_examples) if client_inputs is not None else None
     report = {
         "task": task,
-        "saved_model": os.path.abspath(saved_model_dir),
+        "saved_model": os.path.relpath(os.path.abspath(saved_model_dir), os.path.abspath(output)),
         "max_abs_diff": {},
         "file_bytes": {},
     }

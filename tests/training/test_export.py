@@ -66,6 +66,11 @@ class ExportJobTest(TestCase):
             report = json.load(f)
         diffs = report["max_abs_diff"]
         print(f"export job max |diff| vs Keras on 32 real digits: {diffs} (sizes {report['file_bytes']})")
+        # No machine path in what travels with the export: the run's directory is relative to the export.
+        self.assertEqual(report["saved_model"], ".")
+        source = read_metadata(output)["source"]
+        self.assertFalse(os.path.isabs(source))
+        self.assertEqual(os.path.realpath(os.path.join(output, source)), os.path.realpath(run_dir))
         self.assertLessEqual(diffs["saved_model"], 1e-5)
         self.assertLessEqual(diffs["tflite_float32"], 1e-5)
         self.assertLess(diffs["tflite_float16"], 0.05)  # recorded; float16 weights
