@@ -96,3 +96,23 @@ def check_integer_dtype(name, x, layer_name):
         raise TypeError(
             f"{layer_name}: `{name}` must be an integer tensor (e.g. int32). Received: dtype={dtype}"
         )
+
+
+def pop_renamed_argument(kwargs, old_name, new_name, value, default):
+    """The value of the argument `new_name`, taking `old_name` (its name before a rename) from `kwargs`.
+
+    Old configs and calls keep working: `kwargs[old_name]` is used when the
+    new argument still has its default. Both given differently raise.
+
+    Raises:
+        TypeError: if `old_name` and `new_name` are both given, differently.
+    """
+    if old_name not in kwargs:
+        return value
+    old_value = kwargs.pop(old_name)
+    if value != default and value != old_value:
+        raise TypeError(
+            f"`{old_name}` is the old name of `{new_name}`: give one of them. "
+            f"Received: {old_name}={old_value!r}, {new_name}={value!r}"
+        )
+    return old_value

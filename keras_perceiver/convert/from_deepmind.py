@@ -67,6 +67,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from keras_perceiver.convert.from_transformers import from_state_dict
+from keras_perceiver.models.perceiver_backbone_presets import PERCEIVER_BACKBONE_PRESETS
 from keras_perceiver.models.perceiver_image_classifier_presets import PERCEIVER_IMAGE_CLASSIFIER_PRESETS
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
 from keras_perceiver.models.perceiver_multimodal_autoencoder_presets import (
@@ -524,7 +525,11 @@ def _multimodal_config(shape, settings):
 
 
 def _preset(presets, name, *keys):
-    config = presets[name]["config"]
+    """Published settings of a task preset: its head's config over its backbone preset's config."""
+    entry = presets[name]
+    config = entry["config"]
+    if "backbone" in entry:
+        config = {**PERCEIVER_BACKBONE_PRESETS[entry["backbone"]]["config"], **config}
     return {key: config[key] for key in keys}
 
 
@@ -532,8 +537,8 @@ _PUBLISHED = ("num_blocks", "num_cross_attention_heads", "num_self_attention_hea
 
 
 def _vision(name, with_image_size=True):
-    preset = _preset(PERCEIVER_IMAGE_CLASSIFIER_PRESETS, name, *_PUBLISHED, "image_shape")
-    image_size = preset.pop("image_shape")[:2]
+    preset = _preset(PERCEIVER_IMAGE_CLASSIFIER_PRESETS, name, *_PUBLISHED, "input_shape")
+    image_size = preset.pop("input_shape")[:2]
     return {**preset, "image_size": image_size} if with_image_size else preset
 
 

@@ -7,8 +7,11 @@ def serialize_layers(config, keys):
     """Replace the layers under `keys` in `config` by their Keras serialization."""
     config = dict(config)
     for key in keys:
-        if config.get(key) is not None:
-            config[key] = keras.saving.serialize_keras_object(config[key])
+        value = config.get(key)
+        if isinstance(value, (list, tuple)):
+            config[key] = [keras.saving.serialize_keras_object(layer) for layer in value]
+        elif value is not None:
+            config[key] = keras.saving.serialize_keras_object(value)
     return config
 
 
@@ -16,6 +19,13 @@ def deserialize_layers(config, keys):
     """Inverse of `serialize_layers`: rebuild the layers under `keys`."""
     config = dict(config)
     for key in keys:
-        if isinstance(config.get(key), dict):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        value = config.get(key)
+        if isinstance(value, (list, tuple)):
+            config[key] = [_deserialize(layer) for layer in value]
+        else:
+            config[key] = _deserialize(value)
     return config
+
+
+def _deserialize(value):
+    return keras.saving.deserialize_keras_object(value) if isinstance(value, dict) else value

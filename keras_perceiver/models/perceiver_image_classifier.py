@@ -3,9 +3,15 @@
 import keras
 
 from keras_perceiver.layers.trainable_queries import TrainableQueries
-from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
+from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
+from keras_perceiver.models.perceiver_backbone_presets import VISION_STACK
 from keras_perceiver.models.perceiver_image_classifier_presets import PERCEIVER_IMAGE_CLASSIFIER_PRESETS
-from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.models.task_model import (
+    PerceiverTaskModel,
+    build_query_decoder,
+    check_backbone,
+    split_stack_arguments,
+)
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
 from keras_perceiver.validation import check_positive_int
@@ -13,53 +19,54 @@ from keras_perceiver.validation import check_positive_int
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class PerceiverImageClassifier(PerceiverTaskModel):
-    """Images (B, H, W, C) -> logits (B, num_classes).
+    """Images (B, H, W, C) -> logits (B, num_classes): a classification head on a `PerceiverBackbone`.
 
-    `ImagePreprocessor` (pixels, 1x1 conv or conv stem, with Fourier or
-    learned positions) -> encoder -> processor -> one learned query (width
-    D, query residual) decoded to `num_classes` logits, as transformers'
-    `PerceiverClassificationDecoder`. Presets: `vision_perceiver_learned`,
-    `vision_perceiver_fourier`, `vision_perceiver_conv`.
+    Backbone: `ImagePreprocessor` (pixels, 1x1 conv or conv stem, with
+    Fourier or learned positions) -> encoder -> processor. Head: one learned
+    query (width D) decoded by a `QueryDecoder` (query residual) to
+    `num_classes` logits, as transformers' `PerceiverClassificationDecoder`.
+    Presets: `vision_perceiver_learned`, `vision_perceiver_fourier`,
+    `vision_perceiver_conv` (their backbones are `PerceiverBackbone` presets
+    of the same names).
 
     Source: Perceiver IO (arXiv 2107.14795) section 4.5; transformers
     `PerceiverForImageClassificationLearned` / `...Fourier` /
     `...ConvProcessing`.
 
     Args:
-        image_shape: tuple (H, W, C). Defaults to (224, 224, 3).
+        backbone: a `PerceiverBackbone` whose input is the images (B, H, W,
+            C) (an `ImagePreprocessor` as its `input_preprocessor`), e.g.
+            `PerceiverBackbone.from_preset("vision_perceiver_fourier")`.
         num_classes: int, K. Defaults to 1000.
-        prep_type, out_channels, spatial_downsample, conv_padding,
-            conv2d_use_batchnorm, position_encoding_type, num_bands,
-            max_resolution, concat_pos, sine_only, num_channels,
-            concat_or_add_pos, project_pos_dim: `ImagePreprocessor` arguments.
-        num_latents, latent_dim, num_blocks, num_self_attends_per_block,
-            num_cross_attention_heads, num_self_attention_heads, qk_channels,
-            v_channels, cross_attention_shape_for_attention,
-            cross_attention_widening_factor, self_attention_widening_factor,
-            use_query_residual, activation, dropout, attention_dropout:
-            encoder/processor arguments (see `PerceiverIO`).
-        initializer_range: float, stddev of the truncated normal that
-            initializes every kernel, latent array and embedding table the
-            model builds (transformers' `initializer_range`). Defaults to 0.02;
-            small models train faster from larger values (e.g. 0.2).
-        dtype: dtype policy of every layer.
+        decoder_num_cross_attention_heads: int. Defaults to 1.
+        decoder_qk_channels, decoder_v_channels: int or None; None uses the
+            latent width D. Default None.
+        decoder_cross_attention_widening_factor: int. Defaults to 1.
+        decoder_use_query_residual: bool, add the query to the attention
+            output (transformers' classification decoder). Defaults to True.
+        dtype: dtype policy of the head's layers (the backbone keeps its
+            own).
 
     Inputs (a dict):
-        images: (B, H, W, C) float (or integer) images, channels last.
+        images (or the backbone's `input_name`): (B, H, W, C) float (or
+            integer) images, channels last.
 
     Returns:
         (B, num_classes) logits.
 
     Raises:
-        ValueError: for non-positive sizes or invalid preprocessing
-            arguments (from `ImagePreprocessor`).
+        TypeError: for a `backbone` that is not a `PerceiverBackbone`.
+        ValueError: for a non-positive `num_classes`.
 
     Example:
     >>> import keras
-    >>> from keras_perceiver.models import PerceiverImageClassifier
-    >>> model = PerceiverImageClassifier(image_shape=(8, 8, 1), num_classes=10, num_bands=4,
-    ...     num_latents=8, latent_dim=16, num_blocks=1, num_self_attends_per_block=1,
+    >>> from keras_perceiver.models import PerceiverBackbone, PerceiverImageClassifier
+    >>> from keras_perceiver.preprocessors import ImagePreprocessor
+    >>> backbone = PerceiverBackbone(input_shape=(8, 8, 1), input_name="images",
+    ...     input_preprocessor=ImagePreprocessor(num_bands=4), num_latents=8, latent_dim=16,
+    ...     num_blocks=1, num_self_attends_per_block=1, num_cross_attention_heads=1,
     ...     num_self_attention_heads=2)
+    >>> model = PerceiverImageClassifier(backbone, num_classes=10)
     >>> tuple(model({"images": keras.ops.ones((2, 8, 8, 1))}).shape)
     (2, 10)
     """
@@ -68,10 +75,56 @@ class PerceiverImageClassifier(PerceiverTaskModel):
 
     def __init__(
         self,
+        backbone,
+        num_classes=1000,
+        decoder_num_cross_attention_heads=1,
+        decoder_qk_channels=None,
+        decoder_v_channels=None,
+        decoder_cross_attention_widening_factor=1,
+        decoder_use_query_residual=True,
+        dtype=None,
+        **kwargs,
+    ):
+        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        check_backbone(self.__class__.__name__, backbone)
+        check_positive_int("num_classes", num_classes)
+
+        # === Layers ===
+        queries = TrainableQueries(
+            1,
+            backbone.latent_dim,
+            initializer=truncated_normal(backbone.initializer_range),
+            dtype=dtype,
+            name="decoder_queries",
+        )
+        decoder = build_query_decoder(
+            backbone,
+            num_cross_attention_heads=decoder_num_cross_attention_heads,
+            qk_channels=decoder_qk_channels,
+            v_channels=decoder_v_channels,
+            cross_attention_widening_factor=decoder_cross_attention_widening_factor,
+            use_query_residual=decoder_use_query_residual,
+            output_channels=num_classes,
+            dtype=dtype,
+        )
+        postprocessor = ClassificationPostprocessor(dtype=dtype, name="postprocessor")
+
+        # === Functional graph ===
+        inputs = backbone.task_inputs()
+        encoded = backbone.encode(inputs)
+        logits = postprocessor(decoder(queries(encoded["encoder_inputs"]), encoded["latents"]))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self._set_backbone(backbone, config)
+
+    @classmethod
+    def from_hyperparameters(
+        cls,
         image_shape=(224, 224, 3),
         num_classes=1000,
         prep_type="pixels",
-        out_channels=64,
+        output_channels=64,
         spatial_downsample=1,
         conv_padding="transformers",
         conv2d_use_batchnorm=True,
@@ -83,47 +136,39 @@ class PerceiverImageClassifier(PerceiverTaskModel):
         num_channels=256,
         concat_or_add_pos="concat",
         project_pos_dim=None,
-        num_latents=512,
-        latent_dim=1024,
-        num_blocks=8,
-        num_self_attends_per_block=6,
-        num_cross_attention_heads=1,
-        num_self_attention_heads=8,
-        qk_channels=None,
-        v_channels=None,
-        cross_attention_shape_for_attention="kv",
-        cross_attention_widening_factor=1,
-        self_attention_widening_factor=1,
-        use_query_residual=True,
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        initializer_range=0.02,
         dtype=None,
-        **kwargs,
+        name=None,
+        **stack,
     ):
-        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        config["image_shape"] = tuple(image_shape)
-        if config["max_resolution"] is not None:
-            config["max_resolution"] = tuple(max_resolution)
-        check_positive_int("num_classes", num_classes)
-        if len(config["image_shape"]) != 3:
-            raise ValueError(f"`image_shape` must be (H, W, C). Received: image_shape={image_shape!r}")
-        decoder_config = dict(
-            config,
-            decoder_num_heads=1,
-            decoder_qk_channels=None,
-            decoder_v_channels=None,
-            decoder_widening_factor=1,
-            decoder_use_query_residual=True,
-            output_channels=num_classes,
-            query_mask_mode="ignore",
-        )
+        """Build from one flat argument list (the form before the backbone/head split).
 
-        # === Layers ===
+        Args:
+            image_shape: tuple (H, W, C). Defaults to (224, 224, 3).
+            num_classes: int, K. Defaults to 1000.
+            prep_type, output_channels, spatial_downsample, conv_padding,
+                conv2d_use_batchnorm, position_encoding_type, num_bands,
+                max_resolution, concat_pos, sine_only, num_channels,
+                concat_or_add_pos, project_pos_dim: `ImagePreprocessor`
+                arguments.
+            dtype: dtype policy of every layer.
+            name: optional model name.
+            **stack: `PerceiverBackbone` latent-stack arguments (defaults:
+                the `vision_perceiver_fourier` backbone's) and `decoder_*`
+                head arguments.
+
+        Returns:
+            A `PerceiverImageClassifier`.
+
+        Raises:
+            ValueError: for an `image_shape` that is not (H, W, C), and the
+                errors of the constructors.
+        """
+        if len(tuple(image_shape)) != 3:
+            raise ValueError(f"`image_shape` must be (H, W, C). Received: image_shape={image_shape!r}")
+        stack, head = split_stack_arguments(stack)
         preprocessor = ImagePreprocessor(
             prep_type=prep_type,
-            out_channels=out_channels,
+            output_channels=output_channels,
             spatial_downsample=spatial_downsample,
             conv_padding=conv_padding,
             conv2d_use_batchnorm=conv2d_use_batchnorm,
@@ -138,19 +183,11 @@ class PerceiverImageClassifier(PerceiverTaskModel):
             dtype=dtype,
             name="image_preprocessor",
         )
-        encoder, processor = build_encoder_and_processor(config, dtype=dtype)
-        queries = TrainableQueries(
-            1, latent_dim, initializer=initializer(config), dtype=dtype, name="decoder_queries"
+        backbone = PerceiverBackbone(
+            input_shape=tuple(image_shape),
+            input_name="images",
+            input_preprocessor=preprocessor,
+            **{**VISION_STACK, **stack},
+            dtype=dtype,
         )
-        decoder = build_decoder(decoder_config, dtype=dtype)
-        postprocessor = ClassificationPostprocessor(dtype=dtype, name="postprocessor")
-
-        # === Functional graph ===
-        images = keras.Input(shape=config["image_shape"], name="images")
-        x = preprocessor(images)
-        latents = processor(encoder(x))
-        logits = postprocessor(decoder(queries(x), latents))
-        super().__init__(inputs={"images": images}, outputs=logits, **kwargs)
-
-        # === Config ===
-        self._perceiver_config = config
+        return cls(backbone=backbone, num_classes=num_classes, dtype=dtype, name=name, **head)

@@ -1,19 +1,4 @@
-"""Published hyperparameters of the ImageNet vision perceivers (data, not code)."""
-
-_VISION_CORE = {
-    "image_shape": (224, 224, 3),
-    "num_classes": 1000,
-    "num_latents": 512,
-    "latent_dim": 1024,
-    "num_blocks": 8,
-    "num_self_attends_per_block": 6,
-    "num_cross_attention_heads": 1,
-    "num_self_attention_heads": 8,
-    "qk_channels": None,
-    "v_channels": None,
-    "cross_attention_widening_factor": 1,
-    "self_attention_widening_factor": 1,
-}
+"""Published ImageNet vision perceivers: backbone preset + classification head (data, not code)."""
 
 PERCEIVER_IMAGE_CLASSIFIER_PRESETS = {
     "vision_perceiver_learned": {
@@ -23,14 +8,8 @@ PERCEIVER_IMAGE_CLASSIFIER_PRESETS = {
             "transformers checkpoint `deepmind/vision-perceiver-learned`."
         ),
         "num_parameters": 62_255_848,
-        "config": {
-            **_VISION_CORE,
-            "prep_type": "conv1x1",
-            "out_channels": 256,
-            "position_encoding_type": "trainable",
-            "num_channels": 256,
-            "project_pos_dim": 256,
-        },
+        "backbone": "vision_perceiver_learned",
+        "config": {"num_classes": 1000},
     },
     "vision_perceiver_fourier": {
         "description": (
@@ -39,13 +18,8 @@ PERCEIVER_IMAGE_CLASSIFIER_PRESETS = {
             "`deepmind/vision-perceiver-fourier`."
         ),
         "num_parameters": 48_440_627,
-        "config": {
-            **_VISION_CORE,
-            "prep_type": "pixels",
-            "position_encoding_type": "fourier",
-            "num_bands": 64,
-            "max_resolution": (224, 224),
-        },
+        "backbone": "vision_perceiver_fourier",
+        "config": {"num_classes": 1000},
     },
     "vision_perceiver_conv": {
         "description": (
@@ -55,14 +29,7 @@ PERCEIVER_IMAGE_CLASSIFIER_PRESETS = {
             "`deepmind/vision-perceiver-conv`."
         ),
         "num_parameters": 48_646_522,  # trainable; plus 128 BatchNorm statistics
-        "config": {
-            **_VISION_CORE,
-            "prep_type": "conv",
-            "out_channels": 64,
-            "conv_padding": "transformers",
-            "position_encoding_type": "fourier",
-            "num_bands": 64,
-            "max_resolution": (56, 56),
-        },
+        "backbone": "vision_perceiver_conv",
+        "config": {"num_classes": 1000},
     },
 }

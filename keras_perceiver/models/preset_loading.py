@@ -24,13 +24,14 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
 PRESET_FORMAT_VERSION = 1
+BACKBONE_CLASS = "PerceiverBackbone"
 
 
 def save_to_preset(model, directory, overwrite=False):
     """Write `model`'s config, weights and metadata to `directory`.
 
     Args:
-        model: a built `PerceiverTaskModel`.
+        model: a built `PerceiverBackbone` or task model.
         directory: str or path-like, the preset directory. Created if
             missing; an existing empty directory is used.
         overwrite: bool, replace an existing non-empty directory. Defaults to
@@ -119,7 +120,10 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
 
     Args:
         cls: the class `from_preset` was called on; the saved model must be
-            an instance of it (`PerceiverTaskModel` accepts every task model).
+            an instance of it (`PerceiverTaskModel` accepts every task
+            model), or a task whose backbone `cls` is (the backbone is
+            returned), or a backbone that a task `cls` takes (a new head is
+            built on it from `kwargs`).
         directory: the preset directory.
         weights: optional `.weights.h5` path loaded instead of the
             directory's weights.
@@ -151,6 +155,10 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
     if not os.path.isfile(weights_path):
         raise FileNotFoundError(f"Preset directory {directory}: weights file {weights_path} not found.")
 
+    head_kwargs = {}
+    is_backbone_for_task = config.get("class_name") == BACKBONE_CLASS and "backbone" in cls.LAYER_ARGUMENTS
+    if is_backbone_for_task:
+        head_kwargs, kwargs = kwargs, {}  # a backbone's directory loaded into a task: the head is new
     config = {**config, "config": {**config["config"], **kwargs}}
     try:
         model = keras.saving.deserialize_keras_object(config)
@@ -159,7 +167,8 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
             f"Preset directory {directory}: could not rebuild the model of {CONFIG_FILE} "
             f"(class {metadata.get('class_name')!r}): {error}"
         ) from error
-    if not isinstance(model, cls):
+    is_task_of_backbone = isinstance(getattr(model, "backbone", None), cls)
+    if not (isinstance(model, cls) or is_task_of_backbone or is_backbone_for_task):
         raise ValueError(
             f"Preset directory {directory} holds a {type(model).__name__}, not a {cls.__name__}. "
             f"Load it with {type(model).__name__}.from_preset(...)."
@@ -176,6 +185,10 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
             f"Preset directory {directory}: the rebuilt model has {model.count_params()} parameters, "
             f"expected {metadata.get('parameter_count')} from {METADATA_FILE}."
         )
+    if is_task_of_backbone and not isinstance(model, cls):
+        return model.backbone
+    if is_backbone_for_task:
+        return cls(backbone=model, **head_kwargs)
     return model
 
 
@@ -199,7 +212,7 @@ def from_preset(cls, preset, weights=None, **kwargs):
         FileNotFoundError: for a preset directory with missing files.
     """
     if isinstance(preset, str) and preset in cls.presets:
-        model = cls(**{**cls.presets[preset]["config"], **kwargs})
+        model = cls.from_config({**cls.presets[preset]["config"], **kwargs})
         if weights is not None:
             model.load_weights(weights)
         return model

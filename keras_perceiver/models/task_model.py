@@ -1,35 +1,78 @@
-"""Base class of the Functional task models: config = constructor arguments, presets."""
+"""Base class of the task models: a head on a `PerceiverBackbone` (keras-hub's Backbone/Task split)."""
 
-import keras
+import inspect
 
-from keras_perceiver.models.layer_arguments import deserialize_layers, serialize_layers
-from keras_perceiver.models.model_inputs import ModelInputsMixin
-from keras_perceiver.models.preset_loading import from_preset, save_to_preset
+from keras_perceiver.layers.query_decoder import QueryDecoder
+from keras_perceiver.models.functional_model import PerceiverFunctionalModel
+from keras_perceiver.models.layer_arguments import deserialize_layers
+from keras_perceiver.models.perceiver_backbone import STACK_ARGUMENTS, PerceiverBackbone, truncated_normal
+from keras_perceiver.models.preset_loading import is_preset_directory, load_preset_directory
+
+# Names of task arguments before the backbone/head split -> their names now.
+RENAMED_ARGUMENTS = {
+    "decoder_num_heads": "decoder_num_cross_attention_heads",
+    "decoder_widening_factor": "decoder_cross_attention_widening_factor",
+    "out_channels": "output_channels",
+}
 
 
-class PerceiverTaskModel(ModelInputsMixin, keras.Model):
-    """A Functional model whose `get_config()` is exactly its constructor arguments.
+def backbone_arguments():
+    """The constructor arguments of `PerceiverBackbone` (a set of names)."""
+    return set(inspect.signature(PerceiverBackbone.__init__).parameters) - {"self", "kwargs"}
 
-    Subclasses build their graph in `__init__`, call
-    `super().__init__(inputs=..., outputs=...)` and then store their
-    arguments in `self._perceiver_config`; `from_config(config)` is
-    `cls(**config)`. Arguments that are layers are named in
-    `LAYER_ARGUMENTS` and (de)serialized with Keras. `presets` maps preset
-    names to published hyperparameters for `from_preset`;
-    `save_to_preset(directory)` writes a model to a directory that
-    `from_preset(directory)` reads back.
+
+def rename_arguments(config):
+    """`config` with the argument names of `RENAMED_ARGUMENTS` replaced by the current ones."""
+    return {RENAMED_ARGUMENTS.get(key, key): value for key, value in config.items()}
+
+
+def split_stack_arguments(config):
+    """(latent-stack arguments of `config` for `PerceiverBackbone`, the rest), both dicts."""
+    stack = {key: value for key, value in config.items() if key in STACK_ARGUMENTS}
+    rest = {key: value for key, value in config.items() if key not in STACK_ARGUMENTS}
+    return stack, rest
+
+
+class PerceiverTaskModel(PerceiverFunctionalModel):
+    """A Functional task model: a head on a `PerceiverBackbone`.
+
+    Subclasses take `backbone` plus their head's own arguments, build their
+    graph on `backbone.task_inputs()` with `backbone.encode(...)` (the
+    backbone's layers, not a nested model, so weight paths stay those of a
+    flat model) and keep the backbone as `self.backbone`.
+
+    Configs: `get_config()` holds `"backbone"` (its serialization) and the
+    head's arguments. A config without `"backbone"` was saved before the
+    backbone/head split (version 1, one flat argument list);
+    `from_config` reads it with `from_hyperparameters`, and old argument
+    names (`RENAMED_ARGUMENTS`) are accepted.
+
+    Presets: `presets[name]` holds `"backbone"` (a `PerceiverBackbone`
+    preset name, shared by the tasks that use it) and `"config"` (the
+    head's arguments).
     """
 
-    LAYER_ARGUMENTS = ()
-    presets = {}
+    LAYER_ARGUMENTS = ("backbone",)
 
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        config.update(serialize_layers(self._perceiver_config, self.LAYER_ARGUMENTS))
-        return config
+    @classmethod
+    def from_hyperparameters(cls, **hyperparameters):
+        """Build from one flat argument list: modality, latent-stack and head arguments.
+
+        The form of configs saved before the backbone/head split, and of the
+        training job's small configurations and `--override` flags.
+        Subclasses define it.
+
+        Raises:
+            NotImplementedError: for a task without a flat form.
+        """
+        raise NotImplementedError(f"{cls.__name__} has no flat (version 1) argument form.")
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if "backbone" not in config:  # version 1: saved before the backbone/head split
+            config.pop("trainable", None)
+            return cls.from_hyperparameters(**rename_arguments(config))
         return cls(**deserialize_layers(config, cls.LAYER_ARGUMENTS))
 
     @classmethod
@@ -38,10 +81,13 @@ class PerceiverTaskModel(ModelInputsMixin, keras.Model):
 
         Args:
             preset: str, a name in `presets`, or the path of a preset
-                directory (config, weights and metadata).
+                directory (config, weights and metadata) of this task, or of
+                a `PerceiverBackbone` (then the head is new).
             weights: optional path of a `.weights.h5` file to load (for a
                 directory: instead of its own weights).
-            **kwargs: constructor arguments that override the preset's.
+            **kwargs: arguments that override the preset's: those of
+                `PerceiverBackbone` go to the backbone (`dtype` to both), the
+                others to the head.
 
         Raises:
             ValueError: for an unknown preset name, a corrupt preset directory
@@ -49,27 +95,77 @@ class PerceiverTaskModel(ModelInputsMixin, keras.Model):
             FileNotFoundError: for a preset directory with missing files.
 
         Example:
-        >>> model.save_to_preset("my_model")  # doctest: +SKIP
-        >>> restored = type(model).from_preset("my_model")  # doctest: +SKIP
+        >>> from keras_perceiver.models import PerceiverTextClassifier
+        >>> model = PerceiverTextClassifier.from_preset("language_perceiver_classifier",  # doctest: +SKIP
+        ...     num_classes=3)
         """
-        return from_preset(cls, preset, weights=weights, **kwargs)
+        names = backbone_arguments()
+        backbone_kwargs = {key: value for key, value in kwargs.items() if key in names}
+        head_kwargs = {key: value for key, value in kwargs.items() if key not in names or key == "dtype"}
+        if isinstance(preset, str) and preset in cls.presets:
+            entry = cls.presets[preset]
+            backbone = PerceiverBackbone.from_preset(entry["backbone"], **backbone_kwargs)
+            model = cls(backbone=backbone, **{**entry["config"], **head_kwargs})
+            if weights is not None:
+                model.load_weights(weights)
+            return model
+        if is_preset_directory(preset):
+            return load_preset_directory(cls, preset, weights=weights, **kwargs)
+        raise ValueError(
+            f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)} "
+            "or an existing directory written by `save_to_preset`."
+        )
 
-    def save_to_preset(self, directory, overwrite=False):
-        """Write this model to `directory` in Keras' formats, for `from_preset(directory)`.
+    def _set_backbone(self, backbone, config):
+        """Keep `backbone` and the config (call after `super().__init__`)."""
+        self.backbone = backbone
+        self._perceiver_config = config
 
-        Writes `config.json` (`keras.saving.serialize_keras_object`),
-        `model.weights.h5` and `metadata.json` (keras_perceiver and Keras
-        versions, class, parameter count). The files are written to a
-        temporary sibling directory and renamed into place, so a failure
-        leaves nothing behind.
 
-        Args:
-            directory: str or path-like; created if missing.
-            overwrite: bool, replace an existing non-empty directory.
-                Defaults to False.
+def check_backbone(task_name, backbone):
+    """Raise a `TypeError` naming the received value unless `backbone` is a `PerceiverBackbone`."""
+    if not isinstance(backbone, PerceiverBackbone):
+        raise TypeError(
+            f"{task_name}: `backbone` must be a `PerceiverBackbone`. Received: {type(backbone).__name__}"
+        )
 
-        Raises:
-            FileExistsError: if `directory` is not empty and `overwrite` is
-                False, or is a file.
-        """
-        save_to_preset(self, directory, overwrite=overwrite)
+
+def build_query_decoder(
+    backbone,
+    num_cross_attention_heads=1,
+    qk_channels=None,
+    v_channels=None,
+    cross_attention_widening_factor=1,
+    use_query_residual=False,
+    output_channels=None,
+    query_mask_mode="ignore",
+    dtype=None,
+):
+    """The head's `QueryDecoder` named `"decoder"`, with the backbone's activation, dropout and initializer.
+
+    Args:
+        backbone: the `PerceiverBackbone` the head reads.
+        num_cross_attention_heads, qk_channels, v_channels,
+            cross_attention_widening_factor, use_query_residual,
+            output_channels, query_mask_mode: `QueryDecoder` arguments
+            (a task's `decoder_*` arguments).
+        dtype: dtype policy.
+
+    Returns:
+        The `QueryDecoder` layer.
+    """
+    return QueryDecoder(
+        num_cross_attention_heads=num_cross_attention_heads,
+        qk_channels=qk_channels,
+        v_channels=v_channels,
+        cross_attention_widening_factor=cross_attention_widening_factor,
+        use_query_residual=use_query_residual,
+        output_channels=output_channels,
+        query_mask_mode=query_mask_mode,
+        activation=backbone.activation,
+        dropout=backbone.dropout,
+        attention_dropout=backbone.attention_dropout,
+        kernel_initializer=truncated_normal(backbone.initializer_range),
+        dtype=dtype,
+        name="decoder",
+    )

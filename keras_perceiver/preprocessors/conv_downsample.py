@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_perceiver.validation import check_channels, check_choice, check_positive_int, check_rank
+from keras_perceiver.validation import check_channels, check_choice, check_positive_int, check_rank, pop_renamed_argument
 
 PADDINGS = ("transformers", "deepmind")
 
@@ -24,7 +24,7 @@ class ConvDownsample(keras.layers.Layer):
     preprocessing); transformers `Conv2DDownsample`.
 
     Args:
-        out_channels: int, conv filters. Defaults to 64.
+        output_channels: int, conv filters. Defaults to 64.
         use_batchnorm: bool. Defaults to True.
         padding: `"transformers"` (default) or `"deepmind"`.
         kernel_initializer: initializer of the conv kernel.
@@ -34,7 +34,7 @@ class ConvDownsample(keras.layers.Layer):
         training: bool, BatchNorm uses batch statistics when True.
 
     Returns:
-        (B, H', W', out_channels) with H' = 55 (transformers) or 56
+        (B, H', W', output_channels) with H' = 55 (transformers) or 56
         (deepmind) for H = 224.
 
     Raises:
@@ -44,29 +44,30 @@ class ConvDownsample(keras.layers.Layer):
     Example:
     >>> import keras
     >>> from keras_perceiver.preprocessors.conv_downsample import ConvDownsample
-    >>> tuple(ConvDownsample(out_channels=8)(keras.ops.ones((1, 32, 32, 3))).shape)
+    >>> tuple(ConvDownsample(output_channels=8)(keras.ops.ones((1, 32, 32, 3))).shape)
     (1, 7, 7, 8)
     """
 
     def __init__(
         self,
-        out_channels=64,
+        output_channels=64,
         use_batchnorm=True,
         padding="transformers",
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
+        output_channels = pop_renamed_argument(kwargs, "out_channels", "output_channels", output_channels, 64)
         super().__init__(**kwargs)
-        check_positive_int("out_channels", out_channels)
+        check_positive_int("output_channels", output_channels)
         check_choice("padding", padding, PADDINGS)
-        self.out_channels = out_channels
+        self.output_channels = output_channels
         self.use_batchnorm = use_batchnorm
         self.padding = padding
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         same = padding == "deepmind"
         self.zero_padding = None if same else keras.layers.ZeroPadding2D(3, dtype=self.dtype_policy)
         self.conv = keras.layers.Conv2D(
-            out_channels,
+            output_channels,
             7,
             strides=2,
             padding="same" if same else "valid",
@@ -116,7 +117,7 @@ class ConvDownsample(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "out_channels": self.out_channels,
+                "output_channels": self.output_channels,
                 "use_batchnorm": self.use_batchnorm,
                 "padding": self.padding,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),

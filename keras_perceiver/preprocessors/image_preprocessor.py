@@ -8,7 +8,7 @@ from keras import ops
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.preprocessors.conv_downsample import PADDINGS, ConvDownsample
 from keras_perceiver.preprocessors.position_encoding_mixin import PositionEncodingMixin
-from keras_perceiver.validation import check_choice, check_positive_int, check_rank
+from keras_perceiver.validation import check_choice, check_positive_int, check_rank, pop_renamed_argument
 
 PREP_TYPES = ("pixels", "conv1x1", "conv", "patches")
 
@@ -43,14 +43,14 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
 
     A stem first maps the input to a feature grid (B, *G, C') with G the
     index dims: `"pixels"` keeps every pixel (G = (H, W), C' = C);
-    `"conv1x1"` is a 1x1 convolution to `out_channels` with stride
+    `"conv1x1"` is a 1x1 convolution to `output_channels` with stride
     `spatial_downsample`; `"conv"` is the 4x downsampling `ConvDownsample`
     stem (7x7/2 conv, BatchNorm, ReLU, 3x3/2 max-pool) with either padding
     convention; `"patches"` is space-to-depth: each `spatial_downsample` x
     `spatial_downsample` block of pixels (of `temporal_downsample`
     consecutive frames, for videos) becomes one position, G = (H/s, W/s) or
     (T/t, H/s, W/s) and C' = t*s*s*C (channel order: frame, row, column,
-    channel), optionally followed by a Dense layer to `out_channels`
+    channel), optionally followed by a Dense layer to `output_channels`
     (`conv_after_patching`). A video whose T/t is 1 becomes a 2-D grid (as
     transformers does for optical flow). The grid is flattened row-major to
     (B, M = prod(G), C'), and a position encoding of G (Fourier features
@@ -79,13 +79,13 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
 
     Args:
         prep_type: `"pixels"` (default), `"conv1x1"`, `"conv"` or `"patches"`.
-        out_channels: int, stem output width C' for `"conv1x1"`/`"conv"`, and
+        output_channels: int, stem output width C' for `"conv1x1"`/`"conv"`, and
             for `"patches"` with `conv_after_patching`. Defaults to 64.
         spatial_downsample: int, stride of the `"conv1x1"` stem and patch size
             of `"patches"`. Defaults to 1.
         temporal_downsample: int, frames per patch of `"patches"` (videos
             only); must be 1 for the other types. Defaults to 1.
-        conv_after_patching: bool, a Dense layer to `out_channels` after
+        conv_after_patching: bool, a Dense layer to `output_channels` after
             `"patches"`. Defaults to False.
         conv_padding: `"transformers"` (default, 55x55 at 224) or
             `"deepmind"` (SAME, 56x56) for the `"conv"` stem.
@@ -148,7 +148,7 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
     def __init__(
         self,
         prep_type="pixels",
-        out_channels=64,
+        output_channels=64,
         spatial_downsample=1,
         temporal_downsample=1,
         conv_after_patching=False,
@@ -165,9 +165,10 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
         kernel_initializer=None,
         **kwargs,
     ):
+        output_channels = pop_renamed_argument(kwargs, "out_channels", "output_channels", output_channels, 64)
         super().__init__(**kwargs)
         check_choice("prep_type", prep_type, PREP_TYPES)
-        check_positive_int("out_channels", out_channels)
+        check_positive_int("output_channels", output_channels)
         check_positive_int("spatial_downsample", spatial_downsample)
         check_positive_int("temporal_downsample", temporal_downsample)
         if temporal_downsample != 1 and prep_type != "patches":
@@ -187,7 +188,7 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
             for i, n in enumerate(max_resolution):
                 check_positive_int(f"max_resolution[{i}]", n)
         self.prep_type = prep_type
-        self.out_channels = out_channels
+        self.output_channels = output_channels
         self.spatial_downsample = spatial_downsample
         self.temporal_downsample = temporal_downsample
         self.conv_after_patching = conv_after_patching
@@ -197,11 +198,11 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
         self.stem = None
         if prep_type == "conv1x1":
             self.stem = keras.layers.Conv2D(
-                out_channels, 1, strides=spatial_downsample, dtype=self.dtype_policy, name="conv1x1"
+                output_channels, 1, strides=spatial_downsample, dtype=self.dtype_policy, name="conv1x1"
             )
         elif prep_type == "conv":
             self.stem = ConvDownsample(
-                out_channels,
+                output_channels,
                 use_batchnorm=conv2d_use_batchnorm,
                 padding=conv_padding,
                 dtype=self.dtype_policy,
@@ -210,7 +211,7 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
         self.patch_projection = None
         if prep_type == "patches" and conv_after_patching:
             self.patch_projection = keras.layers.Dense(
-                out_channels,
+                output_channels,
                 kernel_initializer=clone_initializer(self.kernel_initializer),
                 dtype=self.dtype_policy,
                 name="conv_after_patching",
@@ -271,7 +272,7 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
         if self.prep_type == "patches":
             shape = self._patch_grid_shape(inputs_shape)
             if self.patch_projection is not None:
-                shape = shape[:-1] + (self.out_channels,)
+                shape = shape[:-1] + (self.output_channels,)
             return shape
         if self.stem is not None:
             return tuple(self.stem.compute_output_shape(inputs_shape))
@@ -335,7 +336,7 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
         config.update(
             {
                 "prep_type": self.prep_type,
-                "out_channels": self.out_channels,
+                "output_channels": self.output_channels,
                 "spatial_downsample": self.spatial_downsample,
                 "temporal_downsample": self.temporal_downsample,
                 "conv_after_patching": self.conv_after_patching,

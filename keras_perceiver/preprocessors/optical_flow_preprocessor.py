@@ -6,7 +6,7 @@ from keras import ops
 from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
 from keras_perceiver.layers.initializers import default_kernel_initializer
 from keras_perceiver.layers.position_combiner import PositionCombiner
-from keras_perceiver.validation import check_positive_int
+from keras_perceiver.validation import check_positive_int, pop_renamed_argument
 
 
 def extract_patches(frames, patch_size):
@@ -31,12 +31,12 @@ def extract_patches(frames, patch_size):
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class OpticalFlowPreprocessor(keras.layers.Layer):
-    """Frame pairs (B, 2, H, W, C) -> inputs (B, H*W, out_channels + C_pos).
+    """Frame pairs (B, 2, H, W, C) -> inputs (B, H*W, output_channels + C_pos).
 
     Each pixel of each frame becomes its `patch_size` x `patch_size`
     neighbourhood (27 values for RGB and 3x3); the two frames are stacked on
     the channel axis (temporal downsampling by 2: 54 values), a Dense layer
-    maps them to `out_channels` (64), and Fourier features of the (H, W) grid
+    maps them to `output_channels` (64), and Fourier features of the (H, W) grid
     with frequencies set by `train_size` are concatenated.
 
     Source: Perceiver IO (arXiv 2107.14795) section 4.2 and appendix;
@@ -47,7 +47,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
         train_size: tuple (H, W), the training resolution that sets the
             Fourier frequencies (`max_resolution`). Defaults to (368, 496).
         num_bands: int, Fourier bands per axis. Defaults to 64.
-        out_channels: int, width of the Dense layer after patching. Defaults to 64.
+        output_channels: int, width of the Dense layer after patching. Defaults to 64.
         patch_size: int, neighbourhood size. Defaults to 3.
         kernel_initializer: initializer of the Dense layer.
 
@@ -55,7 +55,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
         frames: (B, 2, H, W, C) float tensor, the two frames.
 
     Returns:
-        (B, H*W, out_channels + 2 + 4 * num_bands) tensor.
+        (B, H*W, output_channels + 2 + 4 * num_bands) tensor.
 
     Raises:
         ValueError: for frames that are not (B, 2, H, W, C) with static H, W, C,
@@ -64,7 +64,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
     Example:
     >>> import keras
     >>> from keras_perceiver.preprocessors.optical_flow_preprocessor import OpticalFlowPreprocessor
-    >>> layer = OpticalFlowPreprocessor(train_size=(8, 8), num_bands=4, out_channels=16)
+    >>> layer = OpticalFlowPreprocessor(train_size=(8, 8), num_bands=4, output_channels=16)
     >>> tuple(layer(keras.ops.ones((1, 2, 8, 8, 3))).shape)
     (1, 64, 34)
     """
@@ -73,24 +73,25 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
         self,
         train_size=(368, 496),
         num_bands=64,
-        out_channels=64,
+        output_channels=64,
         patch_size=3,
         kernel_initializer=None,
         **kwargs,
     ):
+        output_channels = pop_renamed_argument(kwargs, "out_channels", "output_channels", output_channels, 64)
         super().__init__(**kwargs)
         check_positive_int("num_bands", num_bands)
-        check_positive_int("out_channels", out_channels)
+        check_positive_int("output_channels", output_channels)
         check_positive_int("patch_size", patch_size)
         self.train_size = tuple(train_size)
         self.num_bands = num_bands
-        self.out_channels = out_channels
+        self.output_channels = output_channels
         self.patch_size = patch_size
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer or default_kernel_initializer()
         )
         self.projection = keras.layers.Dense(
-            out_channels,
+            output_channels,
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
             name="projection",
@@ -115,7 +116,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
         )
         self.projection.build((None, height * width, 2 * self.patch_size**2 * channels))
         self.position_combiner.build(
-            (None, height * width, self.out_channels),
+            (None, height * width, self.output_channels),
             (None, height * width, self.position_encoding.output_channels),
         )
         self.built = True
@@ -138,7 +139,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
     def compute_output_shape(self, frames_shape):
         height, width = frames_shape[2], frames_shape[3]
         width_pos = 2 + 4 * self.num_bands
-        return (frames_shape[0], height * width, self.out_channels + width_pos)
+        return (frames_shape[0], height * width, self.output_channels + width_pos)
 
     def get_config(self):
         config = super().get_config()
@@ -146,7 +147,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
             {
                 "train_size": self.train_size,
                 "num_bands": self.num_bands,
-                "out_channels": self.out_channels,
+                "output_channels": self.output_channels,
                 "patch_size": self.patch_size,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }

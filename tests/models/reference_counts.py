@@ -1,6 +1,25 @@
 """transformers reference configs for configs of ours, and parameter counts (meta device: no memory)."""
 
 
+def preset_hyperparameters(task_class, preset):
+    """One flat dict of a task preset: its backbone's stack and input, the preprocessor's config, the head's.
+
+    Keys: the latent-stack arguments, `input_shape`, the input preprocessor's
+    arguments (of the first preprocessor layer; nested modality configs as
+    they are) and the head's arguments.
+    """
+    from keras_perceiver.models.perceiver_backbone_presets import PERCEIVER_BACKBONE_PRESETS
+
+    entry = task_class.presets[preset]
+    backbone = dict(PERCEIVER_BACKBONE_PRESETS[entry["backbone"]]["config"])
+    preprocessor = backbone.pop("input_preprocessor", None)
+    if isinstance(preprocessor, list):
+        preprocessor = preprocessor[-1]
+    flat = {**(preprocessor or {}).get("config", {}), **backbone, **entry["config"]}
+    flat.pop("name", None)
+    return flat
+
+
 def transformers_config(config, d_model, **extra):
     """`transformers.PerceiverConfig` with the encoder/processor values of a full config dict of ours."""
     import transformers
@@ -53,16 +72,16 @@ def _count_on_meta_device(reference_class_name, reference_config):
 
 def transformers_image_parameter_count(config):
     """Parameters of transformers' ImageNet classifier of `config`'s preprocessing (learned/Fourier/conv)."""
-    reference_class_name, d_model = IMAGE_REFERENCES[config["prep_type"]]
+    reference_class_name, d_model = IMAGE_REFERENCES[config.get("prep_type", "pixels")]
     reference_config = transformers_config(
-        config, d_model=d_model, image_size=config["image_shape"][0], num_labels=config["num_classes"]
+        config, d_model=d_model, image_size=config["input_shape"][0], num_labels=config["num_classes"]
     )
     return _count_on_meta_device(reference_class_name, reference_config)
 
 
 def transformers_flow_parameter_count(config):
     """Parameters of transformers' `PerceiverForOpticalFlow` for an optical-flow config of ours."""
-    d_model = config["out_channels"] + 2 + 2 * 2 * config["num_bands"]
+    d_model = config["output_channels"] + 2 + 2 * 2 * config["num_bands"]
     full = {
         "qk_channels": None,
         "v_channels": None,

@@ -1,0 +1,76 @@
+"""Base class of the Functional models (backbones and tasks): config = constructor arguments, presets."""
+
+import keras
+
+from keras_perceiver.models.layer_arguments import deserialize_layers, serialize_layers
+from keras_perceiver.models.model_inputs import ModelInputsMixin
+from keras_perceiver.models.preset_loading import from_preset, save_to_preset
+
+
+class PerceiverFunctionalModel(ModelInputsMixin, keras.Model):
+    """A Functional model whose `get_config()` is exactly its constructor arguments.
+
+    The base of `PerceiverBackbone` and of the task models
+    (`PerceiverTaskModel`). Subclasses build their graph in `__init__`, call
+    `super().__init__(inputs=..., outputs=...)` and then store their
+    arguments in `self._perceiver_config`; `from_config(config)` is
+    `cls(**config)`. Arguments that are layers are named in
+    `LAYER_ARGUMENTS` and (de)serialized with Keras (a list of layers too). `presets` maps preset
+    names to published hyperparameters for `from_preset`;
+    `save_to_preset(directory)` writes a model to a directory that
+    `from_preset(directory)` reads back.
+    """
+
+    LAYER_ARGUMENTS = ()
+    presets = {}
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update(serialize_layers(self._perceiver_config, self.LAYER_ARGUMENTS))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**deserialize_layers(config, cls.LAYER_ARGUMENTS))
+
+    @classmethod
+    def from_preset(cls, preset, weights=None, **kwargs):
+        """Build a named preset (see `presets`) or load a directory written by `save_to_preset`.
+
+        Args:
+            preset: str, a name in `presets`, or the path of a preset
+                directory (config, weights and metadata).
+            weights: optional path of a `.weights.h5` file to load (for a
+                directory: instead of its own weights).
+            **kwargs: constructor arguments that override the preset's.
+
+        Raises:
+            ValueError: for an unknown preset name, a corrupt preset directory
+                or one that holds another model class.
+            FileNotFoundError: for a preset directory with missing files.
+
+        Example:
+        >>> model.save_to_preset("my_model")  # doctest: +SKIP
+        >>> restored = type(model).from_preset("my_model")  # doctest: +SKIP
+        """
+        return from_preset(cls, preset, weights=weights, **kwargs)
+
+    def save_to_preset(self, directory, overwrite=False):
+        """Write this model to `directory` in Keras' formats, for `from_preset(directory)`.
+
+        Writes `config.json` (`keras.saving.serialize_keras_object`),
+        `model.weights.h5` and `metadata.json` (keras_perceiver and Keras
+        versions, class, parameter count). The files are written to a
+        temporary sibling directory and renamed into place, so a failure
+        leaves nothing behind.
+
+        Args:
+            directory: str or path-like; created if missing.
+            overwrite: bool, replace an existing non-empty directory.
+                Defaults to False.
+
+        Raises:
+            FileExistsError: if `directory` is not empty and `overwrite` is
+                False, or is a file.
+        """
+        save_to_preset(self, directory, overwrite=overwrite)
