@@ -170,7 +170,13 @@ class PerceiverBackbone(PerceiverFunctionalModel):
                 raise ValueError("`input_shape` must have at least one dimension. Received: input_shape=()")
         if isinstance(input_preprocessor, tuple):
             config["input_preprocessor"] = list(input_preprocessor)
-        for name in ("num_latents", "latent_dim", "num_blocks", "num_self_attends_per_block", "num_cross_attends"):
+        for name in (
+            "num_latents",
+            "latent_dim",
+            "num_blocks",
+            "num_self_attends_per_block",
+            "num_cross_attends",
+        ):
             check_positive_int(name, config[name])
 
         # === Layers ===
@@ -231,12 +237,16 @@ class PerceiverBackbone(PerceiverFunctionalModel):
             shared = (cross_attend("cross_attention_shared"), latent_block("processor_shared"))
             cross_attends = [shared for _ in repeats]
         else:
-            cross_attends = [(cross_attend(f"cross_attention_{r}"), latent_block(f"processor_{r}")) for r in repeats]
+            cross_attends = [
+                (cross_attend(f"cross_attention_{r}"), latent_block(f"processor_{r}")) for r in repeats
+            ]
 
         # === Functional graph ===
         layers = _BackboneLayers(preprocessors, encoder, processor, cross_attends)
         inputs = _new_inputs(layers, config["input_shape"], input_name, input_dtype, padding_mask=True)
-        outputs = layers.encode(inputs, config["input_shape"], input_name, padding_mask=inputs.get("padding_mask"))
+        outputs = layers.encode(
+            inputs, config["input_shape"], input_name, padding_mask=inputs.get("padding_mask")
+        )
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -262,7 +272,11 @@ class PerceiverBackbone(PerceiverFunctionalModel):
         """
         config = self._perceiver_config
         return _new_inputs(
-            self._layers_view(), config["input_shape"], config["input_name"], config["input_dtype"], padding_mask
+            self._layers_view(),
+            config["input_shape"],
+            config["input_name"],
+            config["input_dtype"],
+            padding_mask,
         )
 
     def encode(self, inputs, padding_mask=None, training=None):
@@ -316,7 +330,9 @@ class _BackboneLayers:
             x = inputs[input_name]
         for layer in self.preprocessors:
             x = layer(x, training=training)
-        latents = self.processor(self.encoder(x, padding_mask=padding_mask, training=training), training=training)
+        latents = self.processor(
+            self.encoder(x, padding_mask=padding_mask, training=training), training=training
+        )
         for cross_attention, latent_block in self.cross_attends:
             latents = latent_block(
                 cross_attention(latents, x, padding_mask=padding_mask, training=training), training=training
@@ -326,10 +342,16 @@ class _BackboneLayers:
 
 def _new_inputs(layers, input_shape, input_name, input_dtype, padding_mask):
     if isinstance(input_shape, dict):
-        return {name: keras.Input(shape=shape, dtype=input_dtype, name=name) for name, shape in input_shape.items()}
+        return {
+            name: keras.Input(shape=shape, dtype=input_dtype, name=name)
+            for name, shape in input_shape.items()
+        }
     inputs = {input_name: keras.Input(shape=input_shape, dtype=input_dtype, name=input_name)}
     if padding_mask:
         inputs["padding_mask"] = keras.Input(
-            shape=(layers.encoder_inputs_length(input_shape),), dtype="bool", name="padding_mask", optional=True
+            shape=(layers.encoder_inputs_length(input_shape),),
+            dtype="bool",
+            name="padding_mask",
+            optional=True,
         )
     return inputs

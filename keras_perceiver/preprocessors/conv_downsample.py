@@ -2,7 +2,13 @@
 
 import keras
 
-from keras_perceiver.validation import check_channels, check_choice, check_positive_int, check_rank, pop_renamed_argument
+from keras_perceiver.validation import (
+    check_channels,
+    check_choice,
+    check_positive_int,
+    check_rank,
+    pop_renamed_argument,
+)
 
 PADDINGS = ("transformers", "deepmind")
 

@@ -1,4 +1,4 @@
-"""Files saved before the backbone/task-head split (version 1, flat task configs) still load and compute the same.
+"""Files saved before the backbone/task-head split (version 1, flat task configs) load and compute the same.
 
 The files in `tests/fixtures/legacy_v1/` were written by the code of that time
 (`make_legacy_fixtures.py` there): for each task model a `.keras` file, a

@@ -19,7 +19,9 @@ STACK = dict(
 
 def tiny(image_shape=(8, 8, 1), dtype=None, initializer_range=0.02, num_classes=5, **preprocessing):
     """A small classifier: `ImagePreprocessor(**preprocessing)` backbone (3 Fourier bands by default)."""
-    preprocessor = ImagePreprocessor(**{"num_bands": 3, **preprocessing}, dtype=dtype, name="image_preprocessor")
+    preprocessor = ImagePreprocessor(
+        **{"num_bands": 3, **preprocessing}, dtype=dtype, name="image_preprocessor"
+    )
     backbone = PerceiverBackbone(
         input_shape=image_shape,
         input_name="images",
@@ -65,9 +67,7 @@ class PerceiverImageClassifierTest(TestCase):
             self.assertEqual(tuple(model({"images": images}).shape), (2, 5))
 
     def test_mixed_precision_and_distributed_fit(self):
-        self.run_mixed_precision_test(
-            lambda dtype: tiny(dtype=dtype), inputs=_images()
-        )
+        self.run_mixed_precision_test(lambda dtype: tiny(dtype=dtype), inputs=_images())
         self.run_distributed_fit_step(
             tiny,
             _images(batch=4),
