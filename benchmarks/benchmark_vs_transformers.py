@@ -224,7 +224,7 @@ def build_our_vision(config, image_size):
         sine_only=False,
         name="image_preprocessor",
     )
-    return PerceiverIO(
+    return PerceiverIO.from_hyperparameters(
         input_shape=(image_size, image_size, 3),
         num_latents=config["num_latents"],
         latent_dim=config["d_latents"],

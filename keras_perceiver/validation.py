@@ -116,3 +116,13 @@ def pop_renamed_argument(kwargs, old_name, new_name, value, default):
             f"Received: {old_name}={old_value!r}, {new_name}={value!r}"
         )
     return old_value
+
+
+def check_attention_chunk_size(value):
+    """`attention_chunk_size`: None (chunk automatically), 0 (never chunk) or a positive int.
+
+    Raises:
+        ValueError: for other values, naming the received one.
+    """
+    if value != 0:
+        check_positive_int("attention_chunk_size", value, allow_none=True)

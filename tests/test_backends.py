@@ -100,7 +100,7 @@ class OtherBackendsTest(TestCase):
         directory = self.make_temp_dir()
         rng = np.random.default_rng(0)
 
-        perceiver_io = PerceiverIO(
+        perceiver_io = PerceiverIO.from_hyperparameters(
             input_shape=(10, 3),
             num_latents=4,
             latent_dim=8,
@@ -108,7 +108,7 @@ class OtherBackendsTest(TestCase):
             num_self_attends_per_block=1,
             num_cross_attention_heads=1,
             num_self_attention_heads=2,
-            decoder_num_heads=2,
+            decoder_num_cross_attention_heads=2,
             output_channels=5,
             query_builder=TrainableQueries(3, 6, name="queries"),
             use_query_mask=True,
@@ -123,7 +123,7 @@ class OtherBackendsTest(TestCase):
         }
         self.save_case(directory, "perceiver_io", perceiver_io, io_inputs)
 
-        masked_lm = PerceiverMaskedLM(
+        masked_lm = PerceiverMaskedLM.from_hyperparameters(
             max_sequence_length=16,
             embedding_dim=8,
             num_latents=4,
@@ -133,7 +133,7 @@ class OtherBackendsTest(TestCase):
             num_self_attention_heads=2,
             qk_channels=8,
             v_channels=12,
-            decoder_num_heads=2,
+            decoder_num_cross_attention_heads=2,
             decoder_qk_channels=4,
         )
         token_mask = np.ones((2, 12), bool)

@@ -25,13 +25,13 @@ from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
-from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
 from tests.test_case import TestCase
 
 
 def tiny_classifier():
-    return PerceiverIO(
+    return PerceiverIO.from_hyperparameters(
         input_shape=(4, 4, 1),
         num_latents=4,
         latent_dim=8,
@@ -115,7 +115,7 @@ def normalize_image(image):
 
 class ClientSignatureTest(TestCase):
     def test_uint8_images_and_named_classification_outputs(self):
-        model = PerceiverIO(
+        model = PerceiverIO.from_hyperparameters(
             input_shape=(4, 4, 1),
             num_latents=4,
             latent_dim=8,
@@ -159,7 +159,7 @@ class ClientSignatureTest(TestCase):
         )
 
     def test_raw_utf8_strings_are_tokenized_in_the_graph(self):
-        model = PerceiverTextClassifier(
+        model = PerceiverTextClassifier.from_hyperparameters(
             num_classes=3,
             max_sequence_length=24,
             embedding_dim=8,
@@ -182,11 +182,11 @@ class ClientSignatureTest(TestCase):
         self.assertEqual(read_metadata(path)["client_inputs"]["tokenizer_config"]["sequence_length"], 24)
 
     def test_frame_pairs_and_audio(self):
-        flow_model = PerceiverOpticalFlow(
+        flow_model = PerceiverOpticalFlow.from_hyperparameters(
             image_size=(6, 8),
             train_size=(6, 8),
             num_bands=3,
-            out_channels=8,
+            output_channels=8,
             num_latents=6,
             latent_dim=16,
             num_self_attends_per_block=1,

@@ -318,7 +318,7 @@ def masked_lm_inputs(texts, sequence_length, mask_rate=0.15, seed=0):
         bool (B, L)}, targets int32 (B, L) the original ids, weights float32
         (B, L): 1 at the masked positions).
     """
-    from keras_perceiver.preprocessors.byte_tokenizer import MASK_ID, ByteTokenizer
+    from keras_perceiver.tokenizers.byte_tokenizer import MASK_ID, ByteTokenizer
 
     tokens = ByteTokenizer(sequence_length=sequence_length)(list(texts))
     targets = tokens["token_ids"].numpy()

@@ -117,14 +117,22 @@ def _masked_lm_serving(model):
         "dataset": "fortunes",
         "split": "test",
         "output_key": "outputs",
-        "sequence_length": int(model.get_config()["max_sequence_length"]),
+        "sequence_length": max_sequence_length(model),
         "mask_rate": fortunes_mlm.MASK_RATE,
     }
     return None, None, metadata
 
 
+def max_sequence_length(model):
+    """The size of a text model's position table (its backbone's `TextPreprocessor`), or None."""
+    for layer in getattr(getattr(model, "backbone", None), "input_preprocessors", ()):
+        if hasattr(layer, "max_sequence_length"):
+            return int(layer.max_sequence_length)
+    return None
+
+
 def _optical_flow_serving(model):
-    size = list(model.get_config()["image_size"])
+    size = list(model.image_size)  # (H, W) of the backbone's frame pairs
     client, outputs, metadata = generic_serving(model, "flow", "middlebury_flow")
     # The model sees (H, W) windows: the Middlebury pair is resized to them (flow scaled accordingly).
     metadata["reader_options"] = {"size": size}
@@ -155,10 +163,10 @@ def generic_serving(model, client, dataset=None, split="test"):
         metadata.update(kind="classification", input_key="image", label_key="label", output_key="logits")
         return image_client_inputs(model, name), classification_outputs(top_k=5), metadata
     if client == "text":
-        from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
+        from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
 
         # Fixed-length tokens: the model's static length, else its position table's size.
-        length = inputs["token_ids"].shape[1] or model.get_config().get("max_sequence_length")
+        length = inputs["token_ids"].shape[1] or max_sequence_length(model)
         metadata.update(kind="classification", input_key="text", label_key="label", output_key="logits")
         tokenizer = ByteTokenizer(sequence_length=length)
         return text_client_inputs(tokenizer), classification_outputs(top_k=5), metadata

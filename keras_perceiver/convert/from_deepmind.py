@@ -58,6 +58,7 @@ source you trust. A `.npz` archive of the same parameters (keys
 `"scope/name"`) is read safely without it.
 """
 
+import copy
 import math
 import os
 import pickle
@@ -533,6 +534,23 @@ def _preset(presets, name, *keys):
     return {key: config[key] for key in keys}
 
 
+def _preprocessor_config(presets, name):
+    """The config of the input preprocessor of a task preset's backbone preset."""
+    backbone = PERCEIVER_BACKBONE_PRESETS[presets[name]["backbone"]]["config"]
+    return backbone["input_preprocessor"]["config"]
+
+
+def _multimodal_sizes(presets, name):
+    """`num_frames`, `image_size`, `audio_samples_per_frame` of a multimodal preset's backbone inputs."""
+    shapes = PERCEIVER_BACKBONE_PRESETS[presets[name]["backbone"]]["config"]["input_shape"]
+    num_frames, height, width = shapes["video"][:3]
+    return {
+        "num_frames": num_frames,
+        "image_size": (height, width),
+        "audio_samples_per_frame": shapes["audio"][0] // num_frames,
+    }
+
+
 _PUBLISHED = ("num_blocks", "num_cross_attention_heads", "num_self_attention_heads")
 
 
@@ -562,19 +580,18 @@ _ARCHITECTURES = {
     ),
     "optical_flow_perceiver": (
         _flow_config,
-        _preset(PERCEIVER_OPTICAL_FLOW_PRESETS, "optical_flow_perceiver", *_PUBLISHED, "train_size"),
+        {
+            **_preset(PERCEIVER_OPTICAL_FLOW_PRESETS, "optical_flow_perceiver", *_PUBLISHED),
+            "train_size": _preprocessor_config(PERCEIVER_OPTICAL_FLOW_PRESETS, "optical_flow_perceiver")[
+                "train_size"
+            ],
+        },
     ),
     "multimodal_perceiver": (
         _multimodal_config,
         {
-            **_preset(
-                PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS,
-                "multimodal_perceiver",
-                *_PUBLISHED,
-                "num_frames",
-                "image_size",
-                "audio_samples_per_frame",
-            ),
+            **_preset(PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS, "multimodal_perceiver", *_PUBLISHED),
+            **_multimodal_sizes(PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS, "multimodal_perceiver"),
             "video_max_resolution": None,
         },
     ),
@@ -609,11 +626,23 @@ def _split_overrides(architecture, overrides):
 
 
 def _rebuild(model, options, dtype):
-    """The same model with constructor `options` that change no weight, weights copied."""
-    config = model.get_config()
-    if all(config.get(key) == value for key, value in options.items()):
+    """The same model with constructor `options` that change no weight, weights copied.
+
+    An option is a head argument or an argument of the backbone's input
+    preprocessor (e.g. the conv stem's `conv_padding`).
+    """
+    config = copy.deepcopy(model.get_config())
+    preprocessors = config["backbone"]["config"]["input_preprocessor"]
+    preprocessors = preprocessors if isinstance(preprocessors, list) else [preprocessors]
+    targets = [config] + [layer["config"] for layer in preprocessors if isinstance(layer, dict)]
+    changed = False
+    for key, value in options.items():
+        target = next(target for target in targets if key in target)
+        changed = changed or target[key] != value
+        target[key] = value
+    if not changed:
         return model
-    rebuilt = type(model)(**{"dtype": dtype, **config, **options})
+    rebuilt = type(model).from_config(config)
     weights = {weight.path: weight for weight in model.weights}
     for weight in rebuilt.weights:
         weight.assign(weights[weight.path])

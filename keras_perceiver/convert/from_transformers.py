@@ -3,12 +3,14 @@
 import numpy as np
 
 from keras_perceiver.convert.transformers_checkpoint import read_transformers_checkpoint
+from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
 from keras_perceiver.models.perceiver_multimodal_autoencoder import PerceiverMultimodalAutoencoder
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
+from keras_perceiver.models.text_backbone import text_backbone
 
 _ACTIVATIONS = {
     "gelu": "gelu",
@@ -30,7 +32,7 @@ SUPPORTED_ARCHITECTURES = (
 _IMAGE_PREPROCESSING = {
     "PerceiverForImageClassificationLearned": {
         "prep_type": "conv1x1",
-        "out_channels": 256,
+        "output_channels": 256,
         "position_encoding_type": "trainable",
         "num_channels": 256,
         "project_pos_dim": 256,
@@ -42,7 +44,7 @@ _IMAGE_PREPROCESSING = {
     },
     "PerceiverForImageClassificationConvProcessing": {
         "prep_type": "conv",
-        "out_channels": 64,
+        "output_channels": 64,
         "conv_padding": "transformers",
         "num_bands": 64,
         "max_resolution": (56, 56),
@@ -161,28 +163,35 @@ def _core_config(config):
 
 
 def _build_perceiver_model(config, reader, dtype):
-    model = PerceiverIO(input_shape=(None, config["d_model"]), dtype=dtype, **_core_config(config))
+    backbone = PerceiverBackbone(input_shape=(None, config["d_model"]), dtype=dtype, **_core_config(config))
+    model = PerceiverIO(backbone, dtype=dtype)
     _load_encoder_and_processor(model, reader, "")
     return model
 
 
-def _build_masked_lm(config, reader, dtype):
-    model = PerceiverMaskedLM(
+def _text_backbone(config, dtype):
+    """The `PerceiverBackbone` of transformers' text models: `PerceiverTextPreprocessor` + encoder."""
+    return text_backbone(
         vocab_size=config["vocab_size"],
         max_sequence_length=config["max_position_embeddings"],
         embedding_dim=config["d_model"],
-        decoder_num_heads=8,
-        decoder_qk_channels=8 * 32,
-        decoder_v_channels=config["d_model"],
         dtype=dtype,
         **_core_config(config),
     )
-    _load_text_encoder(model, reader)
-    _assign(
-        model.get_layer("text_preprocessor").output_bias,
-        reader.pop("embedding_decoder.bias"),
-        "embedding_decoder.bias",
+
+
+def _build_masked_lm(config, reader, dtype):
+    # transformers' PerceiverForMaskedLM fixes its decoder: 8 heads of 32 query/key channels, v = d_model.
+    model = PerceiverMaskedLM(
+        _text_backbone(config, dtype),
+        decoder_num_cross_attention_heads=8,
+        decoder_qk_channels=8 * 32,
+        decoder_v_channels=config["d_model"],
+        dtype=dtype,
     )
+    _load_text_encoder(model, reader)
+    bias = reader.pop("embedding_decoder.bias")
+    _assign(model.get_layer("output_bias").bias, bias, "embedding_decoder.bias")
     _assign(
         model.get_layer("decoder_queries").position_embeddings,
         reader.pop("perceiver.decoder.output_position_encodings.position_embeddings"),
@@ -223,13 +232,10 @@ def _num_labels(config):
 
 def _build_sequence_classifier(config, reader, dtype):
     model = PerceiverTextClassifier(
+        _text_backbone(config, dtype),
         num_classes=_num_labels(config),
         problem_type=config.get("problem_type") or "single_label_classification",
-        vocab_size=config["vocab_size"],
-        max_sequence_length=config["max_position_embeddings"],
-        embedding_dim=config["d_model"],
         dtype=dtype,
-        **_core_config(config),
     )
     _load_text_encoder(model, reader)
     _load_classification_decoder(model, reader, "perceiver.decoder.decoder")
@@ -263,7 +269,7 @@ def _load_image_preprocessor(layer, reader, prefix):
 
 def _build_image_classifier(config, reader, dtype, architecture):
     image_size = config.get("image_size", 224)
-    model = PerceiverImageClassifier(
+    model = PerceiverImageClassifier.from_hyperparameters(
         image_shape=(image_size, image_size, 3),
         num_classes=_num_labels(config),
         dtype=dtype,
@@ -278,11 +284,8 @@ def _build_image_classifier(config, reader, dtype, architecture):
 
 def _build_optical_flow(config, reader, dtype):
     train_size = tuple(config.get("train_size", (368, 496)))
-    model = PerceiverOpticalFlow(
-        image_size=train_size,
-        train_size=train_size,
-        dtype=dtype,
-        **{k: v for k, v in _core_config(config).items() if k != "cross_attention_shape_for_attention"},
+    model = PerceiverOpticalFlow.from_hyperparameters(
+        image_size=train_size, train_size=train_size, dtype=dtype, **_core_config(config)
     )
     _load_dense(
         model.get_layer("flow_preprocessor").projection,
@@ -302,7 +305,7 @@ _MULTIMODAL_NAMES = {"audio": "audio", "image": "video", "label": "label"}
 
 
 def _multimodal_config(config):
-    """`PerceiverMultimodalAutoencoder` arguments of a `PerceiverForMultimodalAutoencoding` config.
+    """Flat `PerceiverMultimodalAutoencoder` arguments (`from_hyperparameters`) of a transformers config.
 
     transformers builds the modality processors in code (modeling_perceiver.py): Fourier features with 192
     bands for audio (max_resolution = the number of samples) and 32 for video (max_resolution =
@@ -328,7 +331,7 @@ def _multimodal_config(config):
         "input_min_padding_size": 4,
         "query_min_padding_size": 2,
         "decoder_output_channels": config.get("output_num_channels", 512),
-        **{k: v for k, v in _core_config(config).items() if k != "cross_attention_shape_for_attention"},
+        **_core_config(config),
     }
 
 
@@ -339,7 +342,7 @@ def _load_multimodal_preprocessor(layer, reader, prefix):
 
 
 def _build_multimodal_autoencoder(config, reader, dtype):
-    model = PerceiverMultimodalAutoencoder(dtype=dtype, **_multimodal_config(config))
+    model = PerceiverMultimodalAutoencoder.from_hyperparameters(dtype=dtype, **_multimodal_config(config))
     _load_multimodal_preprocessor(
         model.get_layer("multimodal_preprocessor"), reader, "perceiver.input_preprocessor"
     )

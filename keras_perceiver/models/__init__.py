@@ -4,7 +4,7 @@ from keras_perceiver.models.optical_flow_tiling import predict_flow_tiled
 from keras_perceiver.models.perceiver import Perceiver
 from keras_perceiver.models.perceiver_audio_classifier import PerceiverAudioClassifier
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
-from keras_perceiver.models.perceiver_entity_set import PerceiverEntityEncoder
+from keras_perceiver.models.perceiver_entity_encoder import PerceiverEntityEncoder
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM

@@ -24,6 +24,15 @@ class PerceiverFunctionalModel(ModelInputsMixin, keras.Model):
     LAYER_ARGUMENTS = ()
     presets = {}
 
+    def __init__(self, inputs, outputs, **kwargs):
+        unknown = sorted(set(kwargs) - {"name", "trainable"})
+        if unknown:
+            raise TypeError(
+                f"{self.__class__.__name__}: unknown arguments {unknown}. Expected the constructor's "
+                "arguments (the preprocessor's and the latent stack's go to `PerceiverBackbone(...)`)."
+            )
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
         config.update(serialize_layers(self._perceiver_config, self.LAYER_ARGUMENTS))

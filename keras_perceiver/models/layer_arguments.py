@@ -20,6 +20,8 @@ def deserialize_layers(config, keys):
     config = dict(config)
     for key in keys:
         value = config.get(key)
+        if key not in config:
+            continue
         if isinstance(value, (list, tuple)):
             config[key] = [_deserialize(layer) for layer in value]
         else:

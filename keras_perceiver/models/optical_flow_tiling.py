@@ -159,13 +159,14 @@ def predict_flow_tiled(model, frames, min_overlap=20, batch_size=8, window_size=
     Example:
     >>> import numpy as np
     >>> from keras_perceiver.models import PerceiverOpticalFlow, predict_flow_tiled
-    >>> model = PerceiverOpticalFlow(image_size=(8, 8), train_size=(8, 8), num_bands=4,
-    ...     num_latents=8, latent_dim=16, num_self_attends_per_block=1, num_self_attention_heads=2)
+    >>> model = PerceiverOpticalFlow.from_hyperparameters(image_size=(8, 8), train_size=(8, 8),
+    ...     num_bands=4, num_latents=8, latent_dim=16, num_self_attends_per_block=1,
+    ...     num_self_attention_heads=2)
     >>> tuple(predict_flow_tiled(model, np.zeros((1, 2, 12, 20, 3), "float32"), min_overlap=2).shape)
     (1, 12, 20, 2)
     """
     check_positive_int("batch_size", batch_size)
-    if getattr(model, "_perceiver_config", {}).get("subsample_outputs", False):
+    if getattr(model, "subsample_outputs", False):
         raise ValueError(
             "predict_flow_tiled needs the full flow field of each tile. Received a model with "
             "subsample_outputs=True; build it with subsample_outputs=False (the weights are the same)."

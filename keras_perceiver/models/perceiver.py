@@ -2,79 +2,80 @@
 
 import keras
 
-from keras_perceiver.layers.cross_attention import CrossAttention
-from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
-from keras_perceiver.layers.latent_processor import LatentProcessor
-from keras_perceiver.models.core_layers import initializer
-from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
+from keras_perceiver.models.task_model import PerceiverTaskModel, check_backbone
 from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class Perceiver(PerceiverTaskModel):
-    """Perceiver: `num_cross_attends` x (cross-attend, latent Transformer), then a pooled classifier.
+    """Perceiver: a pooled classification head on a backbone that cross-attends `num_cross_attends` times.
 
-    The latents re-read the inputs before every latent block. The first
-    cross-attend and latent block have their own weights; with
-    `share_weights=True` all later repeats share one cross-attention and one
-    latent block (the weight sharing of the paper's ImageNet models, as in
-    the common open-source ports). Logits come from the mean of the latents,
-    layer-normalized, through a Dense layer.
+    The backbone's latents re-read the inputs before every latent block
+    (`PerceiverBackbone(num_cross_attends=8, share_cross_attend_weights=True)`:
+    the first cross-attend and latent block have their own weights, all
+    later repeats share one, the weight sharing of the paper's ImageNet
+    models). Head: the mean of the latents, layer-normalized, through a
+    Dense layer to the logits.
 
     Source: Perceiver (arXiv 2103.03206) sections 2-3, figure 1.
 
     Args:
-        input_shape: tuple, shape of one example without the batch, (M, C),
-            or any shape that `preprocessor` maps to (M, C).
+        backbone: a `PerceiverBackbone` (with `num_cross_attends` > 1 for the
+            Perceiver's repeated cross-attends).
         num_classes: int, K.
-        num_latents: int, N. Defaults to 512.
-        latent_dim: int, D. Defaults to 1024.
-        num_cross_attends: int, repeats of cross-attend + latent block.
-            Defaults to 8.
-        num_self_attends_per_block: int, layers per latent block. Defaults to 6.
-        num_cross_attention_heads: int. Defaults to 1.
-        num_self_attention_heads: int. Defaults to 8.
-        qk_channels, v_channels: int or None, attention widths (see
-            `CrossAttentionEncoder`, `LatentProcessor`).
-        cross_attention_widening_factor, self_attention_widening_factor:
-            int. Default 1.
-        use_query_residual: bool. Defaults to True.
-        share_weights: bool, share weights between repeats 2..K. Defaults to True.
-        activation: `"gelu"` (default) or `"gelu_approximate"`.
-        dropout, attention_dropout: float. Default 0.
-        preprocessor: optional layer mapping `inputs` to (B, M, C) (e.g.
-            pixels with Fourier positions).
-        input_dtype: dtype of `inputs`. Defaults to `"float32"`.
-        initializer_range: float, stddev of the truncated normal that
-            initializes every kernel, latent array and embedding table the
-            model builds (transformers' `initializer_range`). Defaults to 0.02;
-            small models train faster from larger values (e.g. 0.2).
-        dtype: dtype policy of every layer.
+        dtype: dtype policy of the head's layers.
 
     Inputs (a dict):
-        inputs: (B, *input_shape) tensor.
+        the backbone's input (`"inputs"` by default): (B, *input_shape).
         padding_mask: optional (B, M) bool, True for real inputs.
 
     Returns:
         (B, num_classes) logits.
 
     Raises:
-        ValueError: for non-positive sizes and, from the layers, inputs or
-            masks of the wrong shape.
+        TypeError: for a `backbone` that is not a `PerceiverBackbone`.
+        ValueError: for a non-positive `num_classes` and, from the layers,
+            inputs or masks of the wrong shape.
 
     Example:
     >>> import keras
-    >>> from keras_perceiver.models import Perceiver
-    >>> model = Perceiver(input_shape=(20, 3), num_classes=4, num_latents=8, latent_dim=16,
-    ...     num_cross_attends=2, num_self_attends_per_block=1, num_self_attention_heads=2)
+    >>> from keras_perceiver.models import Perceiver, PerceiverBackbone
+    >>> backbone = PerceiverBackbone(input_shape=(20, 3), num_latents=8, latent_dim=16,
+    ...     num_cross_attends=2, num_self_attends_per_block=1, num_cross_attention_heads=1,
+    ...     num_self_attention_heads=2)
+    >>> model = Perceiver(backbone, num_classes=4)
     >>> tuple(model({"inputs": keras.ops.ones((2, 20, 3))}).shape)
     (2, 4)
     """
 
-    LAYER_ARGUMENTS = ("preprocessor",)
+    def __init__(self, backbone, num_classes, dtype=None, **kwargs):
+        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        check_backbone(self.__class__.__name__, backbone)
+        check_positive_int("num_classes", num_classes)
 
-    def __init__(
-        self,
+        # === Layers ===
+        pool = keras.layers.GlobalAveragePooling1D(dtype=dtype, name="pool")
+        head_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=dtype, name="head_norm")
+        head = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=truncated_normal(backbone.initializer_range),
+            dtype=dtype,
+            name="classifier",
+        )
+
+        # === Functional graph ===
+        inputs = backbone.task_inputs(padding_mask=True)
+        latents = backbone.encode(inputs, padding_mask=inputs.get("padding_mask"))["latents"]
+        logits = head(head_norm(pool(latents)))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self._set_backbone(backbone, config)
+
+    @classmethod
+    def from_hyperparameters(
+        cls,
         input_shape,
         num_classes,
         num_latents=512,
@@ -82,92 +83,43 @@ class Perceiver(PerceiverTaskModel):
         num_cross_attends=8,
         num_self_attends_per_block=6,
         num_cross_attention_heads=1,
-        num_self_attention_heads=8,
-        qk_channels=None,
-        v_channels=None,
-        cross_attention_widening_factor=1,
-        self_attention_widening_factor=1,
-        use_query_residual=True,
         share_weights=True,
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        initializer_range=0.02,
         preprocessor=None,
         input_dtype="float32",
         dtype=None,
-        **kwargs,
+        name=None,
+        **stack,
     ):
-        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        config["input_shape"] = tuple(input_shape)
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("num_cross_attends", num_cross_attends)
+        """Build from one flat argument list (the form before the backbone/head split).
 
-        # === Layers ===
-        common = dict(
-            activation=activation,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            kernel_initializer=initializer(config),
-            dtype=dtype,
-        )
-        encoder = CrossAttentionEncoder(
-            num_latents,
-            latent_dim,
+        Args:
+            input_shape: tuple, shape of one example without the batch.
+            num_classes: int, K.
+            num_latents, latent_dim, num_cross_attends,
+                num_self_attends_per_block, num_cross_attention_heads: the
+                Perceiver's defaults (512, 1024, 8, 6, 1).
+            share_weights: bool, `share_cross_attend_weights`.
+            preprocessor: optional layer mapping the inputs to (B, M, C).
+            input_dtype: dtype of the inputs. Defaults to `"float32"`.
+            dtype: dtype policy of every layer.
+            name: optional model name.
+            **stack: other `PerceiverBackbone` latent-stack arguments.
+
+        Returns:
+            A `Perceiver`.
+        """
+        backbone = PerceiverBackbone(
+            input_shape=input_shape,
+            input_preprocessor=preprocessor,
+            input_dtype=input_dtype,
+            num_latents=num_latents,
+            latent_dim=latent_dim,
+            num_blocks=1,
+            num_cross_attends=num_cross_attends,
+            num_self_attends_per_block=num_self_attends_per_block,
             num_cross_attention_heads=num_cross_attention_heads,
-            qk_channels=qk_channels,
-            v_channels=v_channels,
-            cross_attention_widening_factor=cross_attention_widening_factor,
-            use_query_residual=use_query_residual,
-            latent_initializer=initializer(config),
-            name="encoder",
-            **common,
+            share_cross_attend_weights=share_weights,
+            dtype=dtype,
+            **stack,
         )
-
-        def latent_block(name):
-            return LatentProcessor(
-                num_blocks=1,
-                num_self_attends_per_block=num_self_attends_per_block,
-                num_self_attention_heads=num_self_attention_heads,
-                qk_channels=qk_channels,
-                v_channels=v_channels,
-                self_attention_widening_factor=self_attention_widening_factor,
-                name=name,
-                **common,
-            )
-
-        def cross_attend(name):
-            return CrossAttention(
-                num_heads=num_cross_attention_heads,
-                qk_channels=qk_channels,
-                v_channels=v_channels,
-                widening_factor=cross_attention_widening_factor,
-                use_query_residual=use_query_residual,
-                name=name,
-                **common,
-            )
-
-        repeats = range(1, num_cross_attends)
-        if share_weights:
-            shared = (cross_attend("cross_attention_shared"), latent_block("processor_shared"))
-            later = [shared for _ in repeats]
-        else:
-            later = [(cross_attend(f"cross_attention_{r}"), latent_block(f"processor_{r}")) for r in repeats]
-        head_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=dtype, name="head_norm")
-        head = keras.layers.Dense(
-            num_classes, kernel_initializer=initializer(config), dtype=dtype, name="classifier"
-        )
-
-        # === Functional graph ===
-        inputs = keras.Input(shape=config["input_shape"], dtype=input_dtype, name="inputs")
-        x = preprocessor(inputs) if preprocessor is not None else inputs
-        padding_mask = keras.Input(shape=(x.shape[1],), dtype="bool", name="padding_mask", optional=True)
-        latents = latent_block("processor_0")(encoder(x, padding_mask=padding_mask))
-        for cross_attention, processor in later:
-            latents = processor(cross_attention(latents, x, padding_mask=padding_mask))
-        pooled = keras.layers.GlobalAveragePooling1D(dtype=dtype, name="pool")(latents)
-        logits = head(head_norm(pooled))
-        super().__init__(inputs={"inputs": inputs, "padding_mask": padding_mask}, outputs=logits, **kwargs)
-
-        # === Config ===
-        self._perceiver_config = config
+        return cls(backbone, num_classes=num_classes, dtype=dtype, name=name)

@@ -1,43 +1,63 @@
 """Audio classification with Perceiver IO: raw waveforms or log-mel spectrograms in, logits out."""
 
 import keras
-from keras import ops
 
 from keras_perceiver.layers.trainable_queries import TrainableQueries
-from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
 from keras_perceiver.models.perceiver_audio_classifier_presets import PERCEIVER_AUDIO_CLASSIFIER_PRESETS
-from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
+from keras_perceiver.models.task_model import (
+    PerceiverTaskModel,
+    build_query_decoder,
+    check_backbone,
+    rename_arguments,
+    split_stack_arguments,
+)
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.preprocessors.audio_preprocessor import AudioPreprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.preprocessors.log_mel_spectrogram import LogMelSpectrogram
 from keras_perceiver.validation import check_choice, check_positive_int
 
 INPUT_TYPES = ("raw", "log_mel", "spectrogram")
-# Floor of the mel power before the log (-100 dB), as `keras.layers.MelSpectrogram`'s `min_power`.
-LOG_MEL_FLOOR = 1e-10
+
+# Latent stack of `from_hyperparameters` (the `audio_perceiver_raw_527` backbone's).
+AUDIO_STACK = {
+    "num_latents": 784,
+    "latent_dim": 512,
+    "num_blocks": 1,
+    "num_self_attends_per_block": 8,
+    "num_cross_attention_heads": 1,
+    "num_self_attention_heads": 8,
+    "qk_channels": None,
+    "v_channels": None,
+    "cross_attention_shape_for_attention": "kv",
+    "cross_attention_widening_factor": 1,
+    "self_attention_widening_factor": 1,
+    "use_query_residual": True,
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class PerceiverAudioClassifier(PerceiverTaskModel):
-    """Audio (B, S) or spectrograms (B, F, N) -> logits (B, num_classes).
+    """Audio (B, S) or spectrograms (B, F, N) -> logits (B, num_classes): a head on a `PerceiverBackbone`.
 
-    Three front ends (`input_type`):
-    - `"raw"`: `AudioPreprocessor` cuts the waveform into patches of
-      `samples_per_patch` samples with 1-D Fourier (or learned) positions.
-    - `"log_mel"`: a log-mel spectrogram (B, F frames, N mel bins) is computed
-      inside the model from the waveform: `keras.layers.MelSpectrogram`
-      (centred STFT with a Hann window, power spectrum, mel filter bank; in
-      float32 under mixed precision), then 10 log10 in dB with a floor of
-      1e-10 (-100 dB). Keras' own dB option is not used: its `top_db`
-      clipping is relative to the maximum over the whole batch, which would
-      make each example's features depend on the others. F = 1 +
-      S // `sequence_stride`. Then treated like the `"spectrogram"` input.
-    - `"spectrogram"`: a given (B, F, N) spectrogram (e.g. log-mel computed in
-      the input pipeline) is cut into `patch_size` x `patch_size` patches
-      over time x frequency (`ImagePreprocessor(prep_type="patches")`) with
-      2-D Fourier (or learned) positions over the (F / p, N / p) grid.
-    Then encoder -> processor -> one learned query (width D, query residual)
-    decoded to `num_classes` logits, as the image classifier. Presets:
+    Backbone front ends (its `input_preprocessor`; `from_hyperparameters`
+    builds them from `input_type`):
+    - `"raw"`: `AudioPreprocessor` cuts the waveform (input `"audio"`, (B,
+      S)) into patches of `samples_per_patch` samples with 1-D Fourier (or
+      learned) positions.
+    - `"log_mel"`: `[LogMelSpectrogram, ImagePreprocessor]`: a log-mel
+      spectrogram (B, F frames, N mel bins, 1) in dB is computed inside the
+      model from the waveform (input `"audio"`), each example on its own,
+      then treated like the `"spectrogram"` input.
+    - `"spectrogram"`: `[Reshape((F, N, 1)), ImagePreprocessor]`: a given
+      (B, F, N) spectrogram (input `"spectrogram"`, e.g. log-mel computed in
+      the input pipeline) gets a channel axis and is cut into `patch_size` x
+      `patch_size` patches over time x frequency
+      (`ImagePreprocessor(prep_type="patches")`) with 2-D Fourier (or
+      learned) positions over the (F / p, N / p) grid.
+    Head: one learned query (width D) decoded by a `QueryDecoder` (query
+    residual) to `num_classes` logits, as the image classifier. Presets:
     `audio_perceiver_raw_527` (see its description: built from the Perceiver
     IO multimodal audio front end; the Perceiver paper's AudioSet
     configuration could not be verified offline).
@@ -48,63 +68,40 @@ class PerceiverAudioClassifier(PerceiverTaskModel):
     `PerceiverClassificationDecoder`.
 
     Args:
-        input_type: `"raw"` (default), `"log_mel"` or `"spectrogram"`.
-        num_samples: int, S, samples per example (`"raw"`/`"log_mel"`).
-            Defaults to 30,720.
-        spectrogram_shape: tuple (F, N) of a given spectrogram
-            (`"spectrogram"` only). Defaults to None.
+        backbone: a `PerceiverBackbone` whose input is the audio (B, S) or
+            the spectrogram (B, F, N), e.g.
+            `PerceiverBackbone.from_preset("audio_perceiver_raw_527")`.
         num_classes: int, K. Defaults to 527 (AudioSet).
-        samples_per_patch: int, patch length of `"raw"`. Defaults to 16.
-        patch_size: int, time x frequency patch size of spectrograms.
-            Defaults to 1.
-        position_encoding_type: `"fourier"` (default) or `"trainable"`.
-        num_bands: int, Fourier bands per axis. Defaults to 192.
-        max_resolution: int (raw) or tuple (F, N) (spectrograms) or None;
-            None uses the sample count (raw) or the patch grid
-            (spectrograms). Defaults to None.
-        num_channels: int, width of learned positions. Defaults to 64.
-        project_pos_dim: int or None, projection of the positions.
-            Defaults to None.
-        sampling_rate: int, Hz, for the mel scale (`"log_mel"`). Defaults
-            to 48,000.
-        fft_length: int, FFT size (`"log_mel"`). Defaults to 1024.
-        sequence_length: int or None, STFT window length; None uses
-            `fft_length`. Defaults to None.
-        sequence_stride: int, STFT hop (`"log_mel"`). Defaults to 480
-            (10 ms at 48 kHz).
-        num_mel_bins: int, N (`"log_mel"`). Defaults to 128.
-        min_freq, max_freq: float, mel filter bank range in Hz; `max_freq`
-            None is `sampling_rate / 2`. Defaults to 20.0 and None.
-        num_latents, latent_dim, num_blocks, num_self_attends_per_block,
-            num_cross_attention_heads, num_self_attention_heads, qk_channels,
-            v_channels, cross_attention_shape_for_attention,
-            cross_attention_widening_factor, self_attention_widening_factor,
-            use_query_residual, activation, dropout, attention_dropout:
-            encoder/processor arguments (see `PerceiverIO`).
-        initializer_range: float, stddev of the truncated normal
-            initialization. Defaults to 0.02.
-        dtype: dtype policy of every layer.
+        decoder_num_cross_attention_heads: int. Defaults to 1.
+        decoder_qk_channels, decoder_v_channels: int or None; None uses the
+            latent width D. Default None.
+        decoder_cross_attention_widening_factor: int. Defaults to 1.
+        decoder_use_query_residual: bool, add the query to the attention
+            output (transformers' classification decoder). Defaults to True.
+        dtype: dtype policy of the head's layers (the backbone keeps its
+            own).
 
     Inputs (a dict):
         audio: (B, S) float waveform (`"raw"`, `"log_mel"`), or
-        spectrogram: (B, F, N) float spectrogram (`"spectrogram"`).
+        spectrogram: (B, F, N) float spectrogram (`"spectrogram"`); the
+            name is the backbone's `input_name`.
 
     Returns:
         (B, num_classes) logits.
 
     Raises:
-        ValueError: for an unknown `input_type`, non-positive sizes, a
-            missing `spectrogram_shape`, S not a multiple of
-            `samples_per_patch`, or a spectrogram (given or computed) whose F
-            or N is not a multiple of `patch_size` (the message gives the
-            frame count computed from S).
+        TypeError: for a `backbone` that is not a `PerceiverBackbone`.
+        ValueError: for a non-positive `num_classes`.
 
     Example:
     >>> import keras
-    >>> from keras_perceiver.models import PerceiverAudioClassifier
-    >>> model = PerceiverAudioClassifier(num_samples=64, num_classes=3, samples_per_patch=8,
-    ...     num_bands=4, num_latents=4, latent_dim=8, num_self_attends_per_block=1,
+    >>> from keras_perceiver.models import PerceiverAudioClassifier, PerceiverBackbone
+    >>> from keras_perceiver.preprocessors import AudioPreprocessor
+    >>> backbone = PerceiverBackbone(input_shape=(64,), input_name="audio",
+    ...     input_preprocessor=AudioPreprocessor(samples_per_patch=8, num_bands=4), num_latents=4,
+    ...     latent_dim=8, num_self_attends_per_block=1, num_cross_attention_heads=1,
     ...     num_self_attention_heads=2)
+    >>> model = PerceiverAudioClassifier(backbone, num_classes=3)
     >>> tuple(model({"audio": keras.ops.zeros((2, 64))}).shape)
     (2, 3)
     """
@@ -113,6 +110,52 @@ class PerceiverAudioClassifier(PerceiverTaskModel):
 
     def __init__(
         self,
+        backbone,
+        num_classes=527,
+        decoder_num_cross_attention_heads=1,
+        decoder_qk_channels=None,
+        decoder_v_channels=None,
+        decoder_cross_attention_widening_factor=1,
+        decoder_use_query_residual=True,
+        dtype=None,
+        **kwargs,
+    ):
+        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        check_backbone(self.__class__.__name__, backbone)
+        check_positive_int("num_classes", num_classes)
+
+        # === Layers ===
+        queries = TrainableQueries(
+            1,
+            backbone.latent_dim,
+            initializer=truncated_normal(backbone.initializer_range),
+            dtype=dtype,
+            name="decoder_queries",
+        )
+        decoder = build_query_decoder(
+            backbone,
+            num_cross_attention_heads=decoder_num_cross_attention_heads,
+            qk_channels=decoder_qk_channels,
+            v_channels=decoder_v_channels,
+            cross_attention_widening_factor=decoder_cross_attention_widening_factor,
+            use_query_residual=decoder_use_query_residual,
+            output_channels=num_classes,
+            dtype=dtype,
+        )
+        postprocessor = ClassificationPostprocessor(dtype=dtype, name="postprocessor")
+
+        # === Functional graph ===
+        inputs = backbone.task_inputs()
+        encoded = backbone.encode(inputs)
+        logits = postprocessor(decoder(queries(encoded["encoder_inputs"]), encoded["latents"]))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self._set_backbone(backbone, config)
+
+    @classmethod
+    def from_hyperparameters(
+        cls,
         input_type="raw",
         num_samples=30_720,
         spectrogram_shape=None,
@@ -131,84 +174,102 @@ class PerceiverAudioClassifier(PerceiverTaskModel):
         num_mel_bins=128,
         min_freq=20.0,
         max_freq=None,
-        num_latents=784,
-        latent_dim=512,
-        num_blocks=1,
-        num_self_attends_per_block=8,
-        num_cross_attention_heads=1,
-        num_self_attention_heads=8,
-        qk_channels=None,
-        v_channels=None,
-        cross_attention_shape_for_attention="kv",
-        cross_attention_widening_factor=1,
-        self_attention_widening_factor=1,
-        use_query_residual=True,
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        initializer_range=0.02,
         dtype=None,
-        **kwargs,
+        name=None,
+        **stack,
     ):
-        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        name = self.__class__.__name__
-        check_choice("input_type", input_type, INPUT_TYPES)
-        for arg in ("num_samples", "num_classes", "samples_per_patch", "patch_size", "num_mel_bins"):
-            check_positive_int(arg, config[arg])
-        if isinstance(max_resolution, (list, tuple)):
-            config["max_resolution"] = tuple(max_resolution)
-        if input_type == "spectrogram":
-            if spectrogram_shape is None or len(tuple(spectrogram_shape)) != 2:
-                raise ValueError(
-                    f"{name}: input_type='spectrogram' needs `spectrogram_shape=(frames, mel_bins)`. "
-                    f"Received: spectrogram_shape={spectrogram_shape!r}"
-                )
-            config["spectrogram_shape"] = tuple(int(n) for n in spectrogram_shape)
-        elif spectrogram_shape is not None:
-            config["spectrogram_shape"] = tuple(spectrogram_shape)
-        decoder_config = dict(
-            config,
-            decoder_num_heads=1,
-            decoder_qk_channels=None,
-            decoder_v_channels=None,
-            decoder_widening_factor=1,
-            decoder_use_query_residual=True,
-            output_channels=num_classes,
-            query_mask_mode="ignore",
-        )
+        """Build from one flat argument list (the form before the backbone/head split).
 
-        # === Layers ===
-        mel_spectrogram = None
+        Args:
+            input_type: `"raw"` (default), `"log_mel"` or `"spectrogram"`.
+            num_samples: int, S, samples per example (`"raw"`/`"log_mel"`).
+                Defaults to 30,720.
+            spectrogram_shape: tuple (F, N) of a given spectrogram
+                (`"spectrogram"` only). Defaults to None.
+            num_classes: int, K. Defaults to 527 (AudioSet).
+            samples_per_patch: int, patch length of `"raw"`. Defaults to 16.
+            patch_size: int, time x frequency patch size of spectrograms.
+                Defaults to 1.
+            position_encoding_type: `"fourier"` (default) or `"trainable"`.
+            num_bands: int, Fourier bands per axis. Defaults to 192.
+            max_resolution: int (raw) or tuple (F, N) (spectrograms) or None;
+                None uses the sample count (raw) or the patch grid
+                (spectrograms). Defaults to None.
+            num_channels: int, width of learned positions. Defaults to 64.
+            project_pos_dim: int or None, projection of the positions.
+                Defaults to None.
+            sampling_rate, fft_length, sequence_length, sequence_stride,
+                num_mel_bins, min_freq, max_freq: `LogMelSpectrogram`
+                arguments (`"log_mel"`; defaults 48,000 Hz, 1024, None, 480,
+                128, 20.0, None).
+            dtype: dtype policy of every layer (the log-mel spectrogram is
+                computed in float32).
+            name: optional model name.
+            **stack: `PerceiverBackbone` latent-stack arguments (defaults:
+                `AUDIO_STACK`, the `audio_perceiver_raw_527` backbone's) and
+                `decoder_*` head arguments.
+
+        Returns:
+            A `PerceiverAudioClassifier`.
+
+        Raises:
+            ValueError: for an unknown `input_type`, non-positive sizes, a
+                missing `spectrogram_shape`, S not a multiple of
+                `samples_per_patch`, or a spectrogram (given or computed)
+                whose F or N is not a multiple of `patch_size` (the message
+                gives the frame count computed from S).
+        """
+        task_name = cls.__name__
+        check_choice("input_type", input_type, INPUT_TYPES)
+        for arg, value in (
+            ("num_samples", num_samples),
+            ("num_classes", num_classes),
+            ("samples_per_patch", samples_per_patch),
+            ("patch_size", patch_size),
+            ("num_mel_bins", num_mel_bins),
+        ):
+            check_positive_int(arg, value)
+        if isinstance(max_resolution, list):
+            max_resolution = tuple(max_resolution)
+        stack, head = split_stack_arguments(stack)
+        positions = dict(
+            position_encoding_type=position_encoding_type,
+            num_bands=num_bands,
+            max_resolution=max_resolution,
+            num_channels=num_channels,
+            project_pos_dim=project_pos_dim,
+            dtype=dtype,
+        )
         if input_type == "raw":
-            preprocessor = AudioPreprocessor(
-                samples_per_patch=samples_per_patch,
-                position_encoding_type=position_encoding_type,
-                num_bands=num_bands,
-                max_resolution=max_resolution,
-                num_channels=num_channels,
-                project_pos_dim=project_pos_dim,
-                dtype=dtype,
-                name="audio_preprocessor",
+            input_name, input_shape = "audio", (num_samples,)
+            preprocessors = AudioPreprocessor(
+                samples_per_patch=samples_per_patch, name="audio_preprocessor", **positions
             )
         else:
             if input_type == "log_mel":
-                mel_spectrogram = keras.layers.MelSpectrogram(
-                    fft_length=fft_length,
-                    sequence_stride=sequence_stride,
-                    sequence_length=sequence_length,
+                log_mel = LogMelSpectrogram(
                     sampling_rate=sampling_rate,
+                    fft_length=fft_length,
+                    sequence_length=sequence_length,
+                    sequence_stride=sequence_stride,
                     num_mel_bins=num_mel_bins,
                     min_freq=min_freq,
                     max_freq=max_freq,
-                    power_to_db=False,  # its dB scale clips at the max over the whole batch (top_db)
-                    dtype="float32",
                     name="log_mel_spectrogram",
                 )
-                frames = mel_spectrogram.compute_output_shape((None, num_samples))[-1]
-                config_shape = (frames, num_mel_bins)
+                input_name, input_shape = "audio", (num_samples,)
+                grid = (log_mel.num_frames(num_samples), num_mel_bins)
+                front = log_mel
             else:
-                config_shape = config["spectrogram_shape"]
-            for axis, size in zip(("frames", "mel bins"), config_shape):
+                if spectrogram_shape is None or len(tuple(spectrogram_shape)) != 2:
+                    raise ValueError(
+                        f"{task_name}: input_type='spectrogram' needs `spectrogram_shape=(frames, "
+                        f"mel_bins)`. Received: spectrogram_shape={spectrogram_shape!r}"
+                    )
+                input_name, input_shape = "spectrogram", tuple(int(n) for n in spectrogram_shape)
+                grid = input_shape
+                front = keras.layers.Reshape((*grid, 1), dtype=dtype, name="spectrogram_channel")
+            for axis, size in zip(("frames", "mel bins"), grid):
                 if size % patch_size:
                     hint = ""
                     if input_type == "log_mel":
@@ -217,42 +278,22 @@ class PerceiverAudioClassifier(PerceiverTaskModel):
                             "frames = 1 + num_samples // sequence_stride)"
                         )
                     raise ValueError(
-                        f"{name}: the spectrogram has {size} {axis}, not a multiple of patch_size="
-                        f"{patch_size}. Received: spectrogram shape {tuple(config_shape)}{hint}"
+                        f"{task_name}: the spectrogram has {size} {axis}, not a multiple of patch_size="
+                        f"{patch_size}. Received: spectrogram shape {tuple(grid)}{hint}"
                     )
-            preprocessor = ImagePreprocessor(
+            patches = ImagePreprocessor(
                 prep_type="patches",
                 spatial_downsample=patch_size,
-                position_encoding_type=position_encoding_type,
-                num_bands=num_bands,
-                max_resolution=max_resolution,
-                num_channels=num_channels,
-                project_pos_dim=project_pos_dim,
-                dtype=dtype,
                 name="spectrogram_preprocessor",
+                **positions,
             )
-        encoder, processor = build_encoder_and_processor(config, dtype=dtype)
-        queries = TrainableQueries(
-            1, latent_dim, initializer=initializer(config), dtype=dtype, name="decoder_queries"
+            preprocessors = [front, patches]
+        backbone = PerceiverBackbone(
+            input_shape=input_shape,
+            input_name=input_name,
+            input_preprocessor=preprocessors,
+            **{**AUDIO_STACK, **stack},
+            dtype=dtype,
         )
-        decoder = build_decoder(decoder_config, dtype=dtype)
-        postprocessor = ClassificationPostprocessor(dtype=dtype, name="postprocessor")
-
-        # === Functional graph ===
-        if input_type == "spectrogram":
-            inputs = {"spectrogram": keras.Input(shape=config["spectrogram_shape"], name="spectrogram")}
-            x = preprocessor(ops.expand_dims(inputs["spectrogram"], -1))
-        else:
-            inputs = {"audio": keras.Input(shape=(num_samples,), name="audio")}
-            if input_type == "raw":
-                x = preprocessor(inputs["audio"])
-            else:
-                mel = ops.transpose(mel_spectrogram(inputs["audio"]), (0, 2, 1))  # (B, F, N) power
-                spectrogram = 10.0 * ops.log10(ops.maximum(mel, LOG_MEL_FLOOR))  # dB, per example
-                x = preprocessor(ops.expand_dims(spectrogram, -1))
-        latents = processor(encoder(x))
-        logits = postprocessor(decoder(queries(x), latents))
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self._perceiver_config = config
+        head = rename_arguments(head)
+        return cls(backbone=backbone, num_classes=num_classes, dtype=dtype, name=name, **head)

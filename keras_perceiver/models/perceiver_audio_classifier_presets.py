@@ -1,4 +1,4 @@
-"""Hyperparameters of the audio classifier presets (data, not code)."""
+"""Audio classifier presets: backbone preset + classification head (data, not code)."""
 
 PERCEIVER_AUDIO_CLASSIFIER_PRESETS = {
     "audio_perceiver_raw_527": {
@@ -13,18 +13,7 @@ PERCEIVER_AUDIO_CLASSIFIER_PRESETS = {
             "`num_parameters` pins what this builder gives for this configuration. No checkpoint."
         ),
         "num_parameters": 16_137_254,
-        "config": {
-            "input_type": "raw",
-            "num_samples": 30_720,
-            "num_classes": 527,
-            "samples_per_patch": 16,
-            "num_bands": 192,
-            "num_latents": 784,
-            "latent_dim": 512,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 8,
-            "num_cross_attention_heads": 1,
-            "num_self_attention_heads": 8,
-        },
+        "backbone": "audio_perceiver_raw_527",
+        "config": {"num_classes": 527},
     },
 }

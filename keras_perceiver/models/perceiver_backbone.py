@@ -1,5 +1,8 @@
 """The Perceiver backbone: input preprocessor -> cross-attention encoder -> latent processor."""
 
+import copy
+import inspect
+
 import keras
 
 from keras_perceiver.layers.cross_attention import CrossAttention
@@ -260,6 +263,35 @@ class PerceiverBackbone(PerceiverFunctionalModel):
             setattr(self, name, config[name])
         self._perceiver_config = config
 
+    @classmethod
+    def from_preset(cls, preset, weights=None, **kwargs):
+        """Build a named preset (see `presets`) or load a directory written by `save_to_preset`.
+
+        Args:
+            preset: str, a name in `presets`, or the path of a preset
+                directory of a backbone or of a task (its backbone is
+                returned).
+            weights: optional path of a `.weights.h5` file to load.
+            **kwargs: arguments that override the preset's: `PerceiverBackbone`
+                arguments, or arguments of its input preprocessor (the last
+                one of a list), e.g. `num_bands` or `max_sequence_length`.
+
+        Raises:
+            ValueError: for an unknown preset name, a corrupt preset directory
+                or one that holds another model class.
+            TypeError: for an argument that neither the backbone nor its
+                input preprocessor takes.
+            FileNotFoundError: for a preset directory with missing files.
+
+        Example:
+        >>> from keras_perceiver.models import PerceiverBackbone
+        >>> backbone = PerceiverBackbone.from_preset("vision_perceiver_fourier",  # doctest: +SKIP
+        ...     input_shape=(64, 64, 3), max_resolution=(64, 64), num_blocks=2)
+        """
+        if isinstance(preset, str) and preset in cls.presets:
+            kwargs = _route_preprocessor_arguments(cls.presets[preset]["config"], kwargs)
+        return super().from_preset(preset, weights=weights, **kwargs)
+
     def task_inputs(self, padding_mask=False):
         """Fresh `keras.Input`s like the backbone's, for a task graph that calls its layers (`encode`).
 
@@ -338,6 +370,37 @@ class _BackboneLayers:
                 cross_attention(latents, x, padding_mask=padding_mask, training=training), training=training
             )
         return {"latents": latents, "encoder_inputs": x}
+
+
+def backbone_arguments():
+    """The constructor arguments of `PerceiverBackbone` (a set of names)."""
+    return set(inspect.signature(PerceiverBackbone.__init__).parameters) - {"self", "kwargs"}
+
+
+def _route_preprocessor_arguments(config, kwargs):
+    """`kwargs` for a backbone preset `config`; input preprocessor arguments go into that layer's config."""
+    names = backbone_arguments()
+    for_preprocessor = {key: value for key, value in kwargs.items() if key not in names}
+    if not for_preprocessor:
+        return kwargs
+    layers = config.get("input_preprocessor")
+    layers = copy.deepcopy(layers if isinstance(layers, list) else [layers] if layers else [])
+    layer = layers[-1] if layers and isinstance(layers[-1], dict) else None
+    accepted = set()
+    if layer is not None:
+        layer_class = keras.saving.get_registered_object(layer["class_name"])
+        if layer_class is not None:
+            accepted = set(inspect.signature(layer_class.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(for_preprocessor) - accepted)
+    if unknown:
+        raise TypeError(
+            f"PerceiverBackbone.from_preset: unknown arguments {unknown}. Expected `PerceiverBackbone` "
+            f"arguments {sorted(names)} or arguments of its input preprocessor {sorted(accepted)}"
+        )
+    layer["config"] = {**layer["config"], **for_preprocessor}
+    preprocessor = layers if isinstance(config.get("input_preprocessor"), list) else layers[0]
+    rest = {key: value for key, value in kwargs.items() if key in names}
+    return {**rest, "input_preprocessor": kwargs.get("input_preprocessor", preprocessor)}
 
 
 def _new_inputs(layers, input_shape, input_name, input_dtype, padding_mask):

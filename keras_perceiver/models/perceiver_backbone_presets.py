@@ -39,6 +39,34 @@ VISION_STACK = {
     "self_attention_widening_factor": 1,
 }
 
+FLOW_STACK = {
+    "num_latents": 2048,
+    "latent_dim": 512,
+    "num_blocks": 1,
+    "num_self_attends_per_block": 24,
+    "num_cross_attention_heads": 1,
+    "num_self_attention_heads": 16,
+    "qk_channels": None,
+    "v_channels": None,
+    "cross_attention_shape_for_attention": "kv",
+    "cross_attention_widening_factor": 1,
+    "self_attention_widening_factor": 1,
+}
+
+MULTIMODAL_STACK = {
+    "num_latents": 784,
+    "latent_dim": 512,
+    "num_blocks": 1,
+    "num_self_attends_per_block": 8,
+    "num_cross_attention_heads": 1,
+    "num_self_attention_heads": 8,
+    "qk_channels": None,
+    "v_channels": None,
+    "cross_attention_shape_for_attention": "kv",
+    "cross_attention_widening_factor": 1,
+    "self_attention_widening_factor": 1,
+}
+
 _IMAGE_INPUT = {"input_shape": (224, 224, 3), "input_name": "images"}
 
 PERCEIVER_BACKBONE_PRESETS = {
@@ -50,7 +78,7 @@ PERCEIVER_BACKBONE_PRESETS = {
             "LM and of `language_perceiver_classifier`; transformers checkpoint "
             "`deepmind/language-perceiver` (its `perceiver` part)."
         ),
-        "num_parameters": 199_531_776,
+        "num_parameters": 196_249_088,
         "config": {
             "input_shape": (None,),
             "input_name": "token_ids",
@@ -73,7 +101,7 @@ PERCEIVER_BACKBONE_PRESETS = {
             "TF Model Garden's perceiver project (official/projects/perceiver/configs/perceiver.py). No "
             "public checkpoint."
         ),
-        "num_parameters": 221_578_240,
+        "num_parameters": 219_444_224,
         "config": {
             "input_shape": (None,),
             "input_name": "token_ids",
@@ -151,6 +179,124 @@ PERCEIVER_BACKBONE_PRESETS = {
                 name="image_preprocessor",
             ),
             **VISION_STACK,
+        },
+    },
+    "audio_perceiver_raw_527": {
+        "description": (
+            "Raw-audio encoder of the `audio_perceiver_raw_527` classifier: the audio front end of the "
+            "Perceiver IO Kinetics multimodal autoencoder (arXiv 2107.14795, section 4.3: patches of 16 "
+            "samples, 192 Fourier bands with max_resolution = the sample count, 30,720 samples) and its "
+            "784 x 512 latent array with 1 x 8 self-attends (8 heads, 1 cross-attention head). Not a "
+            "published model (see the classifier preset). No checkpoint."
+        ),
+        "num_parameters": 14_287_383,
+        "config": {
+            "input_shape": (30_720,),
+            "input_name": "audio",
+            "input_preprocessor": _layer(
+                "AudioPreprocessor",
+                samples_per_patch=16,
+                num_bands=192,
+                name="audio_preprocessor",
+            ),
+            "num_latents": 784,
+            "latent_dim": 512,
+            "num_blocks": 1,
+            "num_self_attends_per_block": 8,
+            "num_cross_attention_heads": 1,
+            "num_self_attention_heads": 8,
+        },
+    },
+    "starcraft_entity_perceiver": {
+        "description": (
+            "Perceiver IO encoder in place of AlphaStar's entity Transformer (arXiv 2107.14795 appendix B, "
+            "tables 5, 6 and 9): entities of 256 features projected to 128 channels (a Dense named "
+            "`entity_projection`, no position encodings), 32 x 640 latents (the width derived from the "
+            "paper's FLOPs: see the `starcraft_entity_perceiver` entity-encoder preset), 1 x 3 "
+            "self-attends, 1 cross-attention / 8 self-attention heads, MLP widening 1. No checkpoint."
+        ),
+        "num_parameters": 8_466_304,
+        "config": {
+            "input_shape": (None, 256),
+            "input_name": "entities",
+            "input_preprocessor": {
+                "module": "keras.layers",
+                "class_name": "Dense",
+                "config": {
+                    "units": 128,
+                    "kernel_initializer": {
+                        "module": "keras.initializers",
+                        "class_name": "TruncatedNormal",
+                        "config": {"stddev": 0.02},
+                    },
+                    "name": "entity_projection",
+                },
+            },
+            "num_latents": 32,
+            "latent_dim": 640,
+            "num_blocks": 1,
+            "num_self_attends_per_block": 3,
+            "num_cross_attention_heads": 1,
+            "num_self_attention_heads": 8,
+            "cross_attention_widening_factor": 1,
+            "self_attention_widening_factor": 1,
+        },
+    },
+    "optical_flow_perceiver": {
+        "description": (
+            "The optical-flow perceiver's encoder (Perceiver IO, arXiv 2107.14795, section 4.2): 3x3 "
+            "patches of two 368x496 frames (54 channels) -> Dense 64 + 64-band Fourier features at the "
+            "368x496 training size, 2048 x 512 latents, 1 x 24 self-attends with 16 heads. transformers "
+            "checkpoint `deepmind/optical-flow-perceiver` (its `perceiver` part)."
+        ),
+        "num_parameters": 39_990_290,
+        "config": {
+            "input_shape": (2, 368, 496, 3),
+            "input_name": "frames",
+            "input_preprocessor": _layer(
+                "OpticalFlowPreprocessor",
+                train_size=(368, 496),
+                num_bands=64,
+                output_channels=64,
+                name="flow_preprocessor",
+            ),
+            **FLOW_STACK,
+        },
+    },
+    "multimodal_perceiver": {
+        "description": (
+            "The Kinetics-700 multimodal autoencoder's encoder (Perceiver IO, arXiv 2107.14795, section "
+            "4.3): 16 frames of 224x224 in 4x4 patches + 32-band Fourier features of the (16, 56, 56) patch "
+            "grid, audio (16 x 1920 samples) in patches of 16 + 192 bands, a 700-way label masked with "
+            "probability 1 on every call, padded to 704 channels; 784 x 512 latents, 1 x 8 self-attends "
+            "with 8 heads. transformers checkpoint `deepmind/multimodal-perceiver` (its `perceiver` part)."
+        ),
+        "num_parameters": 15_271_680,
+        "config": {
+            "input_shape": {"audio": (30_7215_271_680,), "label": (700,), "video": (16, 224, 224, 3)},
+            "input_preprocessor": _layer(
+                "MultimodalPreprocessor",
+                modalities={
+                    "audio": _layer(
+                        "AudioPreprocessor", samples_per_patch=16, num_bands=192, name="audio_preprocessor"
+                    ),
+                    "label": _layer("OneHotPreprocessor", num_classes=700, name="label_preprocessor"),
+                    "video": _layer(
+                        "ImagePreprocessor",
+                        prep_type="patches",
+                        spatial_downsample=4,
+                        temporal_downsample=1,
+                        num_bands=32,
+                        max_resolution=(16, 56, 56),
+                        name="video_preprocessor",
+                    ),
+                },
+                mask_probs={"audio": 0.0, "label": 1.0, "video": 0.0},
+                min_padding_size=4,
+                mask_mode="always",
+                name="multimodal_preprocessor",
+            ),
+            **MULTIMODAL_STACK,
         },
     },
 }

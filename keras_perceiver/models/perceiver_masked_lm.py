@@ -1,67 +1,81 @@
-"""Masked language model on UTF-8 bytes (the paper's language perceiver)."""
+"""Masked language model on UTF-8 bytes or tokens (the paper's language perceiver)."""
 
 import keras
 
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
-from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
+from keras_perceiver.models.perceiver_backbone import truncated_normal
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
-from keras_perceiver.models.task_model import PerceiverTaskModel
-from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
-from keras_perceiver.validation import check_positive_int
+from keras_perceiver.models.task_model import (
+    PerceiverTaskModel,
+    build_query_decoder,
+    check_backbone,
+    split_stack_arguments,
+)
+from keras_perceiver.models.text_backbone import text_backbone, text_preprocessor_of
+from keras_perceiver.postprocessors.logits_bias import LogitsBias
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class PerceiverMaskedLM(PerceiverTaskModel):
-    """Byte-level masked LM: token ids (B, L) -> logits (B, L, vocab_size).
+    """Masked LM: token ids (B, L) -> logits (B, L, vocab_size), a head on a text `PerceiverBackbone`.
 
-    Token + position embedding (B, L, `embedding_dim`) -> encoder ->
-    processor -> decoder whose queries are learned position embeddings of
-    the L output positions -> logits with the input embedding matrix (tied).
-    The defaults are the published `language_perceiver` preset (201,108,230
-    parameters).
+    Backbone: `TextPreprocessor` (token + position embeddings, width E) ->
+    encoder -> processor. Head: the learned position embeddings of the L
+    output positions (`TrainablePositionEncoding`, width E) are the queries
+    of a `QueryDecoder` (no query residual, no output projection, width E)
+    -> logits with the transposed token embedding of the backbone's
+    `TextPreprocessor` (tied) + a learned (vocab_size,) bias (`LogitsBias`
+    named `"output_bias"`), as transformers' `PerceiverEmbeddingDecoder`.
+    The backbone can then become a classifier's:
+    `PerceiverTextClassifier(backbone=masked_lm.backbone, num_classes=2)`
+    (weights shared). Presets: `language_perceiver` (201,108,230
+    parameters), `language_perceiver_sentencepiece`; their backbones are
+    the `PerceiverBackbone` presets of the same names.
+
+    A backbone whose `TextPreprocessor` has `use_output_bias=True` (the
+    layout of files saved before the backbone/head split, which
+    `from_hyperparameters` rebuilds) already adds the bias: the head then
+    adds none.
 
     Source: Perceiver IO (arXiv 2107.14795) section 4.1; transformers
-    `PerceiverForMaskedLM`.
+    `PerceiverForMaskedLM` (`PerceiverBasicDecoder`,
+    `PerceiverEmbeddingDecoder`).
 
     Args:
-        vocab_size: int. Defaults to 262 (bytes + 6 special ids).
-        max_sequence_length: int, L_max. Defaults to 2048.
-        embedding_dim: int, token/query width E (`d_model`). Defaults to 768.
-        num_latents, latent_dim, num_blocks, num_self_attends_per_block,
-            num_cross_attention_heads, num_self_attention_heads, qk_channels,
-            v_channels, cross_attention_shape_for_attention,
-            cross_attention_widening_factor, self_attention_widening_factor,
-            use_query_residual: encoder/processor arguments (see `PerceiverIO`).
-        decoder_num_heads: int. Defaults to 8.
-        decoder_qk_channels: int. Defaults to 256.
-        decoder_v_channels: int or None; None uses `embedding_dim`.
-        decoder_widening_factor: int. Defaults to 1.
-        activation: `"gelu"` (exact, default) or `"gelu_approximate"`.
-        dropout, attention_dropout: float. Default 0.
-        initializer_range: float, stddev of the truncated normal that
-            initializes every kernel, latent array and embedding table the
-            model builds (transformers' `initializer_range`). Defaults to 0.02;
-            small models train faster from larger values (e.g. 0.2).
-        dtype: dtype policy of every layer.
+        backbone: a `PerceiverBackbone` on token ids whose (last) input
+            preprocessor is a `TextPreprocessor`, e.g.
+            `PerceiverBackbone.from_preset("language_perceiver")`.
+        decoder_num_cross_attention_heads: int. Defaults to 8.
+        decoder_qk_channels: int or None; None uses E. Defaults to 256.
+        decoder_v_channels: int or None; None uses E (the
+            `TextPreprocessor`'s `embedding_dim`). Defaults to None.
+        decoder_cross_attention_widening_factor: int. Defaults to 1.
+        dtype: dtype policy of the head's layers (the backbone keeps its
+            own).
 
     Inputs (a dict):
-        token_ids: (B, L) int32, L <= `max_sequence_length`.
+        token_ids: (B, L) int32, L <= the preprocessor's
+            `max_sequence_length`.
         padding_mask: optional (B, L) bool, True for real tokens.
 
     Returns:
         (B, L, vocab_size) logits.
 
     Raises:
-        ValueError: for non-positive sizes, token ids of the wrong rank or
-            range, longer sequences than `max_sequence_length`.
-        TypeError: for token ids that are not integers.
+        TypeError: for a `backbone` that is not a `PerceiverBackbone`, or
+            token ids that are not integers.
+        ValueError: for a backbone without a `TextPreprocessor`, non-positive
+            sizes, token ids of the wrong rank or range, or sequences longer
+            than `max_sequence_length`.
 
     Example:
     >>> import keras
-    >>> from keras_perceiver.models import PerceiverMaskedLM
-    >>> model = PerceiverMaskedLM(max_sequence_length=32, embedding_dim=16, num_latents=8,
-    ...     latent_dim=32, num_self_attends_per_block=1, qk_channels=16, v_channels=32,
-    ...     decoder_qk_channels=16)
+    >>> from keras_perceiver.models import PerceiverBackbone, PerceiverMaskedLM
+    >>> from keras_perceiver.preprocessors import TextPreprocessor
+    >>> backbone = PerceiverBackbone(input_shape=(None,), input_name="token_ids",
+    ...     input_dtype="int32", input_preprocessor=TextPreprocessor(262, 32, 16), num_latents=8,
+    ...     latent_dim=32, num_self_attends_per_block=1, qk_channels=16, v_channels=32)
+    >>> model = PerceiverMaskedLM(backbone, decoder_qk_channels=16)
     >>> tuple(model({"token_ids": keras.ops.ones((2, 32), "int32")}).shape)
     (2, 32, 262)
     """
@@ -70,77 +84,90 @@ class PerceiverMaskedLM(PerceiverTaskModel):
 
     def __init__(
         self,
-        vocab_size=262,
-        max_sequence_length=2048,
-        embedding_dim=768,
-        num_latents=256,
-        latent_dim=1280,
-        num_blocks=1,
-        num_self_attends_per_block=26,
-        num_cross_attention_heads=8,
-        num_self_attention_heads=8,
-        qk_channels=256,
-        v_channels=1280,
-        cross_attention_shape_for_attention="kv",
-        cross_attention_widening_factor=1,
-        self_attention_widening_factor=1,
-        use_query_residual=True,
-        decoder_num_heads=8,
+        backbone,
+        decoder_num_cross_attention_heads=8,
         decoder_qk_channels=256,
         decoder_v_channels=None,
-        decoder_widening_factor=1,
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
-        initializer_range=0.02,
+        decoder_cross_attention_widening_factor=1,
         dtype=None,
         **kwargs,
     ):
         config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        check_positive_int("max_sequence_length", max_sequence_length)
-        check_positive_int("embedding_dim", embedding_dim)
-        decoder_config = dict(
-            config,
-            decoder_v_channels=decoder_v_channels or embedding_dim,
-            decoder_use_query_residual=False,
-            output_channels=None,
-            query_mask_mode="ignore",
-        )
+        check_backbone(self.__class__.__name__, backbone)
+        text_preprocessor = text_preprocessor_of(self.__class__.__name__, backbone)
 
         # === Layers ===
-        text_preprocessor = TextPreprocessor(
-            vocab_size,
-            max_sequence_length,
-            embedding_dim,
-            use_output_bias=True,
-            embeddings_initializer=initializer(config),
-            dtype=dtype,
-            name="text_preprocessor",
-        )
-        encoder, processor = build_encoder_and_processor(config, dtype=dtype)
         decoder_queries = TrainablePositionEncoding(
-            max_sequence_length,
-            embedding_dim,
-            initializer=initializer(config),
+            text_preprocessor.max_sequence_length,
+            text_preprocessor.embedding_dim,
+            initializer=truncated_normal(backbone.initializer_range),
             dtype=dtype,
             name="decoder_queries",
         )
-        decoder = build_decoder(decoder_config, dtype=dtype)
+        decoder = build_query_decoder(
+            backbone,
+            num_cross_attention_heads=decoder_num_cross_attention_heads,
+            qk_channels=decoder_qk_channels,
+            v_channels=decoder_v_channels or text_preprocessor.embedding_dim,
+            cross_attention_widening_factor=decoder_cross_attention_widening_factor,
+            use_query_residual=False,
+            output_channels=None,
+            query_mask_mode="ignore",
+            dtype=dtype,
+        )
+        output_bias = None
+        if not text_preprocessor.use_output_bias:  # else the version-1 layout: the preprocessor adds it
+            output_bias = LogitsBias(text_preprocessor.vocab_size, dtype=dtype, name="output_bias")
 
         # === Functional graph ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask", optional=True)
-        embeddings = text_preprocessor(token_ids)
-        latents = processor(encoder(embeddings, padding_mask=padding_mask))
-        hidden = decoder(decoder_queries(embeddings), latents)
+        inputs = backbone.task_inputs(padding_mask=True)
+        encoded = backbone.encode(inputs, padding_mask=inputs["padding_mask"])
+        hidden = decoder(decoder_queries(encoded["encoder_inputs"]), encoded["latents"])
         logits = text_preprocessor(hidden, reverse=True)
-        super().__init__(
-            inputs={"token_ids": token_ids, "padding_mask": padding_mask}, outputs=logits, **kwargs
-        )
+        if output_bias is not None:
+            logits = output_bias(logits)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
-        # Sublayers are assigned after `super().__init__` (on the PyTorch backend a Model is a torch Module,
-        # which takes no submodule before its own initialization).
+        self._set_backbone(backbone, config)
         self.text_preprocessor = text_preprocessor
         self.decoder_queries = decoder_queries
-        self._perceiver_config = config
+
+    @classmethod
+    def from_hyperparameters(
+        cls,
+        vocab_size=262,
+        max_sequence_length=2048,
+        embedding_dim=768,
+        dtype=None,
+        name=None,
+        **stack,
+    ):
+        """Build from one flat argument list (the form before the backbone/head split).
+
+        The output bias lives in the `TextPreprocessor` (`use_output_bias=
+        True`), as in the files saved before the split, so that they load
+        with their weight paths.
+
+        Args:
+            vocab_size: int. Defaults to 262 (bytes + 6 special ids).
+            max_sequence_length: int, L_max. Defaults to 2048.
+            embedding_dim: int, token/query width E (`d_model`). Defaults
+                to 768.
+            dtype: dtype policy of every layer.
+            name: optional model name.
+            **stack: `PerceiverBackbone` latent-stack arguments (defaults:
+                the `language_perceiver` backbone's) and the `decoder_*`
+                head arguments.
+
+        Returns:
+            A `PerceiverMaskedLM`.
+
+        Raises:
+            ValueError: for non-positive sizes (the constructors' errors).
+        """
+        stack, head = split_stack_arguments(stack)
+        backbone = text_backbone(
+            vocab_size, max_sequence_length, embedding_dim, use_output_bias=True, dtype=dtype, **stack
+        )
+        return cls(backbone=backbone, dtype=dtype, name=name, **head)

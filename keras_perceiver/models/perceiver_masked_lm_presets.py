@@ -1,4 +1,4 @@
-"""Published hyperparameters of the masked language model (data, not code)."""
+"""Published masked language models: backbone preset + masked-LM head (data, not code)."""
 
 PERCEIVER_MASKED_LM_PRESETS = {
     "language_perceiver": {
@@ -9,50 +9,20 @@ PERCEIVER_MASKED_LM_PRESETS = {
             "`deepmind/language-perceiver`."
         ),
         "num_parameters": 201_108_230,
-        "config": {
-            "vocab_size": 262,
-            "max_sequence_length": 2048,
-            "embedding_dim": 768,
-            "num_latents": 256,
-            "latent_dim": 1280,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 26,
-            "num_cross_attention_heads": 8,
-            "num_self_attention_heads": 8,
-            "qk_channels": 256,
-            "v_channels": 1280,
-            "cross_attention_widening_factor": 1,
-            "self_attention_widening_factor": 1,
-            "decoder_num_heads": 8,
-            "decoder_qk_channels": 256,
-        },
+        "backbone": "language_perceiver",
+        "config": {"decoder_num_cross_attention_heads": 8, "decoder_qk_channels": 256},
     },
     "language_perceiver_sentencepiece": {
         "description": (
             "Perceiver IO language model on SentencePiece tokens (arXiv 2107.14795, section 4.1, the "
             "SentencePiece baseline of the bytes model): the language_perceiver architecture with 512 "
-            "tokens and a 32,000-piece vocabulary (the T5-style SentencePiece vocabulary size; set "
-            "`vocab_size` to your tokenizer's). Widths as TF Model Garden's perceiver project "
-            "(official/projects/perceiver/configs/perceiver.py). Parameter count equal to transformers' "
-            "PerceiverForMaskedLM with the same config. No public checkpoint."
+            "tokens and a 32,000-piece vocabulary (the T5-style SentencePiece vocabulary size; set the "
+            "backbone preprocessor's `vocab_size` to your tokenizer's). Widths as TF Model Garden's "
+            "perceiver project (official/projects/perceiver/configs/perceiver.py). Parameter count equal "
+            "to transformers' PerceiverForMaskedLM with the same config. No public checkpoint."
         ),
         "num_parameters": 223_155_456,
-        "config": {
-            "vocab_size": 32_000,
-            "max_sequence_length": 512,
-            "embedding_dim": 768,
-            "num_latents": 256,
-            "latent_dim": 1280,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 26,
-            "num_cross_attention_heads": 8,
-            "num_self_attention_heads": 8,
-            "qk_channels": 256,
-            "v_channels": 1280,
-            "cross_attention_widening_factor": 1,
-            "self_attention_widening_factor": 1,
-            "decoder_num_heads": 8,
-            "decoder_qk_channels": 256,
-        },
+        "backbone": "language_perceiver_sentencepiece",
+        "config": {"decoder_num_cross_attention_heads": 8, "decoder_qk_channels": 256},
     },
 }

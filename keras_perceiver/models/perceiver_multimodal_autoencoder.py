@@ -4,11 +4,17 @@ import keras
 from keras import ops
 
 from keras_perceiver.layers.multimodal_queries import MultimodalQueries
-from keras_perceiver.models.core_layers import build_decoder, build_encoder_and_processor, initializer
+from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
+from keras_perceiver.models.perceiver_backbone_presets import MULTIMODAL_STACK
 from keras_perceiver.models.perceiver_multimodal_autoencoder_presets import (
     PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS,
 )
-from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.models.task_model import (
+    PerceiverTaskModel,
+    build_query_decoder,
+    check_backbone,
+    split_stack_arguments,
+)
 from keras_perceiver.postprocessors.audio_postprocessor import AudioPostprocessor
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.postprocessors.multimodal_postprocessor import MultimodalPostprocessor
@@ -23,22 +29,65 @@ MODALITIES = ("audio", "label", "video")  # sorted: the order of the inputs and 
 DECODED = ("audio", "video")  # modalities with one query per output point (subsampled or chunked)
 
 
+def _modality_layers(task_name, backbone):
+    """(input shapes, audio preprocessor, video preprocessor) of a multimodal backbone, or a ValueError."""
+    shapes = backbone.get_config()["input_shape"]
+    preprocessors = backbone.input_preprocessors
+    layer = preprocessors[0] if len(preprocessors) == 1 else None
+    layers = layer.modalities if isinstance(layer, MultimodalPreprocessor) else {}
+    if (
+        not isinstance(shapes, dict)
+        or sorted(shapes) != list(MODALITIES)
+        or sorted(layers) != list(MODALITIES)
+    ):
+        raise ValueError(
+            f"{task_name}: the backbone must take the inputs {list(MODALITIES)} (a dict `input_shape`) "
+            "through one `MultimodalPreprocessor` of the same modalities. Received: "
+            f"input_shape={shapes!r}, input_preprocessor={[type(p).__name__ for p in preprocessors]}"
+        )
+    if not isinstance(layers["audio"], AudioPreprocessor) or not isinstance(
+        layers["video"], ImagePreprocessor
+    ):
+        raise ValueError(
+            f"{task_name}: the backbone's audio and video modalities must be an `AudioPreprocessor` and an "
+            f"`ImagePreprocessor`. Received: audio={type(layers['audio']).__name__}, "
+            f"video={type(layers['video']).__name__}"
+        )
+    if len(shapes["video"]) != 4 or len(shapes["audio"]) != 1 or len(shapes["label"]) != 1:
+        raise ValueError(
+            f"{task_name}: expected input shapes video (T, H, W, C), audio (S,) and label (K,). "
+            f"Received: input_shape={shapes!r}"
+        )
+    return {name: tuple(shape) for name, shape in shapes.items()}, layers["audio"], layers["video"]
+
+
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
     """Video (B, T, H, W, 3), audio (B, S) and label (B, K) -> their reconstructions.
 
-    Each modality is preprocessed (video: `spatial_downsample` x
+    Backbone: a `PerceiverBackbone` with the dict input `{"audio", "label",
+    "video"}` and a `MultimodalPreprocessor` (video: `spatial_downsample` x
     `spatial_downsample` space-time patches + Fourier features of the patch
     grid; audio: patches of `samples_per_patch` samples + Fourier features;
-    label: one input element), padded with a learned per-modality vector to a
-    common width and, with probability `mask_probs[modality]`, replaced by a
-    learned mask token (`MultimodalPreprocessor`). The concatenation is
-    encoded into latents and processed; `MultimodalQueries` builds one
-    Fourier query per video pixel (T, H, W) and per audio patch and one
-    learned label query, padded to a common width; a `QueryDecoder` decodes
-    them to `decoder_output_channels`, and `MultimodalPostprocessor` splits
-    the outputs by modality, where Dense layers give RGB per pixel,
-    `samples_per_patch` samples per audio patch and the label logits.
+    label: one input element; each padded with a learned per-modality vector
+    to a common width and, with probability `mask_probs[modality]`, replaced
+    by a learned mask token), encoded into latents and processed. Head:
+    `MultimodalQueries` builds one Fourier query per video pixel (T, H, W)
+    and per audio patch and one learned label query, padded to a common
+    width; a `QueryDecoder` decodes them to `decoder_output_channels`, and
+    `MultimodalPostprocessor` splits the outputs by modality, where Dense
+    layers give the pixels' channels, `samples_per_patch` samples per audio
+    patch and the label logits.
+
+    What the head reads from the backbone: the video shape (T, H, W, C),
+    the number of audio samples S and of classes K (its `input_shape`);
+    `samples_per_patch`, the audio Fourier `num_bands` and `max_resolution`
+    (None: S) of its `AudioPreprocessor`; the video Fourier `num_bands` and
+    `max_resolution` (None: the patch grid the inputs use) of its video
+    `ImagePreprocessor`. So the queries have the frequencies of the inputs.
+    Its own arguments: `label_query_channels`, `query_min_padding_size`,
+    `decoder_output_channels`, `subsample_outputs` and the `decoder_*`
+    settings.
 
     A full reconstruction (T*H*W + S/P + 1 queries: 802,817 for the
     published model) is rarely decoded at once: `reconstruct(inputs,
@@ -47,7 +96,7 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
     query points, build the model with `subsample_outputs=True`: it then
     also takes `video_indices` (B, O_v) into the T*H*W pixels and
     `audio_indices` (B, O_a) into the S/P audio patches, and returns
-    (B, O_v, 3) pixels and (B, O_a * P) samples.
+    (B, O_v, C) pixels and (B, O_a * P) samples.
 
     Classification: the published model masks the label input with
     probability 1 (`mask_probs["label"] = 1.0`), so the label input is always
@@ -65,71 +114,47 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
     `video_autoencoding.ipynb`.
 
     Args:
-        num_frames: int, T. Defaults to 16.
-        image_size: tuple (H, W). Defaults to (224, 224).
-        audio_samples_per_frame: int; S = num_frames * this. Defaults to 1920
-            (48 kHz at 25 fps).
-        samples_per_patch: int, P. Defaults to 16.
-        num_classes: int, K. Defaults to 700.
-        spatial_downsample: int, video patch size. Defaults to 4.
-        temporal_downsample: int, frames per video patch. Defaults to 1.
-        video_num_bands: int, Fourier bands of the video inputs and queries.
-            Defaults to 32.
-        video_max_resolution: tuple (T, H, W) or None, the resolution that
-            sets the highest video frequency, for inputs and queries; None
-            uses (num_frames, H, W). Defaults to (16, 56, 56) (the published
-            model's, transformers' `(num_frames, image_size, image_size)`).
-        audio_num_bands: int. Defaults to 192.
-        audio_max_resolution: int or None; None uses S. Defaults to None.
+        backbone: a `PerceiverBackbone` with `input_shape` `{"audio": (S,),
+            "label": (K,), "video": (T, H, W, C)}` and a
+            `MultimodalPreprocessor` of those modalities (an
+            `AudioPreprocessor`, any label layer, an `ImagePreprocessor`), e.g.
+            `PerceiverBackbone.from_preset("multimodal_perceiver")`.
         label_query_channels: int, width of the learned label query.
             Defaults to 1024.
-        mask_probs: dict modality -> probability of replacing its inputs by
-            the mask token. Defaults to `{"audio": 0.0, "label": 1.0,
-            "video": 0.0}`.
-        mask_mode: `"always"` (default: the reference masks on every call,
-            which the classifier use of the published model needs) or
-            `"training"` (mask only when training), see
-            `MultimodalPreprocessor`.
-        seed: int or None, seed of the mask draws for probabilities strictly
-            between 0 and 1. Defaults to None.
-        input_min_padding_size: int, padding channels of the widest input
-            modality. Defaults to 4.
         query_min_padding_size: int, padding channels of the widest query.
             Defaults to 2.
         decoder_output_channels: int, width of the decoder's output
             projection. Defaults to 512.
         subsample_outputs: bool, decode only `video_indices` and
             `audio_indices`. Defaults to False.
-        num_latents, latent_dim, num_blocks, num_self_attends_per_block,
-            num_cross_attention_heads, num_self_attention_heads, qk_channels,
-            v_channels, cross_attention_widening_factor,
-            self_attention_widening_factor, use_query_residual, activation,
-            dropout, attention_dropout: encoder/processor arguments (see
-            `PerceiverIO`); defaults are the published model's.
-        initializer_range: float, stddev of the truncated normal
-            initialization. Defaults to 0.02.
-        dtype: dtype policy of every layer.
+        decoder_num_cross_attention_heads: int. Defaults to 1.
+        decoder_qk_channels, decoder_v_channels: int or None; None uses the
+            query width. Default None.
+        decoder_cross_attention_widening_factor: int. Defaults to 1.
+        decoder_use_query_residual: bool. Defaults to False.
+        dtype: dtype policy of the head's layers (the backbone keeps its
+            own).
 
     Inputs (a dict):
-        video: (B, T, H, W, 3) float frames.
-        audio: (B, S) or (B, S, 1) float samples.
+        video: (B, T, H, W, C) float frames.
+        audio: (B, S) float samples.
         label: (B, K) one-hot (or zeros when it is masked).
         video_indices, audio_indices: (B, O_v) and (B, O_a) int32, with
             `subsample_outputs`.
 
     Returns:
-        A dict: `"video"` (B, T, H, W, 3) (or (B, O_v, 3)), `"audio"` (B, S)
+        A dict: `"video"` (B, T, H, W, C) (or (B, O_v, C)), `"audio"` (B, S)
         (or (B, O_a * P)), `"label"` (B, K) logits.
 
     Raises:
-        ValueError: for sizes that are not positive, an `image_size` that is
-            not (H, W), mask probabilities outside [0, 1] or for unknown
-            modalities, and (from the layers) inputs of other shapes.
+        TypeError: for a `backbone` that is not a `PerceiverBackbone`.
+        ValueError: for a backbone without the three modalities, sizes that
+            are not positive, and (from the layers) inputs of other shapes.
 
     Example:
     >>> import keras
     >>> from keras_perceiver.models import PerceiverMultimodalAutoencoder
-    >>> model = PerceiverMultimodalAutoencoder(num_frames=2, image_size=(8, 8),
+    >>> model = PerceiverMultimodalAutoencoder.from_hyperparameters(num_frames=2, image_size=(8, 8),
     ...     audio_samples_per_frame=16, samples_per_patch=4, num_classes=5, video_num_bands=2,
     ...     video_max_resolution=None, audio_num_bands=3, label_query_channels=8,
     ...     decoder_output_channels=8, num_latents=4, latent_dim=8, num_self_attends_per_block=1,
@@ -144,6 +169,109 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
 
     def __init__(
         self,
+        backbone,
+        label_query_channels=1024,
+        query_min_padding_size=2,
+        decoder_output_channels=512,
+        subsample_outputs=False,
+        decoder_num_cross_attention_heads=1,
+        decoder_qk_channels=None,
+        decoder_v_channels=None,
+        decoder_cross_attention_widening_factor=1,
+        decoder_use_query_residual=False,
+        dtype=None,
+        **kwargs,
+    ):
+        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
+        check_backbone(self.__class__.__name__, backbone)
+        check_positive_int("label_query_channels", label_query_channels)
+        check_positive_int("decoder_output_channels", decoder_output_channels)
+        shapes, audio, video = _modality_layers(self.__class__.__name__, backbone)
+        video_shape, video_channels = shapes["video"][:3], shapes["video"][3]
+        num_samples, num_classes = shapes["audio"][0], shapes["label"][0]
+        audio_max_resolution = audio.max_resolution or num_samples
+        video_max_resolution = tuple(video.max_resolution or video.index_dims)
+        initializer = truncated_normal(backbone.initializer_range)
+
+        # === Layers ===
+        queries = MultimodalQueries(
+            {
+                "audio": {
+                    "type": "fourier",
+                    "index_dims": (num_samples // audio.samples_per_patch,),
+                    "num_bands": audio.num_bands,
+                    "max_resolution": (audio_max_resolution,),
+                },
+                "label": {"type": "trainable", "num_channels": label_query_channels},
+                "video": {
+                    "type": "fourier",
+                    "index_dims": video_shape,
+                    "num_bands": video.num_bands,
+                    "max_resolution": video_max_resolution,
+                },
+            },
+            min_padding_size=query_min_padding_size,
+            initializer=initializer,
+            dtype=dtype,
+            name="decoder_queries",
+        )
+        decoder = build_query_decoder(
+            backbone,
+            num_cross_attention_heads=decoder_num_cross_attention_heads,
+            qk_channels=decoder_qk_channels,
+            v_channels=decoder_v_channels,
+            cross_attention_widening_factor=decoder_cross_attention_widening_factor,
+            use_query_residual=decoder_use_query_residual,
+            output_channels=decoder_output_channels,
+            query_mask_mode="ignore",
+            dtype=dtype,
+        )
+        postprocessor = MultimodalPostprocessor(
+            {
+                "audio": AudioPostprocessor(
+                    samples_per_patch=audio.samples_per_patch,
+                    kernel_initializer=initializer,
+                    dtype=dtype,
+                    name="audio_postprocessor",
+                ),
+                "label": ProjectionPostprocessor(
+                    num_classes, kernel_initializer=initializer, dtype=dtype, name="label_postprocessor"
+                ),
+                "video": ProjectionPostprocessor(
+                    video_channels, kernel_initializer=initializer, dtype=dtype, name="video_postprocessor"
+                ),
+            },
+            modality_sizes=queries.query_counts,
+            output_index_shapes={"video": video_shape},
+            dtype=dtype,
+            name="multimodal_postprocessor",
+        )
+        label_logits = ClassificationPostprocessor(dtype=dtype, name="label_logits")
+
+        # === Functional graph ===
+        inputs = backbone.task_inputs()
+        latents = backbone.encode(inputs)["latents"]
+        output_indices = {}
+        if subsample_outputs:
+            for name in DECODED:
+                indices = keras.Input(shape=(None,), dtype="int32", name=f"{name}_indices")
+                inputs[f"{name}_indices"] = output_indices[name] = indices
+        decoded = decoder(queries(latents, output_indices=output_indices), latents)
+        outputs = postprocessor(decoded, output_indices=output_indices)
+        outputs["label"] = label_logits(outputs["label"])
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self._set_backbone(backbone, config)
+        self.video_shape = video_shape
+        self.num_samples = num_samples
+        self.samples_per_patch = audio.samples_per_patch
+        self.num_classes = num_classes
+        self.subsample_outputs = subsample_outputs
+
+    @classmethod
+    def from_hyperparameters(
+        cls,
         num_frames=16,
         image_size=(224, 224),
         audio_samples_per_frame=1920,
@@ -155,42 +283,68 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
         video_max_resolution=(16, 56, 56),
         audio_num_bands=192,
         audio_max_resolution=None,
-        label_query_channels=1024,
         mask_probs=None,
         mask_mode="always",
         seed=None,
         input_min_padding_size=4,
-        query_min_padding_size=2,
-        decoder_output_channels=512,
-        subsample_outputs=False,
-        num_latents=784,
-        latent_dim=512,
-        num_blocks=1,
-        num_self_attends_per_block=8,
-        num_cross_attention_heads=1,
-        num_self_attention_heads=8,
-        qk_channels=None,
-        v_channels=None,
-        cross_attention_widening_factor=1,
-        self_attention_widening_factor=1,
-        use_query_residual=True,
-        activation="gelu",
-        dropout=0.0,
-        attention_dropout=0.0,
         initializer_range=0.02,
         dtype=None,
-        **kwargs,
+        name=None,
+        **stack,
     ):
-        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        for name in ("num_frames", "audio_samples_per_frame", "samples_per_patch", "num_classes"):
-            check_positive_int(name, config[name])
-        config["image_size"] = tuple(image_size)
-        if len(config["image_size"]) != 2:
+        """Build from one flat argument list (the form before the backbone/head split).
+
+        Args:
+            num_frames: int, T. Defaults to 16.
+            image_size: tuple (H, W). Defaults to (224, 224).
+            audio_samples_per_frame: int; S = num_frames * this. Defaults to
+                1920 (48 kHz at 25 fps).
+            samples_per_patch: int, P. Defaults to 16.
+            num_classes: int, K. Defaults to 700.
+            spatial_downsample: int, video patch size. Defaults to 4.
+            temporal_downsample: int, frames per video patch. Defaults to 1.
+            video_num_bands: int, Fourier bands of the video inputs and
+                queries. Defaults to 32.
+            video_max_resolution: tuple (T, H, W) or None, the resolution
+                that sets the highest video frequency, for inputs and queries;
+                None uses (num_frames, H, W). Defaults to (16, 56, 56) (the
+                published model's, transformers' `(num_frames, image_size,
+                image_size)`).
+            audio_num_bands: int. Defaults to 192.
+            audio_max_resolution: int or None; None uses S. Defaults to None.
+            mask_probs: dict modality -> probability of replacing its inputs
+                by the mask token. Defaults to `{"audio": 0.0, "label": 1.0,
+                "video": 0.0}`.
+            mask_mode: `"always"` (default: the reference masks on every
+                call, which the classifier use of the published model needs)
+                or `"training"`, see `MultimodalPreprocessor`.
+            seed: int or None, seed of the mask draws for probabilities
+                strictly between 0 and 1. Defaults to None.
+            input_min_padding_size: int, padding channels of the widest input
+                modality. Defaults to 4.
+            initializer_range: float, stddev of the truncated normal
+                initialization. Defaults to 0.02.
+            dtype: dtype policy of every layer.
+            name: optional model name.
+            **stack: `PerceiverBackbone` latent-stack arguments (defaults:
+                the `multimodal_perceiver` backbone's) and head arguments
+                (`label_query_channels`, `query_min_padding_size`,
+                `decoder_output_channels`, `subsample_outputs`, `decoder_*`).
+
+        Returns:
+            A `PerceiverMultimodalAutoencoder`.
+
+        Raises:
+            ValueError: for sizes that are not positive, an `image_size` that
+                is not (H, W), a sample count that is not a multiple of
+                `samples_per_patch`, mask probabilities outside [0, 1] or for
+                unknown modalities.
+        """
+        for key in ("num_frames", "audio_samples_per_frame", "samples_per_patch", "num_classes"):
+            check_positive_int(key, locals()[key])
+        image_size = tuple(image_size)
+        if len(image_size) != 2:
             raise ValueError(f"`image_size` must be (H, W). Received: image_size={image_size!r}")
-        if video_max_resolution is not None:
-            config["video_max_resolution"] = tuple(video_max_resolution)
-        mask_probs = {"audio": 0.0, "label": 1.0, "video": 0.0} if mask_probs is None else dict(mask_probs)
-        config["mask_probs"] = mask_probs
         num_samples = num_frames * audio_samples_per_frame
         if num_samples % samples_per_patch:
             raise ValueError(
@@ -198,21 +352,9 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
                 f"Received: {num_frames} * {audio_samples_per_frame} = {num_samples}, "
                 f"samples_per_patch={samples_per_patch}"
             )
-        video_shape = (num_frames, *config["image_size"])
-        core_config = dict(config, cross_attention_shape_for_attention="kv")
-        decoder_config = dict(
-            core_config,
-            decoder_num_heads=1,
-            decoder_qk_channels=None,
-            decoder_v_channels=None,
-            decoder_widening_factor=1,
-            decoder_use_query_residual=False,
-            output_channels=decoder_output_channels,
-            query_mask_mode="ignore",
-        )
-        video_max_resolution = config["video_max_resolution"] or video_shape
-
-        # === Layers ===
+        video_shape = (num_frames, *image_size)
+        mask_probs = {"audio": 0.0, "label": 1.0, "video": 0.0} if mask_probs is None else dict(mask_probs)
+        stack, head = split_stack_arguments(stack)
         preprocessor = MultimodalPreprocessor(
             modalities={
                 "audio": AudioPreprocessor(
@@ -228,7 +370,7 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
                     spatial_downsample=spatial_downsample,
                     temporal_downsample=temporal_downsample,
                     num_bands=video_num_bands,
-                    max_resolution=video_max_resolution,
+                    max_resolution=tuple(video_max_resolution or video_shape),
                     dtype=dtype,
                     name="video_preprocessor",
                 ),
@@ -237,77 +379,18 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
             min_padding_size=input_min_padding_size,
             mask_mode=mask_mode,
             seed=seed,
-            initializer=initializer(config),
+            initializer=truncated_normal(initializer_range),
             dtype=dtype,
             name="multimodal_preprocessor",
         )
-        encoder, processor = build_encoder_and_processor(core_config, dtype=dtype)
-        queries = MultimodalQueries(
-            {
-                "audio": {
-                    "type": "fourier",
-                    "index_dims": (num_samples // samples_per_patch,),
-                    "num_bands": audio_num_bands,
-                    "max_resolution": (audio_max_resolution or num_samples,),
-                },
-                "label": {"type": "trainable", "num_channels": label_query_channels},
-                "video": {
-                    "type": "fourier",
-                    "index_dims": video_shape,
-                    "num_bands": video_num_bands,
-                    "max_resolution": video_max_resolution,
-                },
-            },
-            min_padding_size=query_min_padding_size,
-            initializer=initializer(config),
+        backbone = PerceiverBackbone(
+            input_shape={"audio": (num_samples,), "label": (num_classes,), "video": (*video_shape, 3)},
+            input_preprocessor=preprocessor,
+            **{**MULTIMODAL_STACK, **stack},
+            initializer_range=initializer_range,
             dtype=dtype,
-            name="decoder_queries",
         )
-        decoder = build_decoder(decoder_config, dtype=dtype)
-        postprocessor = MultimodalPostprocessor(
-            {
-                "audio": AudioPostprocessor(
-                    samples_per_patch=samples_per_patch,
-                    kernel_initializer=initializer(config),
-                    dtype=dtype,
-                    name="audio_postprocessor",
-                ),
-                "label": ProjectionPostprocessor(
-                    num_classes,
-                    kernel_initializer=initializer(config),
-                    dtype=dtype,
-                    name="label_postprocessor",
-                ),
-                "video": ProjectionPostprocessor(
-                    3, kernel_initializer=initializer(config), dtype=dtype, name="video_postprocessor"
-                ),
-            },
-            modality_sizes=queries.query_counts,
-            output_index_shapes={"video": video_shape},
-            dtype=dtype,
-            name="multimodal_postprocessor",
-        )
-        label_logits = ClassificationPostprocessor(dtype=dtype, name="label_logits")
-
-        # === Functional graph ===
-        inputs = {
-            "audio": keras.Input(shape=(num_samples,), name="audio"),
-            "label": keras.Input(shape=(num_classes,), name="label"),
-            "video": keras.Input(shape=(*video_shape, 3), name="video"),
-        }
-        latents = processor(encoder(preprocessor(inputs)))
-        output_indices = {}
-        if subsample_outputs:
-            for name in DECODED:
-                indices = keras.Input(shape=(None,), dtype="int32", name=f"{name}_indices")
-                inputs[f"{name}_indices"] = output_indices[name] = indices
-        decoded = decoder(queries(latents, output_indices=output_indices), latents)
-        outputs = postprocessor(decoded, output_indices=output_indices)
-        outputs["label"] = label_logits(outputs["label"])
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-
-        # === Config ===
-        self._perceiver_config = config
+        return cls(backbone=backbone, dtype=dtype, name=name, **head)
 
     def reconstruct(self, inputs, chunk_size=65536):
         """Encode once, decode every output point in chunks of `chunk_size` queries.
@@ -324,7 +407,7 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
             chunk_size: int, query points decoded per step. Defaults to 65536.
 
         Returns:
-            dict: `"video"` (B, T, H, W, 3), `"audio"` (B, S), `"label"` (B, K)
+            dict: `"video"` (B, T, H, W, C), `"audio"` (B, S), `"label"` (B, K)
             logits.
 
         Raises:
@@ -338,10 +421,7 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
                 f"{self.__class__.__name__}.reconstruct: `inputs` must hold {list(MODALITIES)}. "
                 f"Missing: {missing}"
             )
-        preprocessor = self.get_layer("multimodal_preprocessor")
-        latents = self.get_layer("processor")(
-            self.get_layer("encoder")(preprocessor({name: inputs[name] for name in MODALITIES}))
-        )
+        latents = self.backbone.encode({name: inputs[name] for name in MODALITIES})["latents"]
         queries = self.get_layer("decoder_queries")
         decoder = self.get_layer("decoder")
         postprocessor = self.get_layer("multimodal_postprocessor")
@@ -355,9 +435,10 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
             for name, size in sizes.items():
                 if size:
                     pieces[name].append(ops.reshape(outputs[name], (ops.shape(decoded)[0], size, -1)))
-        video_shape = queries.modalities["video"]["index_dims"]
+        batch_size = ops.shape(decoded)[0]
+        video = ops.concatenate(pieces["video"], axis=1)
         return {
-            "audio": ops.reshape(ops.concatenate(pieces["audio"], axis=1), (ops.shape(decoded)[0], -1)),
+            "audio": ops.reshape(ops.concatenate(pieces["audio"], axis=1), (batch_size, -1)),
             "label": self.get_layer("label_logits")(pieces["label"][0]),
-            "video": ops.reshape(ops.concatenate(pieces["video"], axis=1), (-1, *video_shape, 3)),
+            "video": ops.reshape(video, (-1, *self.video_shape, video.shape[-1])),
         }

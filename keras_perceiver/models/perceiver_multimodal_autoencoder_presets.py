@@ -1,4 +1,4 @@
-"""Published hyperparameters of the multimodal (video + audio + label) autoencoder (data, not code)."""
+"""The published multimodal (video + audio + label) autoencoder: backbone preset + head (data, not code)."""
 
 PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS = {
     "multimodal_perceiver": {
@@ -11,24 +11,11 @@ PERCEIVER_MULTIMODAL_AUTOENCODER_PRESETS = {
             "audio patches and label logits. transformers checkpoint `deepmind/multimodal-perceiver`."
         ),
         "num_parameters": 19_858_855,
+        "backbone": "multimodal_perceiver",
         "config": {
-            "num_frames": 16,
-            "image_size": (224, 224),
-            "audio_samples_per_frame": 1920,
-            "samples_per_patch": 16,
-            "num_classes": 700,
-            "spatial_downsample": 4,
-            "video_num_bands": 32,
-            "video_max_resolution": (16, 56, 56),
-            "audio_num_bands": 192,
             "label_query_channels": 1024,
+            "query_min_padding_size": 2,
             "decoder_output_channels": 512,
-            "num_latents": 784,
-            "latent_dim": 512,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 8,
-            "num_cross_attention_heads": 1,
-            "num_self_attention_heads": 8,
         },
     },
 }

@@ -1,4 +1,4 @@
-"""Published hyperparameters of the optical-flow perceiver (data, not code)."""
+"""The published optical-flow perceiver: backbone preset + flow head (data, not code)."""
 
 PERCEIVER_OPTICAL_FLOW_PRESETS = {
     "optical_flow_perceiver": {
@@ -9,17 +9,7 @@ PERCEIVER_OPTICAL_FLOW_PRESETS = {
             "100. transformers checkpoint `deepmind/optical-flow-perceiver`."
         ),
         "num_parameters": 41_057_134,
-        "config": {
-            "image_size": (368, 496),
-            "train_size": (368, 496),
-            "num_bands": 64,
-            "out_channels": 64,
-            "num_latents": 2048,
-            "latent_dim": 512,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 24,
-            "num_cross_attention_heads": 1,
-            "num_self_attention_heads": 16,
-        },
+        "backbone": "optical_flow_perceiver",
+        "config": {"rescale_factor": 100.0},
     },
 }

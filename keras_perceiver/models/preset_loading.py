@@ -159,7 +159,19 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
     is_backbone_for_task = config.get("class_name") == BACKBONE_CLASS and "backbone" in cls.LAYER_ARGUMENTS
     if is_backbone_for_task:
         head_kwargs, kwargs = kwargs, {}  # a backbone's directory loaded into a task: the head is new
-    config = {**config, "config": {**config["config"], **kwargs}}
+    inner = config["config"]
+    if isinstance(inner.get("backbone"), dict) and kwargs:  # a task: backbone arguments go to its backbone
+        from keras_perceiver.models.perceiver_backbone import backbone_arguments  # (imports this module)
+
+        names = backbone_arguments()
+        backbone = inner["backbone"]
+        backbone_kwargs = {key: value for key, value in kwargs.items() if key in names}
+        backbone = {**backbone, "config": {**backbone["config"], **backbone_kwargs}}
+        head_only = {key: value for key, value in kwargs.items() if key not in names or key == "dtype"}
+        inner = {**inner, "backbone": backbone, **head_only}
+    else:
+        inner = {**inner, **kwargs}
+    config = {**config, "config": inner}
     try:
         model = keras.saving.deserialize_keras_object(config)
     except (TypeError, ValueError) as error:

@@ -5,7 +5,11 @@ import inspect
 from keras_perceiver.layers.query_decoder import QueryDecoder
 from keras_perceiver.models.functional_model import PerceiverFunctionalModel
 from keras_perceiver.models.layer_arguments import deserialize_layers
-from keras_perceiver.models.perceiver_backbone import STACK_ARGUMENTS, PerceiverBackbone, truncated_normal
+from keras_perceiver.models.perceiver_backbone import (
+    STACK_ARGUMENTS,
+    PerceiverBackbone,
+    truncated_normal,
+)
 from keras_perceiver.models.preset_loading import is_preset_directory, load_preset_directory
 
 # Names of task arguments before the backbone/head split -> their names now.
@@ -14,11 +18,6 @@ RENAMED_ARGUMENTS = {
     "decoder_widening_factor": "decoder_cross_attention_widening_factor",
     "out_channels": "output_channels",
 }
-
-
-def backbone_arguments():
-    """The constructor arguments of `PerceiverBackbone` (a set of names)."""
-    return set(inspect.signature(PerceiverBackbone.__init__).parameters) - {"self", "kwargs"}
 
 
 def rename_arguments(config):
@@ -72,6 +71,7 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
         config = dict(config)
         if "backbone" not in config:  # version 1: saved before the backbone/head split
             config.pop("trainable", None)
+            config = deserialize_layers(config, cls.LAYER_ARGUMENTS + ("preprocessor",))
             return cls.from_hyperparameters(**rename_arguments(config))
         return cls(**deserialize_layers(config, cls.LAYER_ARGUMENTS))
 
@@ -85,9 +85,10 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
                 a `PerceiverBackbone` (then the head is new).
             weights: optional path of a `.weights.h5` file to load (for a
                 directory: instead of its own weights).
-            **kwargs: arguments that override the preset's: those of
-                `PerceiverBackbone` go to the backbone (`dtype` to both), the
-                others to the head.
+            **kwargs: arguments that override the preset's: the head's
+                constructor arguments go to the head (`dtype` to both), the
+                others to the backbone (`PerceiverBackbone` arguments, or its
+                input preprocessor's, e.g. `num_bands`).
 
         Raises:
             ValueError: for an unknown preset name, a corrupt preset directory
@@ -99,9 +100,11 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
         >>> model = PerceiverTextClassifier.from_preset("language_perceiver_classifier",  # doctest: +SKIP
         ...     num_classes=3)
         """
-        names = backbone_arguments()
-        backbone_kwargs = {key: value for key, value in kwargs.items() if key in names}
-        head_kwargs = {key: value for key, value in kwargs.items() if key not in names or key == "dtype"}
+        head_names = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "backbone"}
+        backbone_kwargs = {
+            key: value for key, value in kwargs.items() if key not in head_names or key == "dtype"
+        }
+        head_kwargs = {key: value for key, value in kwargs.items() if key in head_names}
         if isinstance(preset, str) and preset in cls.presets:
             entry = cls.presets[preset]
             backbone = PerceiverBackbone.from_preset(entry["backbone"], **backbone_kwargs)

@@ -1,33 +1,24 @@
-"""Input-side processing per modality.
+"""Input preprocessors: in-graph Keras layers that map a modality to the encoder inputs (B, M, C).
 
-`ByteTokenizer` and `SentencePieceTokenizer` use TensorFlow string ops and are imported
-lazily, so the keras.ops-only preprocessors load without TensorFlow on other backends.
+DeepMind's and transformers' "input preprocessors"; part of a `PerceiverBackbone`. The `tf.data`-side
+tokenizers are in `keras_perceiver.tokenizers`.
 """
 
 from keras_perceiver.preprocessors.audio_preprocessor import AudioPreprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.preprocessors.log_mel_spectrogram import LogMelSpectrogram
 from keras_perceiver.preprocessors.multimodal_preprocessor import MultimodalPreprocessor
 from keras_perceiver.preprocessors.one_hot_preprocessor import OneHotPreprocessor
+from keras_perceiver.preprocessors.optical_flow_preprocessor import OpticalFlowPreprocessor
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
 
 __all__ = [
     "AudioPreprocessor",
-    "ByteTokenizer",
     "ImagePreprocessor",
+    "LogMelSpectrogram",
     "MultimodalPreprocessor",
     "OneHotPreprocessor",
-    "SentencePieceTokenizer",
+    "OpticalFlowPreprocessor",
     "TextPreprocessor",
 ]
 
-
-def __getattr__(name):
-    if name == "ByteTokenizer":
-        from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
-
-        return ByteTokenizer
-    if name == "SentencePieceTokenizer":
-        from keras_perceiver.preprocessors.sentencepiece_tokenizer import SentencePieceTokenizer
-
-        return SentencePieceTokenizer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

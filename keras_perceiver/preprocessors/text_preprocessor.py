@@ -22,9 +22,12 @@ class TextPreprocessor(keras.layers.Layer):
 
     Called with `reverse=True` on hidden states (B, O, D) it returns tied
     logits (B, O, vocab_size) = `hidden @ token_embeddings^T [+ output_bias]`
-    (transformers `PerceiverEmbeddingDecoder`; its bias lives here, with
-    `use_output_bias=True`, so that a Functional model can reuse this layer
-    on the output side).
+    (the matmul of transformers' `PerceiverEmbeddingDecoder`). The masked
+    LM's output bias belongs to its head (`LogitsBias`), so that a backbone
+    holding this layer carries no masked-LM weight; `use_output_bias=True`
+    is the version-1 layout (files saved before the backbone/head split,
+    whose bias lives here), which `PerceiverMaskedLM.from_hyperparameters`
+    rebuilds.
 
     Source: transformers `PerceiverTextPreprocessor`; DeepMind
     `io_processors.TextPreprocessor` / `EmbeddingDecoder`.
@@ -36,7 +39,8 @@ class TextPreprocessor(keras.layers.Layer):
         embeddings_initializer: initializer of both tables; truncated normal
             with stddev 0.02 by default.
         use_output_bias: bool, learn a (vocab_size,) bias for the tied logits
-            of `reverse=True` (the masked LM's). Defaults to False.
+            of `reverse=True` (the masked LM's bias in the version-1 layout;
+            new models keep it in the head). Defaults to False.
 
     Call arguments:
         inputs: (B, L) integer token ids, or (B, O, D) hidden states with

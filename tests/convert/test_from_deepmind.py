@@ -171,10 +171,11 @@ def test_language_perceiver_parity(name, overrides, tmp_path):
     assert "basic_decoder/cross_attention/mlp/linear_1" in params
 
     model = from_deepmind(path, allow_pickle=True, num_blocks=config.num_blocks, **HEADS)
-    model_config = model.get_config()
-    assert model_config["num_self_attends_per_block"] == 2
-    assert model_config["max_sequence_length"] == 40 and model_config["embedding_dim"] == 24
-    assert model_config["activation"] == "gelu_approximate"
+    backbone_config = model.backbone.get_config()
+    text_config = model.get_layer("text_preprocessor").get_config()
+    assert backbone_config["num_self_attends_per_block"] == 2
+    assert text_config["max_sequence_length"] == 40 and text_config["embedding_dim"] == 24
+    assert backbone_config["activation"] == "gelu_approximate"
 
     token_ids, mask = _inputs(config)
     expected = _reference_logits(reference, token_ids, mask)

@@ -159,13 +159,14 @@ def test_image_classification_parity(kind, tmp_path):
     sizes = {} if kind == "learned" else {"image_size": 16}
     padding = {"conv_padding": "transformers"} if kind == "conv" else {}
     model = from_deepmind(path, architecture, allow_pickle=True, **HEADS, **sizes, **padding)
-    assert model.get_config()["num_classes"] == 5 and model.get_config()["image_shape"] == (16, 16, 3)
+    assert model.get_config()["num_classes"] == 5
+    assert model.backbone.get_config()["input_shape"] == (16, 16, 3)
     images, expected = _assert_image_parity(model, reference, f"vision_perceiver_{kind}", seed=6)
 
     if kind == "conv":
         # By default the stem pads as DeepMind's (SAME conv and max-pool: a 4x4 grid at 16, not 3x3).
         default = from_deepmind(path, architecture, allow_pickle=True, **HEADS, **sizes)
-        assert default.get_config()["conv_padding"] == "deepmind"
+        assert default.get_layer("image_preprocessor").conv_padding == "deepmind"
         reference.perceiver.input_preprocessor.convnet.forward = _same_padding_stem(
             reference.perceiver.input_preprocessor.convnet
         )
@@ -203,7 +204,8 @@ def test_optical_flow_parity(tmp_path):
         pickle.dump(haiku_params(reference, flow_naming()), f)
     model = from_deepmind(path, "optical_flow_perceiver", allow_pickle=True, train_size=(6, 10), **HEADS)
     assert model.count_params() == sum(p.numel() for p in reference.parameters())
-    assert model.get_config()["num_self_attends_per_block"] == 2
+    assert model.backbone.get_config()["num_self_attends_per_block"] == 2
+    assert model.image_size == (6, 10)
 
     _assert_flow_parity(model, reference, "optical_flow_perceiver (network output)", seed=7)
 
@@ -254,10 +256,7 @@ def test_multimodal_parity_from_npz(tmp_path):
     model = from_deepmind(path, "multimodal_perceiver", **sizes, **HEADS)
     assert model.count_params() == sum(p.numel() for p in reference.parameters())
     model_config = model.get_config()
-    assert (model_config["num_classes"], model_config["samples_per_patch"]) == (
-        multimodal.LABELS,
-        multimodal.PATCH,
-    )
+    assert (model.num_classes, model.samples_per_patch) == (multimodal.LABELS, multimodal.PATCH)
     assert (model_config["label_query_channels"], model_config["decoder_output_channels"]) == (20, 12)
 
     ours, theirs = multimodal._inputs(seed=3)

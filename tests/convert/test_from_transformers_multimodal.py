@@ -111,7 +111,7 @@ def test_full_decode_parity(converted):
 
 def test_subsampled_decode_parity(converted):
     reference, model = converted
-    subsampled = PerceiverMultimodalAutoencoder(**{**model.get_config(), "subsample_outputs": True})
+    subsampled = PerceiverMultimodalAutoencoder.from_config({**model.get_config(), "subsample_outputs": True})
     weights = {w.path: w for w in model.weights}
     for w in subsampled.weights:
         w.assign(weights[w.path])

@@ -10,11 +10,12 @@ from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from tests.test_case import TestCase
 
 WINDOW = (6, 8)
+# A small flow model in the flat form (`PerceiverOpticalFlow.from_hyperparameters`).
 TINY = dict(
     image_size=WINDOW,
     train_size=WINDOW,
     num_bands=3,
-    out_channels=8,
+    output_channels=8,
     num_latents=6,
     latent_dim=16,
     num_self_attends_per_block=1,
@@ -80,13 +81,13 @@ class TileGridTest(TestCase):
 
 class PredictFlowTiledTest(TestCase):
     def test_frames_of_the_window_size_give_the_model_output(self):
-        model = PerceiverOpticalFlow(**TINY)
+        model = PerceiverOpticalFlow.from_hyperparameters(**TINY)
         frames = frames_of(*WINDOW)
         expected = np.asarray(model({"frames": frames}))
         np.testing.assert_array_equal(predict_flow_tiled(model, frames, min_overlap=2), expected)
 
     def test_larger_frames(self):
-        model = PerceiverOpticalFlow(**TINY)
+        model = PerceiverOpticalFlow.from_hyperparameters(**TINY)
         frames = frames_of(11, 19)
         flow = predict_flow_tiled(model, frames, min_overlap=2, batch_size=3)
         self.assertEqual(flow.shape, (2, 11, 19, 2))
@@ -112,7 +113,7 @@ class PredictFlowTiledTest(TestCase):
             np.testing.assert_array_equal(constant, np.broadcast_to(np.float32([2.75, -1.5]), constant.shape))
 
     def test_errors(self):
-        model = PerceiverOpticalFlow(**TINY)
+        model = PerceiverOpticalFlow.from_hyperparameters(**TINY)
         with self.assertRaisesRegex(
             ValueError, r"at least as large.*H >= 6 and W >= 8.*Received: \(H, W\)=\(5, 9\)"
         ):
@@ -125,6 +126,6 @@ class PredictFlowTiledTest(TestCase):
             predict_flow_tiled(model, frames_of(12, 12), min_overlap=-1)
         with self.assertRaisesRegex(ValueError, "batch_size.*Received: batch_size=0"):
             predict_flow_tiled(model, frames_of(12, 12), batch_size=0)
-        subsampled = PerceiverOpticalFlow(**TINY, subsample_outputs=True)
+        subsampled = PerceiverOpticalFlow.from_hyperparameters(**TINY, subsample_outputs=True)
         with self.assertRaisesRegex(ValueError, "subsample_outputs=True"):
             predict_flow_tiled(subsampled, frames_of(12, 12))

@@ -5,24 +5,33 @@ import inspect
 import keras
 import numpy as np
 
-from keras_perceiver.layers.trainable_queries import TrainableQueries
-from keras_perceiver.models.perceiver_io import PerceiverIO
+from keras_perceiver.layers import TrainableQueries
+from keras_perceiver.models import PerceiverBackbone, PerceiverIO
 from tests.test_case import TestCase
 
-TINY = {
-    "input_shape": (10, 3),
+STACK = {
     "num_latents": 4,
     "latent_dim": 8,
     "num_self_attends_per_block": 1,
     "num_cross_attention_heads": 1,
     "num_self_attention_heads": 2,
-    "output_channels": 5,
 }
 
 
-def build_model(dtype=None, num_queries=3, **overrides):
+def tiny_backbone(input_shape=(10, 3), dtype=None, **overrides):
+    return PerceiverBackbone(input_shape=input_shape, dtype=dtype, **{**STACK, **overrides})
+
+
+def build_model(
+    dtype=None, num_queries=3, input_shape=(10, 3), initializer_range=0.02, preprocessor=None, **head
+):
+    """A PerceiverIO with `num_queries` learned queries decoded to 5 channels."""
+    backbone = tiny_backbone(
+        input_shape, dtype=dtype, initializer_range=initializer_range, input_preprocessor=preprocessor
+    )
     queries = TrainableQueries(num_queries, 6, dtype=dtype, name="queries")
-    return PerceiverIO(**{**TINY, "query_builder": queries, "dtype": dtype, **overrides})
+    head = {"query_builder": queries, "decoder_output_channels": 5, **head}
+    return PerceiverIO(backbone, dtype=dtype, **head)
 
 
 def make_inputs(batch=3, seed=0):
@@ -62,10 +71,11 @@ class PerceiverIOTest(TestCase):
         self.assertFalse(np.allclose(model({"inputs": inputs["inputs"]}), model(inputs), atol=1e-7))
 
     def test_without_query_builder_returns_latents(self):
-        model = PerceiverIO(**TINY)
+        model = PerceiverIO(tiny_backbone())
         latents = model({"inputs": make_inputs()["inputs"]})
         self.assertEqual(tuple(latents.shape), (3, 4, 8))
         self.assertIsNone(model.get_config()["query_builder"])
+        self.assertAllClose(latents, model.backbone({"inputs": make_inputs()["inputs"]})["latents"], atol=0)
 
     def test_unknown_input_length(self):
         model = build_model(input_shape=(None, 3))
@@ -74,13 +84,15 @@ class PerceiverIOTest(TestCase):
         self.assertEqual(tuple(model({"inputs": inputs["inputs"][:, :7]}).shape), (3, 3, 5))
 
     def test_config_equals_constructor_arguments(self):
-        arguments = {**TINY, "num_blocks": 2, "query_mask_mode": "ignore", "dropout": 0.1}
-        model = PerceiverIO(**arguments)
+        arguments = {"query_mask_mode": "ignore", "decoder_num_cross_attention_heads": 2}
+        model = PerceiverIO(tiny_backbone(num_blocks=2, dropout=0.1), **arguments)
         config = model.get_config()
         parameters = set(inspect.signature(PerceiverIO.__init__).parameters) - {"self", "kwargs"}
         self.assertEqual(set(config), parameters | {"name", "trainable"})
         for key, value in arguments.items():
             self.assertEqual(config[key], value, msg=key)
+        self.assertEqual(config["backbone"]["config"]["num_blocks"], 2)
+        self.assertEqual(config["backbone"]["config"]["dropout"], 0.1)
         restored = self.run_config_round_trip(model)
         self.assertEqual([tuple(w.shape) for w in restored.weights], [tuple(w.shape) for w in model.weights])
 
@@ -147,35 +159,21 @@ class PerceiverIOTest(TestCase):
         self.assertAllClose(subset, np.take_along_axis(full, indices[..., None], axis=1), atol=1e-6)
 
     def test_every_config_value_reaches_the_model(self):
+        """Every head argument reaches the built model (backbone arguments: test_perceiver_backbone.py)."""
+        backbone = tiny_backbone(
+            (7, 4), input_preprocessor=keras.layers.Dense(8, name="pre"), latent_dim=12, dtype="float64"
+        )
         arguments = {
-            "input_shape": (7, 4),
-            "num_latents": 5,
-            "latent_dim": 12,
-            "num_blocks": 3,
-            "num_self_attends_per_block": 2,
-            "num_cross_attention_heads": 2,
-            "num_self_attention_heads": 3,
-            "qk_channels": 6,
-            "v_channels": 12,
-            "cross_attention_shape_for_attention": "q",
-            "cross_attention_widening_factor": 2,
-            "self_attention_widening_factor": 3,
-            "use_query_residual": False,
-            "decoder_num_heads": 2,
-            "decoder_qk_channels": 4,
-            "decoder_v_channels": 2,
-            "decoder_widening_factor": 4,
-            "decoder_use_query_residual": True,
-            "output_channels": 9,
-            "query_mask_mode": "ignore",
-            "activation": "gelu_approximate",
-            "dropout": 0.25,
-            "attention_dropout": 0.125,
-            "initializer_range": 0.5,
-            "preprocessor": keras.layers.Dense(8, name="pre"),
+            "backbone": backbone,
             "query_builder": TrainableQueries(3, 6, name="queries"),
             "postprocessor": keras.layers.Dense(2, name="head"),
-            "input_dtype": "float16",
+            "decoder_num_cross_attention_heads": 2,
+            "decoder_qk_channels": 4,
+            "decoder_v_channels": 2,
+            "decoder_cross_attention_widening_factor": 4,
+            "decoder_use_query_residual": True,
+            "decoder_output_channels": 9,
+            "query_mask_mode": "ignore",
             "use_query_mask": True,
             "use_output_indices": True,
             "dtype": "float64",
@@ -183,62 +181,30 @@ class PerceiverIOTest(TestCase):
         parameters = set(inspect.signature(PerceiverIO.__init__).parameters) - {"self", "kwargs"}
         self.assertEqual(set(arguments), parameters, msg="test every constructor argument")
         model = PerceiverIO(**arguments)
-        encoder, processor, decoder = (model.get_layer(n) for n in ("encoder", "processor", "decoder"))
-        self_attends = processor.self_attends
-        encoder_attention = encoder.cross_attention.attention
+        decoder = model.get_layer("decoder")
         decoder_attention = decoder.cross_attention.attention
         checks = {
-            "input_shape": model.inputs[0].shape[1:] == (7, 4) and encoder._inputs_channels == 8,
-            "num_latents": tuple(encoder.latents.shape) == (5, 12),
-            "latent_dim": self_attends[0].attention.value_dense.kernel.shape[0] == 12,
-            "num_blocks": processor.num_blocks == 3,
-            "num_self_attends_per_block": len(self_attends) == 2,
-            "num_cross_attention_heads": encoder_attention.num_heads == 2,
-            "num_self_attention_heads": all(s.attention.num_heads == 3 for s in self_attends),
-            "qk_channels": encoder_attention.qk_channels == 6 and self_attends[1].attention.qk_channels == 6,
-            "v_channels": tuple(encoder_attention.value_dense.kernel.shape) == (8, 2, 6),
-            "cross_attention_shape_for_attention": encoder.cross_attention.shape_for_attention == "q",
-            "cross_attention_widening_factor": tuple(encoder.cross_attention.mlp.dense_1.kernel.shape)
-            == (12, 24),
-            "self_attention_widening_factor": tuple(self_attends[1].mlp.dense_1.kernel.shape) == (12, 36),
-            "use_query_residual": encoder.cross_attention.use_query_residual is False,
-            "decoder_num_heads": decoder_attention.num_heads == 2,
-            "decoder_qk_channels": tuple(decoder_attention.query_dense.kernel.shape) == (6, 2, 2),
-            "decoder_v_channels": tuple(decoder_attention.value_dense.kernel.shape) == (12, 2, 1),
-            "decoder_widening_factor": tuple(decoder.cross_attention.mlp.dense_1.kernel.shape) == (6, 24),
-            "decoder_use_query_residual": decoder.cross_attention.use_query_residual is True,
-            "output_channels": tuple(decoder.output_projection.kernel.shape) == (6, 9),
-            "query_mask_mode": decoder.query_mask_mode == "ignore",
-            "activation": all(
-                block.mlp.activation == "gelu_approximate"
-                for block in [encoder.cross_attention, decoder.cross_attention, *self_attends]
-            ),
-            "dropout": all(
-                block.dropout == 0.25 and block.mlp.dropout_layer.rate == 0.25
-                for block in [encoder.cross_attention, decoder.cross_attention, *self_attends]
-            ),
-            "attention_dropout": all(
-                block.attention.dropout_layer.rate == 0.125
-                for block in [encoder.cross_attention, decoder.cross_attention, *self_attends]
-            ),
-            "preprocessor": model.get_layer("pre") is arguments["preprocessor"],
+            "backbone": model.backbone is backbone and model.get_layer("encoder") is backbone.encoder,
             "query_builder": model.get_layer("queries") is arguments["query_builder"],
             "postprocessor": model.get_layer("head") is arguments["postprocessor"],
-            "input_dtype": model.input["inputs"].dtype == "float16",
+            "decoder_num_cross_attention_heads": decoder_attention.num_heads == 2,
+            "decoder_qk_channels": tuple(decoder_attention.query_dense.kernel.shape) == (6, 2, 2),
+            "decoder_v_channels": tuple(decoder_attention.value_dense.kernel.shape) == (12, 2, 1),
+            "decoder_cross_attention_widening_factor": tuple(decoder.cross_attention.mlp.dense_1.kernel.shape)
+            == (6, 24),
+            "decoder_use_query_residual": decoder.cross_attention.use_query_residual is True,
+            "decoder_output_channels": tuple(decoder.output_projection.kernel.shape) == (6, 9),
+            "query_mask_mode": decoder.query_mask_mode == "ignore",
             "use_query_mask": "query_mask" in model.input,
             "use_output_indices": "output_indices" in model.input,
-            "initializer_range": all(
-                layer.kernel_initializer.stddev == 0.5 for layer in (encoder, processor, decoder)
-            )
-            and encoder.latent_initializer.stddev == 0.5,
-            "dtype": all(layer.dtype_policy.name == "float64" for layer in (encoder, processor, decoder)),
+            "dtype": decoder.dtype_policy.name == "float64",
         }
         self.assertEqual(set(checks), parameters)
         failed = [name for name, ok in checks.items() if not ok]
         self.assertEqual(failed, [], msg=f"config values that do not reach the model: {failed}")
         outputs = model(
             {
-                "inputs": np.ones((2, 7, 4), "float16"),
+                "inputs": np.ones((2, 7, 4), "float32"),
                 "query_mask": np.ones((2, 3), bool),
                 "output_indices": np.zeros((2, 3), "int32"),
             }
@@ -246,14 +212,10 @@ class PerceiverIOTest(TestCase):
         self.assertEqual(tuple(outputs.shape), (2, 3, 2))
 
     def test_invalid_arguments(self):
-        with self.assertRaisesRegex(ValueError, r"num_latents=0"):
-            PerceiverIO(**{**TINY, "num_latents": 0})
-        with self.assertRaisesRegex(ValueError, r"latent_dim=-4"):
-            PerceiverIO(**{**TINY, "latent_dim": -4})
-        with self.assertRaisesRegex(ValueError, r"input_shape=\(\)"):
-            PerceiverIO(**{**TINY, "input_shape": ()})
         with self.assertRaisesRegex(ValueError, r"use_query_mask=True.*query_builder=None"):
-            PerceiverIO(**TINY, use_query_mask=True)
+            PerceiverIO(tiny_backbone(), use_query_mask=True)
+        with self.assertRaisesRegex(TypeError, r"PerceiverBackbone.*Received: NoneType"):
+            PerceiverIO(None)
         with self.assertRaisesRegex(ValueError, r"query_mask_mode.*Received: query_mask_mode='zeros'"):
             build_model(query_mask_mode="zeros")
 

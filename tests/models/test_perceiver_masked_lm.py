@@ -1,16 +1,17 @@
-"""Tests of the byte-level masked language model."""
+"""Tests of the masked language model: a masked-LM head on a text `PerceiverBackbone`."""
 
 import inspect
 
 import keras
 import numpy as np
 
-from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
+from keras_perceiver.models import PerceiverBackbone, PerceiverMaskedLM
+from keras_perceiver.models.perceiver_backbone import STACK_ARGUMENTS
+from keras_perceiver.preprocessors import TextPreprocessor
 from tests.test_case import TestCase
 
-TINY = {
-    "max_sequence_length": 16,
-    "embedding_dim": 8,
+TEXT = {"max_sequence_length": 16, "embedding_dim": 8}
+STACK = {
     "num_latents": 4,
     "latent_dim": 12,
     "num_self_attends_per_block": 1,
@@ -18,13 +19,32 @@ TINY = {
     "num_self_attention_heads": 2,
     "qk_channels": 8,
     "v_channels": 12,
-    "decoder_num_heads": 2,
-    "decoder_qk_channels": 4,
 }
+HEAD = {"decoder_num_cross_attention_heads": 2, "decoder_qk_channels": 4}
 
 
-def build_model(dtype=None, **overrides):
-    return PerceiverMaskedLM(**{**TINY, "dtype": dtype, **overrides})
+def tiny_backbone(dtype=None, initializer_range=0.02, vocab_size=262, **stack):
+    preprocessor = TextPreprocessor(
+        vocab_size,
+        embeddings_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+        dtype=dtype,
+        name="text_preprocessor",
+        **TEXT,
+    )
+    return PerceiverBackbone(
+        input_shape=(None,),
+        input_name="token_ids",
+        input_dtype="int32",
+        input_preprocessor=preprocessor,
+        initializer_range=initializer_range,
+        dtype=dtype,
+        **{**STACK, **stack},
+    )
+
+
+def build_model(dtype=None, initializer_range=0.02, **head):
+    backbone = tiny_backbone(dtype=dtype, initializer_range=initializer_range)
+    return PerceiverMaskedLM(backbone, dtype=dtype, **{**HEAD, **head})
 
 
 def make_inputs(batch=3, length=12, seed=0):
@@ -34,6 +54,11 @@ def make_inputs(batch=3, length=12, seed=0):
     padding_mask[1, 7:] = False
     token_ids[~padding_mask] = 0
     return {"token_ids": token_ids, "padding_mask": padding_mask}
+
+
+def _randomize_output_bias(model, seed=3):
+    bias = model.get_layer("output_bias").bias
+    bias.assign(np.random.default_rng(seed).normal(size=bias.shape).astype("float32"))
 
 
 class PerceiverMaskedLMTest(TestCase):
@@ -58,28 +83,31 @@ class PerceiverMaskedLMTest(TestCase):
         # Shorter sequences than max_sequence_length use the first position embeddings.
         self.assertEqual(tuple(model({"token_ids": inputs["token_ids"][:, :5]}).shape), (3, 5, 262))
 
-    def test_logits_use_the_tied_token_embeddings(self):
+    def test_logits_use_the_tied_token_embeddings_and_the_head_bias(self):
         model = build_model()
+        _randomize_output_bias(model)
         inputs = make_inputs()
         hidden_model = keras.Model(model.inputs, model.get_layer("decoder").output)
         hidden = hidden_model(inputs).numpy()
         preprocessor = model.get_layer("text_preprocessor")
-        expected = hidden @ preprocessor.token_embeddings.numpy().T + preprocessor.output_bias.numpy()
+        self.assertIs(preprocessor, model.backbone.input_preprocessors[0])
+        self.assertIsNone(preprocessor.output_bias)  # the backbone carries no masked-LM weight
+        bias = model.get_layer("output_bias").bias.numpy()
+        expected = hidden @ preprocessor.token_embeddings.numpy().T + bias
         self.assertAllClose(model(inputs), expected, atol=1e-5)
-        # No separate output kernel: the embedding layer owns all vocabulary-sized weights.
+        # No separate output kernel: the embedding table and the head's bias are the vocabulary-sized weights.
         vocab_sized = [w.path for w in model.weights if 262 in tuple(w.shape)]
-        self.assertEqual(
-            sorted(vocab_sized),
-            sorted(["text_preprocessor/token_embeddings", "text_preprocessor/output_bias"]),
-        )
+        self.assertEqual(sorted(vocab_sized), ["output_bias/bias", "text_preprocessor/token_embeddings"])
+        self.assertEqual(model.count_params(), model.backbone.count_params() + _head_count(model))
 
     def test_config_equals_constructor_arguments(self):
         model = build_model()
         config = model.get_config()
         parameters = set(inspect.signature(PerceiverMaskedLM.__init__).parameters) - {"self", "kwargs"}
         self.assertEqual(set(config), parameters | {"name", "trainable"})
-        for key, value in TINY.items():
+        for key, value in HEAD.items():
             self.assertEqual(config[key], value, msg=key)
+        self.assertEqual(config["backbone"]["config"]["num_latents"], 4)
         restored = self.run_config_round_trip(model)
         self.assertEqual([tuple(w.shape) for w in restored.weights], [tuple(w.shape) for w in model.weights])
         restored.set_weights(model.get_weights())
@@ -87,7 +115,9 @@ class PerceiverMaskedLMTest(TestCase):
         self.assertAllClose(restored(inputs), model(inputs), atol=1e-6)
 
     def test_saving(self):
-        self.run_model_saving_test(build_model(initializer_range=0.5), make_inputs())
+        model = build_model(initializer_range=0.5)
+        _randomize_output_bias(model)
+        self.run_model_saving_test(model, make_inputs())
 
     def test_mixed_precision(self):
         self.run_mixed_precision_test(build_model, inputs=make_inputs())
@@ -111,6 +141,7 @@ class PerceiverMaskedLMTest(TestCase):
         )
 
     def test_every_config_value_reaches_the_model(self):
+        """Every argument of the flat form (`from_hyperparameters`) and of the head reaches its layer."""
         arguments = {
             "vocab_size": 300,
             "max_sequence_length": 20,
@@ -127,19 +158,21 @@ class PerceiverMaskedLMTest(TestCase):
             "cross_attention_widening_factor": 2,
             "self_attention_widening_factor": 3,
             "use_query_residual": False,
-            "decoder_num_heads": 5,
+            "decoder_num_cross_attention_heads": 5,
             "decoder_qk_channels": 5,
             "decoder_v_channels": 15,
-            "decoder_widening_factor": 4,
+            "decoder_cross_attention_widening_factor": 4,
             "activation": "gelu_approximate",
             "dropout": 0.25,
             "attention_dropout": 0.125,
             "initializer_range": 0.5,
             "dtype": "float64",
         }
-        parameters = set(inspect.signature(PerceiverMaskedLM.__init__).parameters) - {"self", "kwargs"}
-        self.assertEqual(set(arguments), parameters, msg="test every constructor argument")
-        model = PerceiverMaskedLM(**arguments)
+        head = set(inspect.signature(PerceiverMaskedLM.__init__).parameters) - {"self", "kwargs", "backbone"}
+        flat = set(inspect.signature(PerceiverMaskedLM.from_hyperparameters).parameters) - {"stack", "name"}
+        self.assertLessEqual(head | flat, set(arguments), msg="test every head and flat argument")
+        self.assertLessEqual(set(arguments), head | flat | set(STACK_ARGUMENTS))
+        model = PerceiverMaskedLM.from_hyperparameters(**arguments)
         encoder, processor, decoder = (model.get_layer(n) for n in ("encoder", "processor", "decoder"))
         preprocessor = model.get_layer("text_preprocessor")
         self_attends = processor.self_attends
@@ -164,10 +197,11 @@ class PerceiverMaskedLMTest(TestCase):
             == (12, 24),
             "self_attention_widening_factor": tuple(self_attends[1].mlp.dense_1.kernel.shape) == (12, 36),
             "use_query_residual": encoder.cross_attention.use_query_residual is False,
-            "decoder_num_heads": decoder_attention.num_heads == 5,
+            "decoder_num_cross_attention_heads": decoder_attention.num_heads == 5,
             "decoder_qk_channels": tuple(decoder_attention.query_dense.kernel.shape) == (10, 5, 1),
             "decoder_v_channels": tuple(decoder_attention.value_dense.kernel.shape) == (12, 5, 3),
-            "decoder_widening_factor": tuple(decoder.cross_attention.mlp.dense_1.kernel.shape) == (10, 40),
+            "decoder_cross_attention_widening_factor": tuple(decoder.cross_attention.mlp.dense_1.kernel.shape)
+            == (10, 40),
             "activation": all(block.mlp.activation == "gelu_approximate" for block in blocks),
             "dropout": all(
                 block.dropout == 0.25 and block.mlp.dropout_layer.rate == 0.25 for block in blocks
@@ -184,7 +218,7 @@ class PerceiverMaskedLMTest(TestCase):
                 for layer in (preprocessor, encoder, processor, decoder, model.get_layer("decoder_queries"))
             ),
         }
-        self.assertEqual(set(checks), parameters)
+        self.assertEqual(set(checks), set(arguments))
         failed = [name for name, ok in checks.items() if not ok]
         self.assertEqual(failed, [], msg=f"config values that do not reach the model: {failed}")
         # The reference's language decoder: HF semantics, no query residual, no output projection.
@@ -194,44 +228,79 @@ class PerceiverMaskedLMTest(TestCase):
         token_ids = np.full((2, 20), 299, "int32")
         self.assertEqual(tuple(model({"token_ids": token_ids}).shape), (2, 20, 300))
 
+    def test_flat_form_keeps_the_version_1_layout(self):
+        """`from_hyperparameters` puts the output bias in the preprocessor (files saved before the split)."""
+        model = PerceiverMaskedLM.from_hyperparameters(**TEXT, **STACK, **HEAD)
+        preprocessor = model.get_layer("text_preprocessor")
+        self.assertTrue(preprocessor.use_output_bias)
+        self.assertNotIn("output_bias", [layer.name for layer in model.layers])
+        vocab_sized = sorted(w.path for w in model.weights if 262 in tuple(w.shape))
+        self.assertEqual(vocab_sized, ["text_preprocessor/output_bias", "text_preprocessor/token_embeddings"])
+        self.assertEqual(model.count_params(), build_model().count_params())  # the same weights, elsewhere
+        wide = PerceiverMaskedLM.from_hyperparameters(**TEXT, **STACK, **HEAD, initializer_range=0.5)
+        self.run_model_saving_test(wide, make_inputs())
+
     def test_language_perceiver_preset_parameter_count(self):
         preset = PerceiverMaskedLM.presets["language_perceiver"]
         self.assertIn("description", preset)
+        self.assertEqual(preset["backbone"], "language_perceiver")
         # transformers' PerceiverForMaskedLM(deepmind/language-perceiver) has 201,108,230 parameters.
         self.assertEqual(preset["num_parameters"], 201_108_230)
         model = PerceiverMaskedLM.from_preset("language_perceiver")
         self.assertEqual(model.count_params(), 201_108_230)
         self.assertEqual(
+            model.backbone.count_params(), PerceiverBackbone.presets["language_perceiver"]["num_parameters"]
+        )
+        self.assertEqual(
             {k: v for k, v in model.get_config().items() if k in preset["config"]}, preset["config"]
         )
-        # The constructor defaults are the published configuration.
+        # The constructor defaults are the published head.
         parameters = inspect.signature(PerceiverMaskedLM.__init__).parameters
         self.assertEqual({k: parameters[k].default for k in preset["config"]}, preset["config"])
 
     def test_sentencepiece_preset_parameter_count_equals_transformers(self):
-        from tests.models.reference_counts import transformers_text_parameter_count
+        from tests.models.reference_counts import preset_hyperparameters, transformers_text_parameter_count
 
-        preset = PerceiverMaskedLM.presets["language_perceiver_sentencepiece"]
-        config = preset["config"]
-        expected = transformers_text_parameter_count("PerceiverForMaskedLM", config)
+        name = "language_perceiver_sentencepiece"
+        preset = PerceiverMaskedLM.presets[name]
+        expected = transformers_text_parameter_count(
+            "PerceiverForMaskedLM", preset_hyperparameters(PerceiverMaskedLM, name)
+        )
         self.assertEqual(preset["num_parameters"], expected)
-        model = PerceiverMaskedLM.from_preset("language_perceiver_sentencepiece")
+        model = PerceiverMaskedLM.from_preset(name)
         self.assertEqual(model.count_params(), expected)
-        self.assertEqual({k: v for k, v in model.get_config().items() if k in config}, config)
+        self.assertEqual(model.backbone.count_params(), PerceiverBackbone.presets[name]["num_parameters"])
+        config = model.get_config()
+        self.assertEqual({k: v for k, v in config.items() if k in preset["config"]}, preset["config"])
 
     def test_from_preset_with_weights_and_overrides(self):
         model = build_model()
         path = self.make_temp_dir() + "/tiny.weights.h5"
         model.save_weights(path)
-        tiny_preset = {"description": "tiny", "num_parameters": model.count_params(), "config": TINY}
-        original = PerceiverMaskedLM.presets
-        PerceiverMaskedLM.presets = {**original, "tiny": tiny_preset}
-        self.addCleanup(setattr, PerceiverMaskedLM, "presets", original)
+        tiny_backbone_preset = {
+            "description": "tiny",
+            "num_parameters": model.backbone.count_params(),
+            "config": model.backbone.get_config(),
+        }
+        tiny_preset = {
+            "description": "tiny",
+            "num_parameters": model.count_params(),
+            "backbone": "tiny_text",
+            "config": HEAD,
+        }
+        for cls, name, entry in (
+            (PerceiverBackbone, "tiny_text", tiny_backbone_preset),
+            (PerceiverMaskedLM, "tiny", tiny_preset),
+        ):
+            original = cls.presets
+            cls.presets = {**original, name: entry}
+            self.addCleanup(setattr, cls, "presets", original)
         restored = PerceiverMaskedLM.from_preset("tiny", weights=path)
         inputs = make_inputs()
         self.assertAllClose(restored(inputs), model(inputs), atol=1e-6)
-        overridden = PerceiverMaskedLM.from_preset("tiny", num_blocks=2)
-        self.assertEqual(overridden.get_config()["num_blocks"], 2)
+        overridden = PerceiverMaskedLM.from_preset("tiny", num_blocks=2, decoder_qk_channels=8)
+        self.assertEqual(overridden.backbone.get_config()["num_blocks"], 2)
+        self.assertEqual(overridden.get_config()["decoder_qk_channels"], 8)
         with self.assertRaisesRegex(
             ValueError,
             r"Unknown preset 'nope' for PerceiverMaskedLM\. Expected one of \[.*'language_perceiver'",
@@ -254,6 +323,20 @@ class PerceiverMaskedLMTest(TestCase):
         with self.assertRaisesRegex(ValueError, r"17 tokens exceed max_sequence_length=16"):
             model({"token_ids": np.ones((2, 17), "int32")})
         with self.assertRaisesRegex(ValueError, r"embedding_dim=0"):
-            build_model(embedding_dim=0)
+            PerceiverMaskedLM.from_hyperparameters(**{**TEXT, "embedding_dim": 0}, **STACK)
         with self.assertRaisesRegex(ValueError, r"max_sequence_length=0"):
-            build_model(max_sequence_length=0)
+            PerceiverMaskedLM.from_hyperparameters(**{**TEXT, "max_sequence_length": 0}, **STACK)
+
+    def test_backbone_errors(self):
+        with self.assertRaisesRegex(TypeError, "PerceiverBackbone.*Received: dict"):
+            PerceiverMaskedLM({"num_latents": 4})
+        no_text = PerceiverBackbone(input_shape=(10, 3), **STACK)
+        with self.assertRaisesRegex(
+            ValueError, r"must be a `TextPreprocessor`.*Received: input_preprocessor=None"
+        ):
+            PerceiverMaskedLM(no_text)
+
+
+def _head_count(model):
+    """Parameters of the masked-LM head: decoder queries, decoder, output bias."""
+    return sum(model.get_layer(name).count_params() for name in ("decoder_queries", "decoder", "output_bias"))

@@ -15,11 +15,12 @@ from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from tests.test_case import TestCase
 
+# A small flow model in the flat form (`PerceiverOpticalFlow.from_hyperparameters`).
 FLOW = dict(
     image_size=(6, 8),
     train_size=(6, 8),
     num_bands=3,
-    out_channels=8,
+    output_channels=8,
     num_latents=6,
     latent_dim=16,
     num_self_attends_per_block=1,
@@ -29,7 +30,7 @@ FLOW = dict(
 
 
 def flow_model():
-    return PerceiverOpticalFlow(**FLOW)
+    return PerceiverOpticalFlow.from_hyperparameters(**FLOW)
 
 
 def flow_inputs():
@@ -38,7 +39,7 @@ def flow_inputs():
 
 def io_model():
     """A PerceiverIO with layer-valued arguments (query builder, postprocessor) and a padding mask."""
-    return PerceiverIO(
+    return PerceiverIO.from_hyperparameters(
         input_shape=(10, 5),
         num_latents=4,
         latent_dim=8,
@@ -100,8 +101,13 @@ class SaveToPresetTest(TestCase):
         model = flow_model()
         directory = os.path.join(self.make_temp_dir(), "preset")
         model.save_to_preset(directory)
-        overridden = PerceiverOpticalFlow.from_preset(directory, dropout=0.1)
-        self.assertEqual(overridden.get_config()["dropout"], 0.1)
+        # Backbone arguments reach the backbone, head arguments the head.
+        overridden = PerceiverOpticalFlow.from_preset(
+            directory, dropout=0.1, decoder_use_query_residual=False
+        )
+        self.assertEqual(overridden.backbone.get_config()["dropout"], 0.1)
+        self.assertEqual(overridden.get_layer("decoder").dropout, 0.1)
+        self.assertFalse(overridden.get_config()["decoder_use_query_residual"])
         # Dropout is off at inference: same outputs.
         self.assertAllClose(overridden(flow_inputs()), model(flow_inputs()), atol=0)
         other = flow_model()  # different random weights

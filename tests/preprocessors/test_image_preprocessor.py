@@ -121,7 +121,7 @@ def test_matches_transformers_pixels_preprocessor():
     [
         ({"prep_type": "pixels", "temporal_downsample": 2}, "temporal_downsample"),
         ({"prep_type": "conv", "conv_padding": "valid"}, "conv_padding"),
-        ({"prep_type": "conv1x1", "out_channels": 0}, "out_channels"),
+        ({"prep_type": "conv1x1", "output_channels": 0}, "output_channels"),
         ({"prep_type": "bytes"}, "prep_type"),
         ({"position_encoding_type": "sinusoidal"}, "position_encoding_type"),
         ({"concat_or_add_pos": "stack"}, "concat_or_add_pos"),
@@ -351,3 +351,14 @@ def test_patches_errors():
         ImagePreprocessor()(np.zeros((1, 2, 4, 4, 3), "float32"))
     with pytest.raises(ValueError, match="must be known"):
         ImagePreprocessor(prep_type="patches")(keras.Input((None, 4, 4, 3)))
+
+
+def test_old_argument_name_out_channels_is_accepted():
+    """`out_channels` (the name before `output_channels`) still works, in calls and in saved configs."""
+    layer = ImagePreprocessor(prep_type="conv1x1", out_channels=8)
+    assert layer.output_channels == 8
+    config = {**layer.get_config(), "out_channels": 8}
+    del config["output_channels"]
+    assert ImagePreprocessor.from_config(config).output_channels == 8
+    with pytest.raises(TypeError, match="out_channels=8, output_channels=4"):
+        ImagePreprocessor(prep_type="conv1x1", out_channels=8, output_channels=4)

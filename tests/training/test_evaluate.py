@@ -26,7 +26,7 @@ from training.tasks.digits import normalize
 class EvaluateTest(TestCase):
     def test_classification_on_real_digits(self):
         keras.utils.set_random_seed(0)
-        model = PerceiverIO(
+        model = PerceiverIO.from_hyperparameters(
             input_shape=(8, 8, 1),
             num_latents=4,
             latent_dim=16,
@@ -66,11 +66,11 @@ class EvaluateTest(TestCase):
             evaluate.run(path, flow_tiled_sizes=["16x16"])
 
     def test_flow_end_point_error_on_warped_photos(self):
-        model = PerceiverOpticalFlow(
+        model = PerceiverOpticalFlow.from_hyperparameters(
             image_size=(6, 8),
             train_size=(6, 8),
             num_bands=3,
-            out_channels=8,
+            output_channels=8,
             num_latents=6,
             latent_dim=16,
             num_self_attends_per_block=1,
@@ -207,7 +207,7 @@ class PlotsTest(TestCase):
 
 class MaskedLMEvaluateTest(TestCase):
     def test_masked_lm_accuracy_on_real_quotes(self):
-        from keras_perceiver.preprocessors.byte_tokenizer import MASK_ID
+        from keras_perceiver.tokenizers.byte_tokenizer import MASK_ID
         from training.data import fortunes
 
         # A stand-in byte-level "masked LM" (token ids + mask -> (B, L, 262) logits): the evaluation logic is

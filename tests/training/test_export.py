@@ -21,8 +21,8 @@ from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
-from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
 from tests.test_case import TestCase
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,7 +38,7 @@ class ExportJobTest(TestCase):
         run_dir = self.make_temp_dir()
         keras.utils.set_random_seed(0)
         # A digits-shaped classifier, wide enough (weights >= 1024 values) for TFLite's quantization to act.
-        model = PerceiverIO(
+        model = PerceiverIO.from_hyperparameters(
             input_shape=(8, 8, 1),
             num_latents=8,
             latent_dim=32,
@@ -121,7 +121,7 @@ class ExportJobTest(TestCase):
         # reports it as not checked and load_tflite says why.
         run_dir = self.make_temp_dir()
         keras.utils.set_random_seed(0)
-        model = PerceiverTextClassifier(
+        model = PerceiverTextClassifier.from_hyperparameters(
             num_classes=2,
             max_sequence_length=32,
             embedding_dim=16,

@@ -48,7 +48,7 @@ class MultimodalAutoencodingTaskTest(TestCase):
         example = next(iter(bigbuckbunny.load("train", **options)))
         _, to_inputs, _ = task.make_inputs(params)
         model = task.build_model(params)
-        self.assertEqual(model.get_config()["num_latents"], 8)
+        self.assertEqual(model.backbone.get_config()["num_latents"], 8)
 
         # Training: a seeded random subset of distinct points, targets gathered at those points.
         seed = tf.constant([3, 4], tf.int64)

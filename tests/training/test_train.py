@@ -69,7 +69,7 @@ class TrainJobTest(TestCase):
         self.assertEqual(params["epochs"], 2)
         self.assertEqual(params["learning_rate"], digits.defaults["learning_rate"])  # None = not given
         model = digits.build_model(params)
-        self.assertEqual(model.get_config()["num_latents"], 8)
+        self.assertEqual(model.backbone.num_latents, 8)
 
     def test_parse_key_values(self):
         parsed = train.parse_key_values(

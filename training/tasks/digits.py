@@ -31,7 +31,7 @@ DIGITS_MODEL_CONFIG = {
     "num_self_attention_heads": 4,
     "cross_attention_widening_factor": 1,
     "self_attention_widening_factor": 2,
-    "decoder_num_heads": 1,
+    "decoder_num_cross_attention_heads": 1,
     "output_channels": 10,
     "dropout": 0.1,
 }
@@ -78,7 +78,8 @@ def build_model(params):
             f"Unknown overrides for task 'digits': {unknown}. Expected keys of "
             f"{sorted([*DIGITS_MODEL_CONFIG, 'initializer_range', 'num_bands', 'query_channels'])}"
         )
-    return PerceiverIO(
+    # The flat form (PerceiverIO.from_hyperparameters): the backbone's and the head's arguments in one dict.
+    return PerceiverIO.from_hyperparameters(
         **{**DIGITS_MODEL_CONFIG, **overrides},
         initializer_range=initializer_range,
         preprocessor=ImagePreprocessor(

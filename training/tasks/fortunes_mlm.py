@@ -5,8 +5,9 @@ Data: `training.data.fortunes` (~94k quotes in 8 languages from the Debian
 bytes and corrupted in the tf.data pipeline (15% of the real tokens scored;
 80% MASK / 10% random byte / 10% kept), with random numbers that depend only
 on (seed, epoch, example), so resumed runs mask identically. Model:
-`PerceiverMaskedLM`, a small configuration of the language perceiver (or
-`--preset=language_perceiver`). Loss `MaskedLMLoss` and metric
+`PerceiverMaskedLM`, a small configuration of the language perceiver
+(`SMALL_CONFIG`, the flat form of `PerceiverMaskedLM.from_hyperparameters`)
+or `--preset=language_perceiver`. Loss `MaskedLMLoss` and metric
 `MaskedLMAccuracy` on the scored positions (the sample weights).
 """
 
@@ -17,6 +18,7 @@ from training.tasks import Task, register
 from training.tasks.model_config import build_model as build_from_config
 from training.tasks.text import mask_tokens, tokenize
 
+# Flat form (`PerceiverMaskedLM.from_hyperparameters`): text, latent-stack and head arguments.
 SMALL_CONFIG = {
     "max_sequence_length": 128,
     "embedding_dim": 64,
@@ -29,7 +31,7 @@ SMALL_CONFIG = {
     "qk_channels": 64,
     "v_channels": 64,
     "self_attention_widening_factor": 2,
-    "decoder_num_heads": 4,
+    "decoder_num_cross_attention_heads": 4,
     "decoder_qk_channels": 64,
     "initializer_range": 0.2,
 }

@@ -2,30 +2,56 @@
 
 import inspect
 
+from keras_perceiver.models.perceiver_backbone import STACK_ARGUMENTS
+
+# Flat-form names whose `from_preset` (backbone) name differs.
+PRESET_NAMES = {"image_shape": "input_shape"}
+
+
+def accepted_arguments(model_class):
+    """Names a task's overrides may use: the flat form's (`from_hyperparameters`), the latent stack's
+    (`STACK_ARGUMENTS`) and the head's constructor arguments (a set)."""
+    flat = inspect.signature(model_class.from_hyperparameters).parameters
+    head = inspect.signature(model_class.__init__).parameters
+    named = {
+        name
+        for name, parameter in [*flat.items(), *head.items()]
+        if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+    }
+    return (named | set(STACK_ARGUMENTS)) - {"self", "cls", "backbone"}
+
 
 def build_model(model_class, small_config, params, **required):
     """`model_class` from `params["preset"]` (published hyperparameters) or `small_config`.
 
+    Without a preset the model is built from one flat argument list,
+    `model_class.from_hyperparameters(**{**small_config, **required,
+    **overrides})` (modality, latent-stack and head arguments together).
+
     Args:
         model_class: a `PerceiverTaskModel` subclass.
-        small_config: dict, the task's small configuration (used without a preset).
+        small_config: dict, the task's small configuration (used without a preset), in the flat form of
+            `model_class.from_hyperparameters`.
         params: the run's parameters (`preset`, `overrides`).
-        **required: constructor arguments the task's data fixes (e.g. the
-            number of classes), applied over the preset or the small config;
+        **required: arguments the task's data fixes (e.g. the number of
+            classes), applied over the preset (as `from_preset` arguments:
+            backbone or head arguments) or the small config;
             `params["overrides"]` are applied last.
 
     Raises:
-        ValueError: for overrides that are not constructor arguments of
-            `model_class`, or an unknown preset.
+        ValueError: for overrides that are neither arguments of
+            `model_class.from_hyperparameters`, latent-stack arguments
+            (`STACK_ARGUMENTS`) nor head arguments, or an unknown preset.
     """
     overrides = dict(params.get("overrides") or {})
-    accepted = set(inspect.signature(model_class.__init__).parameters) - {"self", "kwargs"}
+    accepted = accepted_arguments(model_class)
     unknown = sorted(set(overrides) - accepted)
     if unknown:
         raise ValueError(
-            f"Unknown overrides {unknown} for {model_class.__name__}. Expected constructor arguments among "
+            f"Unknown overrides {unknown} for {model_class.__name__}. Expected arguments among "
             f"{sorted(accepted)}"
         )
     if params.get("preset"):
-        return model_class.from_preset(params["preset"], **{**required, **overrides})
-    return model_class(**{**small_config, **required, **overrides})
+        arguments = {PRESET_NAMES.get(key, key): value for key, value in {**required, **overrides}.items()}
+        return model_class.from_preset(params["preset"], **arguments)
+    return model_class.from_hyperparameters(**{**small_config, **required, **overrides})

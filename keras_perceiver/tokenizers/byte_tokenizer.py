@@ -37,7 +37,7 @@ class ByteTokenizer(keras.layers.Layer):
 
     Example:
     >>> import tensorflow as tf
-    >>> from keras_perceiver.preprocessors import ByteTokenizer
+    >>> from keras_perceiver.tokenizers import ByteTokenizer
     >>> ByteTokenizer(sequence_length=6)(tf.constant(["hé"]))["token_ids"].numpy()
     array([[110, 201, 175,   0,   0,   0]], dtype=int32)
     """

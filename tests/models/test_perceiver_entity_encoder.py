@@ -17,23 +17,43 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_perceiver.models.perceiver_entity_set import PerceiverEntityEncoder
+from keras_perceiver.models import PerceiverBackbone, PerceiverEntityEncoder
+from keras_perceiver.models.perceiver_backbone import STACK_ARGUMENTS, truncated_normal
+from keras_perceiver.models.perceiver_entity_encoder import ENTITY_STACK
 from tests.models.reference_counts import transformers_config
 from tests.test_case import TestCase
 
-TINY = dict(
-    input_channels=7,
-    embedding_dim=16,
-    output_channels=6,
+STACK = dict(
     num_latents=4,
     latent_dim=16,
+    num_blocks=1,
     num_self_attends_per_block=1,
-    num_self_attention_heads=2,
     num_cross_attention_heads=1,
-    decoder_num_heads=1,
+    num_self_attention_heads=2,
     self_attention_widening_factor=2,
-    initializer_range=0.2,
 )
+HEAD = dict(output_channels=6, decoder_num_cross_attention_heads=1)
+# The same model as one flat argument list (`from_hyperparameters`, the form before the split).
+FLAT = dict(STACK, **HEAD, input_channels=7, embedding_dim=16, initializer_range=0.2)
+
+
+def tiny(input_channels=7, embedding_dim=16, dtype=None, initializer_range=0.2, stack=None, **head):
+    """A small entity encoder: Dense(embedding_dim) entity projection backbone + the per-entity head."""
+    projection = keras.layers.Dense(
+        embedding_dim,
+        kernel_initializer=truncated_normal(initializer_range),
+        dtype=dtype,
+        name="entity_projection",
+    )
+    backbone = PerceiverBackbone(
+        input_shape=(None, input_channels),
+        input_name="entities",
+        input_preprocessor=projection,
+        initializer_range=initializer_range,
+        dtype=dtype,
+        **{**STACK, **(stack or {})},
+    )
+    return PerceiverEntityEncoder(backbone, **{**HEAD, **head}, dtype=dtype)
 
 
 def make_inputs(batch=3, num_entities=10, seed=0, mask_dtype=bool):
@@ -49,7 +69,7 @@ def make_inputs(batch=3, num_entities=10, seed=0, mask_dtype=bool):
 
 class PerceiverEntityEncoderTest(TestCase):
     def test_shapes_and_padded_rows(self):
-        model = PerceiverEntityEncoder(**TINY)
+        model = tiny()
         inputs = make_inputs()
         outputs = np.asarray(model(inputs))
         self.assertEqual(outputs.shape, (3, 10, 6))
@@ -58,7 +78,7 @@ class PerceiverEntityEncoderTest(TestCase):
         self.assertTrue(np.all(np.abs(outputs[inputs["padding_mask"]]).sum(-1) > 0))
         # The number of entities may change from batch to batch; the mask is optional.
         self.assertEqual(tuple(model({"entities": inputs["entities"][:, :4]}).shape), (3, 4, 6))
-        no_projection = PerceiverEntityEncoder(**{**TINY, "output_channels": None})
+        no_projection = tiny(output_channels=None)
         self.assertEqual(tuple(no_projection(inputs).shape), (3, 10, 16))
         # Configuration values reach the built layers.
         self.assertEqual(tuple(model.get_layer("encoder").latents.shape), (4, 16))
@@ -66,7 +86,7 @@ class PerceiverEntityEncoderTest(TestCase):
         self.assertTrue(model.get_layer("decoder").use_query_residual)
 
     def test_permutation_equivariance_with_padding(self):
-        model = PerceiverEntityEncoder(**TINY)
+        model = tiny()
         inputs = make_inputs()
         outputs = np.asarray(model(inputs))
         rng = np.random.default_rng(5)
@@ -82,7 +102,7 @@ class PerceiverEntityEncoderTest(TestCase):
         self.assertGreater(np.max(np.abs(outputs[:, permutation] - outputs)), 1e-3)
 
     def test_padding_does_not_change_real_entities(self):
-        model = PerceiverEntityEncoder(**TINY)
+        model = tiny()
         inputs = make_inputs()
         outputs = np.asarray(model(inputs))
         garbage = np.random.default_rng(9).normal(scale=50.0, size=(3, 5, 7)).astype("float32")
@@ -95,13 +115,13 @@ class PerceiverEntityEncoderTest(TestCase):
         self.assertAllZero(padded_outputs[:, 10:])
 
     def test_round_trips_mixed_precision_and_dataset(self):
-        model = PerceiverEntityEncoder(**TINY)
+        model = tiny()
         inputs = make_inputs()
         self.run_config_round_trip(model)
         self.run_model_saving_test(model, inputs)
         self.run_predict_on_dataset(model, make_inputs(batch=5), batch_size=2)
         self.run_mixed_precision_test(
-            lambda dtype: PerceiverEntityEncoder(**TINY, dtype=dtype),
+            lambda dtype: tiny(dtype=dtype),
             inputs=inputs,
             zero_rows=~inputs["padding_mask"],
         )
@@ -109,26 +129,42 @@ class PerceiverEntityEncoderTest(TestCase):
     def test_distributed_fit_step(self):
         inputs = make_inputs(batch=4, mask_dtype="int32")  # bool tensors fail Keras' distributed build
         targets = np.random.default_rng(3).normal(size=(4, 10, 6)).astype("float32")
-        self.run_distributed_fit_step(lambda: PerceiverEntityEncoder(**TINY), inputs, targets, loss="mse")
+        self.run_distributed_fit_step(tiny, inputs, targets, loss="mse")
 
     def test_errors(self):
+        flat = PerceiverEntityEncoder.from_hyperparameters
         with self.assertRaisesRegex(ValueError, "input_channels.*Received: input_channels=0"):
-            PerceiverEntityEncoder(**{**TINY, "input_channels": 0})
+            flat(**{**FLAT, "input_channels": 0})
         with self.assertRaisesRegex(ValueError, "num_latents.*Received: num_latents=-1"):
-            PerceiverEntityEncoder(**{**TINY, "num_latents": -1})
-        model = PerceiverEntityEncoder(**TINY)
+            flat(**{**FLAT, "num_latents": -1})
+        with self.assertRaisesRegex(ValueError, "output_channels.*Received: output_channels=0"):
+            tiny(output_channels=0)
+        with self.assertRaisesRegex(TypeError, "PerceiverBackbone.*Received: dict"):
+            PerceiverEntityEncoder({"num_latents": 4})
+        model = tiny()
         with self.assertRaisesRegex(ValueError, "entities"):
             model({"entities": np.zeros((2, 5, 8), "float32")})
         with self.assertRaisesRegex(ValueError, "padding_mask"):
             model({"entities": np.zeros((2, 5, 7), "float32"), "padding_mask": np.ones((2, 4), bool)})
 
 
-def _transformers_reference(config, num_entities):
-    """torch Linear + transformers `PerceiverModel` with a queries-are-inputs decoder, for `config`."""
+def _flat_config(model):
+    """One flat dict of a built entity encoder: the backbone's stack and input width, projection, head."""
+    backbone = model.backbone.get_config()
+    head = {key: value for key, value in model.get_config().items() if key not in ("name", "trainable")}
+    return {
+        **{key: backbone[key] for key in STACK_ARGUMENTS},
+        "input_channels": backbone["input_shape"][-1],
+        "embedding_dim": model.backbone.input_preprocessors[0].units,
+        **{key: value for key, value in head.items() if key not in ("backbone", "dtype")},
+    }
+
+
+def _transformers_reference(c, num_entities):
+    """torch Linear + transformers `PerceiverModel`, decoder queries = its inputs, for `_flat_config` c."""
     import torch
     from transformers.models.perceiver import modeling_perceiver
 
-    c = {**PerceiverEntityEncoder(input_channels=1).get_config(), **config}  # our defaults + config
     reference_config = transformers_config(c, d_model=c["embedding_dim"], hidden_act="gelu")
     decoder = modeling_perceiver.PerceiverOpticalFlowDecoder(
         reference_config,
@@ -138,8 +174,8 @@ def _transformers_reference(config, num_entities):
         num_channels=c["embedding_dim"],
         qk_channels=c["decoder_qk_channels"] or c["latent_dim"],
         v_channels=c["decoder_v_channels"] or c["decoder_qk_channels"] or c["latent_dim"],
-        num_heads=c["decoder_num_heads"],
-        widening_factor=c["decoder_widening_factor"],
+        num_heads=c["decoder_num_cross_attention_heads"],
+        widening_factor=c["decoder_cross_attention_widening_factor"],
         use_query_residual=c["decoder_use_query_residual"],
         position_encoding_type="none",
     )
@@ -160,8 +196,9 @@ def test_parity_with_transformers_parts():
     torch = pytest.importorskip("torch")
     convert = importlib.import_module("keras_perceiver.convert.from_transformers")  # its layer loaders
 
-    config = {**TINY, "latent_dim": 24, "num_self_attends_per_block": 2, "decoder_num_heads": 2}
-    reference = _transformers_reference(config, num_entities=10)
+    stack = {"latent_dim": 24, "num_self_attends_per_block": 2}
+    model = tiny(stack=stack, decoder_num_cross_attention_heads=2)
+    reference = _transformers_reference(_flat_config(model), num_entities=10)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():  # O(1) random weights: a harder test than the tiny initial ones
         for name, param in reference.named_parameters():
@@ -169,7 +206,6 @@ def test_parity_with_transformers_parts():
             if "layernorm" in name and name.endswith("weight"):
                 param.add_(1.0)
     reference.eval()
-    model = PerceiverEntityEncoder(**config)
     weights = {name: p.detach().numpy() for name, p in reference.named_parameters()}
     reader = convert._WeightReader(weights)
     convert._load_dense(model.get_layer("entity_projection"), reader, "projection")
@@ -200,15 +236,21 @@ def test_preset_parameter_count_equals_the_transformers_reference():
     preset = PerceiverEntityEncoder.presets[PRESET]
     model = PerceiverEntityEncoder.from_preset(PRESET)
     assert model.count_params() == preset["num_parameters"]
+    backbone = PerceiverBackbone.presets[preset["backbone"]]
+    assert model.backbone.count_params() == backbone["num_parameters"]
     with torch.device("meta"):  # shapes only, no memory
-        reference = _transformers_reference(preset["config"], num_entities=512)
+        reference = _transformers_reference(_flat_config(model), num_entities=512)
     assert sum(p.numel() for p in reference.parameters()) == preset["num_parameters"]
     # Every preset value reaches the built model.
-    c = preset["config"]
-    assert tuple(model.get_layer("encoder").latents.shape) == (c["num_latents"], c["latent_dim"])
-    assert len(model.get_layer("processor").self_attends) == c["num_self_attends_per_block"]
-    assert model.get_layer("entity_projection").units == c["embedding_dim"]
-    assert model.get_layer("decoder").output_projection.units == c["output_channels"]
+    b, c = backbone["config"], preset["config"]
+    assert tuple(model.get_layer("encoder").latents.shape) == (b["num_latents"], b["latent_dim"])
+    assert len(model.get_layer("processor").self_attends) == b["num_self_attends_per_block"]
+    assert model.get_layer("entity_projection").units == b["input_preprocessor"]["config"]["units"]
+    assert model.get_layer("entity_projection").kernel.shape == (b["input_shape"][-1], 128)
+    decoder = model.get_layer("decoder")
+    assert decoder.output_projection.units == c["output_channels"]
+    assert decoder.num_cross_attention_heads == c["decoder_num_cross_attention_heads"]
+    assert decoder.query_mask_mode == "zero"
 
 
 def test_preset_cost_matches_the_papers_table_9():
@@ -251,3 +293,36 @@ def test_preset_fits_saves_and_reloads():
         model.save(path)
         restored = keras.saving.load_model(path)
     np.testing.assert_allclose(np.asarray(restored(inputs)), expected, atol=1e-6)
+
+
+def test_from_hyperparameters_matches_the_explicit_build_and_the_old_defaults():
+    flat = PerceiverEntityEncoder.from_hyperparameters(**FLAT)
+    explicit = tiny()
+    assert flat.count_params() == explicit.count_params()
+    assert _flat_config(flat) == _flat_config(explicit)
+    # Old argument names are accepted; the old defaults are the flat form's defaults.
+    renamed = PerceiverEntityEncoder.from_hyperparameters(
+        **{**FLAT, "decoder_num_heads": 2, "decoder_widening_factor": 2}
+    ).get_config()
+    assert renamed["decoder_num_cross_attention_heads"] == 2
+    assert renamed["decoder_cross_attention_widening_factor"] == 2
+    defaults = _flat_config(PerceiverEntityEncoder.from_hyperparameters(input_channels=3))
+    assert {key: defaults[key] for key in ENTITY_STACK} == ENTITY_STACK
+    assert defaults["embedding_dim"] == 256 and defaults["output_channels"] is None
+    assert defaults["decoder_num_cross_attention_heads"] == 2 and defaults["decoder_use_query_residual"]
+
+
+def test_pretrained_backbone_moves_to_a_new_head():
+    """An encoder's backbone, weights included, gets a new head (here: another output width)."""
+    first = tiny()
+    second = PerceiverEntityEncoder(first.backbone, output_channels=3)
+    inputs = make_inputs()
+    np.testing.assert_array_equal(
+        first.backbone.predict(inputs, verbose=0)["latents"],
+        second.backbone.predict(inputs, verbose=0)["latents"],
+    )
+    outputs = np.asarray(second(inputs))
+    assert outputs.shape == (3, 10, 3)
+    assert np.all(outputs[~inputs["padding_mask"]] == 0)
+    assert second.get_layer("entity_projection") is first.get_layer("entity_projection")
+    assert second.get_layer("decoder") is not first.get_layer("decoder")

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_perceiver.preprocessors import byte_tokenizer
-from keras_perceiver.preprocessors.byte_tokenizer import ByteTokenizer
+from keras_perceiver.tokenizers import byte_tokenizer
+from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
 from tests.test_case import TestCase
 
 TEXTS = ["Hello, world!", "héllo", "你好，世界", "emoji 🙂 ok", ""]

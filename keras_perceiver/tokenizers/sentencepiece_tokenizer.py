@@ -78,8 +78,8 @@ class SentencePieceTokenizer(keras.layers.Layer):
         TypeError: for non-string inputs, or a `proto` of another type.
 
     Example:
-    >>> from keras_perceiver.preprocessors.sentencepiece_tokenizer import train_sentencepiece
-    >>> from keras_perceiver.preprocessors import SentencePieceTokenizer
+    >>> from keras_perceiver.tokenizers.sentencepiece_tokenizer import train_sentencepiece
+    >>> from keras_perceiver.tokenizers import SentencePieceTokenizer
     >>> proto = train_sentencepiece(["the quick brown fox", "jumps over the lazy dog"] * 50, 289)
     >>> tokenizer = SentencePieceTokenizer(proto, sequence_length=16)
     >>> outputs = tokenizer(["the lazy fox"])

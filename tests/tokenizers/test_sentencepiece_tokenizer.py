@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
-from keras_perceiver.preprocessors import sentencepiece_tokenizer
-from keras_perceiver.preprocessors.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
+from keras_perceiver.tokenizers import sentencepiece_tokenizer
+from keras_perceiver.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 from tests.test_case import TestCase
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -153,7 +153,7 @@ class SentencePieceTokenizerTest(TestCase):
             "padding_mask": encoded["padding_mask"].numpy().astype("int32"),
         }
         labels = np.array([0] * 32 + [1] * 32)
-        model = PerceiverTextClassifier(
+        model = PerceiverTextClassifier.from_hyperparameters(
             num_classes=2,
             vocab_size=tokenizer.vocab_size,
             max_sequence_length=32,

@@ -1,4 +1,4 @@
-"""Hyperparameters of the entity-encoder preset (data, not code)."""
+"""Entity-encoder preset: backbone preset + per-entity decoder head (data, not code)."""
 
 PERCEIVER_ENTITY_ENCODER_PRESETS = {
     "starcraft_entity_perceiver": {
@@ -18,20 +18,11 @@ PERCEIVER_ENTITY_ENCODER_PRESETS = {
             "are not part of the preset. No checkpoint was released."
         ),
         "num_parameters": 9_502_720,
+        "backbone": "starcraft_entity_perceiver",
         "config": {
-            "input_channels": 256,
-            "embedding_dim": 128,
             "output_channels": 128,
-            "num_latents": 32,
-            "latent_dim": 640,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 3,
-            "num_cross_attention_heads": 1,
-            "num_self_attention_heads": 8,
-            "cross_attention_widening_factor": 1,
-            "self_attention_widening_factor": 1,
-            "decoder_num_heads": 1,
-            "decoder_widening_factor": 1,
+            "decoder_num_cross_attention_heads": 1,
+            "decoder_cross_attention_widening_factor": 1,
             "decoder_use_query_residual": True,
         },
     },
