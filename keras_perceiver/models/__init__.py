@@ -1,9 +1,12 @@
 """Functional-API task models."""
 
+from keras_perceiver.models.hierarchical_perceiver import HierarchicalPerceiver
+from keras_perceiver.models.hip_backbone import HiPBackbone
 from keras_perceiver.models.optical_flow_tiling import predict_flow_tiled
 from keras_perceiver.models.perceiver import Perceiver
 from keras_perceiver.models.perceiver_audio_classifier import PerceiverAudioClassifier
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
+from keras_perceiver.models.perceiver_classifier import PerceiverClassifier
 from keras_perceiver.models.perceiver_entity_encoder import PerceiverEntityEncoder
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
@@ -14,9 +17,12 @@ from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassi
 from keras_perceiver.models.task_model import PerceiverTaskModel
 
 __all__ = [
+    "HiPBackbone",
+    "HierarchicalPerceiver",
     "Perceiver",
     "PerceiverAudioClassifier",
     "PerceiverBackbone",
+    "PerceiverClassifier",
     "PerceiverEntityEncoder",
     "PerceiverIO",
     "PerceiverImageClassifier",

@@ -2,17 +2,13 @@
 
 import keras
 
-from keras_perceiver.layers.trainable_queries import TrainableQueries
 from keras_perceiver.models.perceiver_audio_classifier_presets import PERCEIVER_AUDIO_CLASSIFIER_PRESETS
-from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
+from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
+from keras_perceiver.models.perceiver_classifier import PerceiverClassifier
 from keras_perceiver.models.task_model import (
-    PerceiverTaskModel,
-    build_query_decoder,
-    check_backbone,
     rename_arguments,
     split_stack_arguments,
 )
-from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.preprocessors.audio_preprocessor import AudioPreprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
 from keras_perceiver.preprocessors.log_mel_spectrogram import LogMelSpectrogram
@@ -38,7 +34,7 @@ AUDIO_STACK = {
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverAudioClassifier(PerceiverTaskModel):
+class PerceiverAudioClassifier(PerceiverClassifier):
     """Audio (B, S) or spectrograms (B, F, N) -> logits (B, num_classes): a head on a `PerceiverBackbone`.
 
     Backbone front ends (its `input_preprocessor`; `from_hyperparameters`
@@ -71,7 +67,7 @@ class PerceiverAudioClassifier(PerceiverTaskModel):
         backbone: a `PerceiverBackbone` whose input is the audio (B, S) or
             the spectrogram (B, F, N), e.g.
             `PerceiverBackbone.from_preset("audio_perceiver_raw_527")`.
-        num_classes: int, K. Defaults to 527 (AudioSet).
+        num_classes: int, K. Defaults to 1000 (the AudioSet preset: 527).
         decoder_num_cross_attention_heads: int. Defaults to 1.
         decoder_qk_channels, decoder_v_channels: int or None; None uses the
             latent width D. Default None.
@@ -107,51 +103,6 @@ class PerceiverAudioClassifier(PerceiverTaskModel):
     """
 
     presets = PERCEIVER_AUDIO_CLASSIFIER_PRESETS
-
-    def __init__(
-        self,
-        backbone,
-        num_classes=527,
-        decoder_num_cross_attention_heads=1,
-        decoder_qk_channels=None,
-        decoder_v_channels=None,
-        decoder_cross_attention_widening_factor=1,
-        decoder_use_query_residual=True,
-        dtype=None,
-        **kwargs,
-    ):
-        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        check_backbone(self.__class__.__name__, backbone)
-        check_positive_int("num_classes", num_classes)
-
-        # === Layers ===
-        queries = TrainableQueries(
-            1,
-            backbone.latent_dim,
-            initializer=truncated_normal(backbone.initializer_range),
-            dtype=dtype,
-            name="decoder_queries",
-        )
-        decoder = build_query_decoder(
-            backbone,
-            num_cross_attention_heads=decoder_num_cross_attention_heads,
-            qk_channels=decoder_qk_channels,
-            v_channels=decoder_v_channels,
-            cross_attention_widening_factor=decoder_cross_attention_widening_factor,
-            use_query_residual=decoder_use_query_residual,
-            output_channels=num_classes,
-            dtype=dtype,
-        )
-        postprocessor = ClassificationPostprocessor(dtype=dtype, name="postprocessor")
-
-        # === Functional graph ===
-        inputs = backbone.task_inputs()
-        encoded = backbone.encode(inputs)
-        logits = postprocessor(decoder(queries(encoded["encoder_inputs"]), encoded["latents"]))
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self._set_backbone(backbone, config)
 
     @classmethod
     def from_hyperparameters(

@@ -2,23 +2,18 @@
 
 import keras
 
-from keras_perceiver.layers.trainable_queries import TrainableQueries
-from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
+from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
 from keras_perceiver.models.perceiver_backbone_presets import VISION_STACK
+from keras_perceiver.models.perceiver_classifier import PerceiverClassifier
 from keras_perceiver.models.perceiver_image_classifier_presets import PERCEIVER_IMAGE_CLASSIFIER_PRESETS
 from keras_perceiver.models.task_model import (
-    PerceiverTaskModel,
-    build_query_decoder,
-    check_backbone,
     split_stack_arguments,
 )
-from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
-from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverImageClassifier(PerceiverTaskModel):
+class PerceiverImageClassifier(PerceiverClassifier):
     """Images (B, H, W, C) -> logits (B, num_classes): a classification head on a `PerceiverBackbone`.
 
     Backbone: `ImagePreprocessor` (pixels, 1x1 conv or conv stem, with
@@ -72,51 +67,6 @@ class PerceiverImageClassifier(PerceiverTaskModel):
     """
 
     presets = PERCEIVER_IMAGE_CLASSIFIER_PRESETS
-
-    def __init__(
-        self,
-        backbone,
-        num_classes=1000,
-        decoder_num_cross_attention_heads=1,
-        decoder_qk_channels=None,
-        decoder_v_channels=None,
-        decoder_cross_attention_widening_factor=1,
-        decoder_use_query_residual=True,
-        dtype=None,
-        **kwargs,
-    ):
-        config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
-        check_backbone(self.__class__.__name__, backbone)
-        check_positive_int("num_classes", num_classes)
-
-        # === Layers ===
-        queries = TrainableQueries(
-            1,
-            backbone.latent_dim,
-            initializer=truncated_normal(backbone.initializer_range),
-            dtype=dtype,
-            name="decoder_queries",
-        )
-        decoder = build_query_decoder(
-            backbone,
-            num_cross_attention_heads=decoder_num_cross_attention_heads,
-            qk_channels=decoder_qk_channels,
-            v_channels=decoder_v_channels,
-            cross_attention_widening_factor=decoder_cross_attention_widening_factor,
-            use_query_residual=decoder_use_query_residual,
-            output_channels=num_classes,
-            dtype=dtype,
-        )
-        postprocessor = ClassificationPostprocessor(dtype=dtype, name="postprocessor")
-
-        # === Functional graph ===
-        inputs = backbone.task_inputs()
-        encoded = backbone.encode(inputs)
-        logits = postprocessor(decoder(queries(encoded["encoder_inputs"]), encoded["latents"]))
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self._set_backbone(backbone, config)
 
     @classmethod
     def from_hyperparameters(
