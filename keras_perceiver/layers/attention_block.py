@@ -53,7 +53,8 @@ class AttentionBlock(AttentionLayerBase):
             name="attention",
         )
 
-    def _mlp(self):
+    def _mlp(self, **options):
+        """The block's `MLPBlock`; `options` are further `MLPBlock` arguments (e.g. drop path)."""
         return MLPBlock(
             widening_factor=self.widening_factor,
             activation=self.activation,
@@ -63,6 +64,7 @@ class AttentionBlock(AttentionLayerBase):
             bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
             name="mlp",
+            **options,
         )
 
     def get_config(self):

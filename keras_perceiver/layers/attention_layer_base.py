@@ -4,7 +4,7 @@ import keras
 
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.layers.mlp_block import ACTIVATIONS
-from keras_perceiver.validation import check_choice, check_positive_int
+from keras_perceiver.validation import check_attention_chunk_size, check_choice, check_positive_int
 
 
 class AttentionLayerBase(keras.layers.Layer):
@@ -18,8 +18,9 @@ class AttentionLayerBase(keras.layers.Layer):
             the reference default of the layer.
         v_channels: int or None, value width over all heads; None takes
             `qk_channels`.
-        activation: `"gelu"` (exact, transformers; default) or
-            `"gelu_approximate"` (tanh, DeepMind).
+        activation: `"gelu"` (exact, transformers; default),
+            `"gelu_approximate"` (tanh, DeepMind) or `"squared_relu"`
+            (`relu(x) ** 2`, HiP).
         dropout: float, dropout on the attention and MLP outputs. Defaults to 0.
         attention_dropout: float, dropout on the attention probabilities.
             Defaults to 0.
@@ -48,8 +49,7 @@ class AttentionLayerBase(keras.layers.Layer):
         check_positive_int("qk_channels", qk_channels, allow_none=True)
         check_positive_int("v_channels", v_channels, allow_none=True)
         check_choice("activation", activation, ACTIVATIONS)
-        if attention_chunk_size != 0:
-            check_positive_int("attention_chunk_size", attention_chunk_size, allow_none=True)
+        check_attention_chunk_size(attention_chunk_size)
         self.qk_channels = qk_channels
         self.v_channels = v_channels
         self.activation = activation

@@ -38,8 +38,9 @@ class CrossAttention(AttentionBlock):
         shape_for_attention: `"kv"` (default) or `"q"`: which width a
             `qk_channels` of None takes (transformers
             `cross_attention_shape_for_attention`).
-        activation: `"gelu"` (exact, transformers; default) or
-            `"gelu_approximate"` (tanh, DeepMind).
+        activation: `"gelu"` (exact, transformers; default),
+            `"gelu_approximate"` (tanh, DeepMind) or `"squared_relu"`
+            (`relu(x) ** 2`, HiP).
         dropout: float, dropout on the attention and MLP outputs. Defaults to 0.
         attention_dropout: float, dropout on the attention probabilities.
             Defaults to 0.

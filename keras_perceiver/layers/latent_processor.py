@@ -3,6 +3,7 @@
 import keras
 
 from keras_perceiver.layers.attention_layer_base import AttentionLayerBase
+from keras_perceiver.layers.drop_path import check_drop_path_rate
 from keras_perceiver.layers.self_attention import SelfAttention
 from keras_perceiver.validation import check_channels, check_positive_int, check_rank
 
@@ -24,7 +25,8 @@ class LatentProcessor(AttentionLayerBase):
         qk_channels: int or None, query/key width over heads; None uses D.
         v_channels: int or None, value width over heads; must resolve to D.
         self_attention_widening_factor: int, MLP widening. Defaults to 1.
-        activation: `"gelu"` (exact, default) or `"gelu_approximate"`.
+        activation: `"gelu"` (exact, default), `"gelu_approximate"` or
+            `"squared_relu"` (HiP).
         dropout: float, dropout on attention and MLP outputs.
         attention_dropout: float, dropout on attention probabilities.
         layer_norm_epsilon: float. Defaults to 1e-5.
@@ -32,10 +34,18 @@ class LatentProcessor(AttentionLayerBase):
         attention_chunk_size: None (default: chunked automatically above
             2^22 scores per head), 0 (never) or int: attention in chunks of
             this many keys/queries (`PerceiverMultiHeadAttention`).
+        drop_path_rate: float in [0, 1), stochastic depth of every
+            self-attention's residual branches at training time (the same
+            rate in every layer, as HiP). Defaults to 0.
+        drop_path_scale_by_keep: bool, rescale kept branches by
+            1/(1 - drop_path_rate). Defaults to False (DeepMind's HiP).
+        num_groups: int, G: the batch axis holds B x G rows (HiP's groups
+            folded into the batch); drop-path draws are shared by an
+            example's groups. Defaults to 1.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        latents: (B, N, D) tensor.
+        latents: (B, N, D) tensor (or (B*G, N, D), see `num_groups`).
         training: bool, enables dropout.
 
     Returns:
@@ -67,6 +77,9 @@ class LatentProcessor(AttentionLayerBase):
         layer_norm_epsilon=1e-5,
         kernel_initializer=None,
         attention_chunk_size=None,
+        drop_path_rate=0.0,
+        drop_path_scale_by_keep=False,
+        num_groups=1,
         **kwargs,
     ):
         super().__init__(
@@ -82,14 +95,22 @@ class LatentProcessor(AttentionLayerBase):
         )
         check_positive_int("num_blocks", num_blocks)
         check_positive_int("num_self_attends_per_block", num_self_attends_per_block)
+        check_drop_path_rate(drop_path_rate)
+        check_positive_int("num_groups", num_groups)
         self.num_blocks = num_blocks
         self.num_self_attends_per_block = num_self_attends_per_block
         self.num_self_attention_heads = num_self_attention_heads
         self.self_attention_widening_factor = self_attention_widening_factor
+        self.drop_path_rate = drop_path_rate
+        self.drop_path_scale_by_keep = drop_path_scale_by_keep
+        self.num_groups = num_groups
         self.self_attends = [
             SelfAttention(
                 num_heads=num_self_attention_heads,
                 widening_factor=self_attention_widening_factor,
+                drop_path_rate=drop_path_rate,
+                drop_path_scale_by_keep=drop_path_scale_by_keep,
+                num_groups=num_groups,
                 name=f"self_attention_{i}",
                 **self.block_arguments(),
             )
@@ -122,6 +143,9 @@ class LatentProcessor(AttentionLayerBase):
                 "num_self_attends_per_block": self.num_self_attends_per_block,
                 "num_self_attention_heads": self.num_self_attention_heads,
                 "self_attention_widening_factor": self.self_attention_widening_factor,
+                "drop_path_rate": self.drop_path_rate,
+                "drop_path_scale_by_keep": self.drop_path_scale_by_keep,
+                "num_groups": self.num_groups,
             }
         )
         return config

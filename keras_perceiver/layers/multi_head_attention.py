@@ -6,8 +6,8 @@ import keras
 from keras import ops
 
 from keras_perceiver.layers.chunked_attention import attention
-from keras_perceiver.layers.initializers import clone_initializer
-from keras_perceiver.validation import check_divisible, check_positive_int
+from keras_perceiver.layers.initializers import clone_initializer, fused_shape_initializer
+from keras_perceiver.validation import check_attention_chunk_size, check_divisible, check_positive_int
 
 
 def _project(dense, x, num_contracted):
@@ -43,6 +43,10 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
     `output_channels`. Query/key/value/output projections are `EinsumDense`
     layers with per-head kernels `[in, heads, head_dim]` and
     `[heads, head_dim, out]`, the layout of `keras.layers.MultiHeadAttention`.
+    They stand for the Linear layers [in, heads*head_dim] and
+    [heads*head_dim, out] of the references: a `VarianceScaling`
+    initializer (Glorot, He, LeCun included) computes its fans on those
+    fused 2-D shapes (`FusedShapeInitializer`), as Haiku and torch do.
 
     Masking follows DeepMind's `attend` (perceiver/perceiver.py): masked
     positions get a large negative score and rows whose keys are all masked
@@ -114,8 +118,7 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         check_positive_int("num_heads", num_heads)
-        if attention_chunk_size != 0:
-            check_positive_int("attention_chunk_size", attention_chunk_size, allow_none=True)
+        check_attention_chunk_size(attention_chunk_size)
         check_positive_int("qk_channels", qk_channels)
         check_positive_int("v_channels", v_channels, allow_none=True)
         check_positive_int("output_channels", output_channels)
@@ -132,12 +135,14 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         self._v = v_channels if v_channels is not None else qk_channels
         self.supports_masking = False
 
-    def _dense(self, equation, output_shape, bias_axes, name):
+    def _dense(self, equation, output_shape, bias_axes, name, num_input_axes=1):
         return keras.layers.EinsumDense(
             equation,
             output_shape=output_shape,
             bias_axes=bias_axes,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
+            kernel_initializer=fused_shape_initializer(
+                clone_initializer(self.kernel_initializer), num_input_axes
+            ),
             bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
             name=name,
@@ -150,7 +155,7 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         self.key_dense = self._dense("bsc,chd->bshd", (None, h, qk_head), "hd", "key")
         self.value_dense = self._dense("bsc,chd->bshd", (None, h, v_head), "hd", "value")
         self.output_dense = self._dense(
-            "bthd,hdo->bto", (None, self.output_channels), "o", "attention_output"
+            "bthd,hdo->bto", (None, self.output_channels), "o", "attention_output", num_input_axes=2
         )
         self.query_dense.build(query_shape)
         self.key_dense.build(key_value_shape)

@@ -45,7 +45,8 @@ class QueryDecoder(AttentionLayerBase):
             is False get zero attention and a zero output; `"ignore"`
             (transformers): the mask is not used.
         cross_attention_shape_for_attention: `"kv"` (default) or `"q"`.
-        activation: `"gelu"` (exact, default) or `"gelu_approximate"`.
+        activation: `"gelu"` (exact, default), `"gelu_approximate"` or
+            `"squared_relu"` (HiP).
         dropout: float, dropout on attention and MLP outputs. Defaults to 0.
         attention_dropout: float, dropout on attention probabilities.
             Defaults to 0.

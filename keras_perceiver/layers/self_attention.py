@@ -4,12 +4,19 @@ import keras
 from keras import ops
 
 from keras_perceiver.layers.attention_block import AttentionBlock
-from keras_perceiver.validation import check_channels, check_rank
+from keras_perceiver.layers.drop_path import DropPath, check_drop_path_rate
+from keras_perceiver.validation import check_channels, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class SelfAttention(AttentionBlock):
     """Self-attention block: `x + Attention(LN(x))`, then `x + MLP(LN(x))`.
+
+    With `drop_path_rate` > 0 both residual branches (after their dropout)
+    go through stochastic depth at training time (`DropPath`: one draw per
+    example and branch; HiP's `SelfAttention`):
+    `x + DropPath(Dropout(Attention(LN(x))))`, then
+    `x + DropPath(Dropout(MLP(LN(x))))`.
 
     When `qk_channels` is None it defaults to the latent width D and
     `v_channels` to `qk_channels`; the attention output has `v_channels`
@@ -27,8 +34,8 @@ class SelfAttention(AttentionBlock):
             resolved `qk_channels`; must resolve to D.
         widening_factor: int, MLP hidden width = `widening_factor * D`.
             Defaults to 1.
-        activation: `"gelu"` (exact, transformers; default) or
-            `"gelu_approximate"` (tanh, DeepMind).
+        activation: `"gelu"` (exact, transformers; default),
+            `"gelu_approximate"` (tanh, DeepMind) or `"squared_relu"` (HiP).
         dropout: float, dropout on the attention and MLP outputs. Defaults to 0.
         attention_dropout: float, dropout on the attention probabilities.
             Defaults to 0.
@@ -39,10 +46,18 @@ class SelfAttention(AttentionBlock):
         attention_chunk_size: None (default: chunked automatically above
             2^22 scores per head), 0 (never) or int: attention in chunks of
             this many keys/queries (`PerceiverMultiHeadAttention`).
+        drop_path_rate: float in [0, 1), stochastic depth of both residual
+            branches at training time. Defaults to 0.
+        drop_path_scale_by_keep: bool, rescale kept branches by
+            1/(1 - drop_path_rate) (timm). Defaults to False (DeepMind's HiP).
+        num_groups: int, G: the batch axis holds B x G rows, an example's G
+            groups adjacent (HiP's groups folded into the batch,
+            `fold_groups`); an example's drop-path draw is shared by its
+            groups. Defaults to 1.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        x: (B, N, D) tensor.
+        x: (B, N, D) tensor (or (B*G, N, D), see `num_groups`).
         attention_mask: optional bool tensor broadcastable to (B, N, N).
         training: bool, enables dropout.
 
@@ -74,6 +89,9 @@ class SelfAttention(AttentionBlock):
         kernel_initializer=None,
         bias_initializer="zeros",
         attention_chunk_size=None,
+        drop_path_rate=0.0,
+        drop_path_scale_by_keep=False,
+        num_groups=1,
         **kwargs,
     ):
         super().__init__(
@@ -90,6 +108,11 @@ class SelfAttention(AttentionBlock):
             attention_chunk_size=attention_chunk_size,
             **kwargs,
         )
+        check_drop_path_rate(drop_path_rate)
+        check_positive_int("num_groups", num_groups)
+        self.drop_path_rate = drop_path_rate
+        self.drop_path_scale_by_keep = drop_path_scale_by_keep
+        self.num_groups = num_groups
 
     def build(self, x_shape):
         channels = x_shape[-1]
@@ -105,7 +128,20 @@ class SelfAttention(AttentionBlock):
         self.layer_norm = self._layer_norm("layer_norm")
         self.attention = self._attention(qk, output_channels=v)
         self.attention_output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
-        self.mlp = self._mlp()
+        self.attention_drop_path = None
+        if self.drop_path_rate > 0:
+            self.attention_drop_path = DropPath(
+                self.drop_path_rate,
+                scale_by_keep=self.drop_path_scale_by_keep,
+                num_groups=self.num_groups,
+                dtype=self.dtype_policy,
+                name="attention_drop_path",
+            )
+        self.mlp = self._mlp(
+            drop_path_rate=self.drop_path_rate,
+            drop_path_scale_by_keep=self.drop_path_scale_by_keep,
+            num_groups=self.num_groups,
+        )
         self.layer_norm.build(x_shape)
         self.attention.build(x_shape, x_shape)
         self.mlp.build(x_shape)
@@ -117,8 +153,21 @@ class SelfAttention(AttentionBlock):
         check_channels("x", x, self._channels, name)
         normed = self.layer_norm(x)
         attended = self.attention(normed, normed, attention_mask=attention_mask, training=training)
-        x = ops.add(x, self.attention_output_dropout(attended, training=training))
-        return self.mlp(x, training=training)
+        attended = self.attention_output_dropout(attended, training=training)
+        if self.attention_drop_path is not None:
+            attended = self.attention_drop_path(attended, training=training)
+        return self.mlp(ops.add(x, attended), training=training)
 
     def compute_output_shape(self, x_shape):
         return x_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "drop_path_rate": self.drop_path_rate,
+                "drop_path_scale_by_keep": self.drop_path_scale_by_keep,
+                "num_groups": self.num_groups,
+            }
+        )
+        return config

@@ -6,7 +6,7 @@ from keras_perceiver.layers.modality_embedder import ModalityUnembedder, hip_ini
 from keras_perceiver.layers.modality_grouper import ModalityUngrouper
 from keras_perceiver.layers.query_decoder import QueryDecoder
 from keras_perceiver.layers.regroup import fold_groups, unfold_groups
-from keras_perceiver.models.hip_backbone import HiPBackbone, check_modality_inputs
+from keras_perceiver.models.hip_backbone import HiPBackbone, check_modality_inputs, fill_padding_masks
 from keras_perceiver.models.task_model import PerceiverTaskModel
 
 
@@ -125,6 +125,10 @@ class HierarchicalPerceiver(PerceiverTaskModel):
     def __call__(self, inputs, *args, **kwargs):
         check_modality_inputs(self.__class__.__name__, self.backbone.input_shapes, inputs)
         return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        inputs = fill_padding_masks(inputs, self.backbone.input_shapes)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     @classmethod
     def from_hyperparameters(cls, **hyperparameters):

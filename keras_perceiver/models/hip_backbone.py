@@ -65,6 +65,7 @@ def _per_block(model_name, arguments):
             f"{model_name}: `num_groups` must be a non-empty tuple, one entry per block. "
             f"Received: num_groups={groups!r}"
         )
+    _check_block_count(model_name, groups)
     num_blocks = len(groups)
     blocks = {}
     for name in BLOCK_ARGUMENTS:
@@ -148,6 +149,17 @@ def _check_architecture(model_name, blocks, modalities, num_embedding_channels, 
                 )
 
 
+def fill_padding_masks(inputs, input_shapes):
+    """`inputs` with None for every absent optional `<m>_padding_mask`.
+
+    `__call__` does it too (`ModelInputsMixin`); `call` needs it where Keras
+    calls it directly (the JAX trainer's `stateless_call`).
+    """
+    if not isinstance(inputs, dict):
+        return inputs
+    return {**{padding_mask_name(m): None for m in input_shapes}, **inputs}
+
+
 def check_modality_inputs(model_name, input_shapes, inputs):
     """Raise a ValueError naming expected and received values for a wrong inputs dict (static shapes)."""
     if not isinstance(inputs, dict):
@@ -169,9 +181,7 @@ def check_modality_inputs(model_name, input_shapes, inputs):
         modality = masks.get(name, name)
         expected = (input_shapes[modality][0],) if name in masks else input_shapes[modality]
         received = tuple(value.shape)[1:]
-        same = len(received) == len(expected) and all(
-            r is None or r == e for r, e in zip(received, expected)
-        )
+        same = len(received) == len(expected) and all(r is None or r == e for r, e in zip(received, expected))
         if not same:
             raise ValueError(
                 f"{model_name}: input `{name}` must have the shape (B, {', '.join(map(str, expected))}). "
@@ -322,7 +332,6 @@ class HiPBackbone(PerceiverFunctionalModel):
         check_choice("regroup_type", regroup_type, REGROUP_TYPES)
         check_choice("activation", activation, ACTIVATIONS)
         check_drop_path_rate(drop_path_rate)
-        _check_block_count(model_name, blocks["num_groups"])
         num_blocks = len(blocks["num_groups"])
         processor = num_blocks // 2
         if processor_num_latents_train is not None and processor_num_latents_eval is not None:
@@ -406,6 +415,10 @@ class HiPBackbone(PerceiverFunctionalModel):
     def __call__(self, inputs, *args, **kwargs):
         check_modality_inputs(self.__class__.__name__, self.input_shapes, inputs)
         return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        inputs = fill_padding_masks(inputs, self.input_shapes)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def task_inputs(self):
         """Fresh `keras.Input`s like the backbone's, for a task graph that calls its layers (`encode`).

@@ -60,12 +60,19 @@ def attention(layer, query, key_value, attention_mask=None):
     return _einsum_dense("bthd,hdo->bto", context, layer.output_dense)
 
 
+def squared_relu(x):
+    return np.maximum(x, 0.0) ** 2
+
+
 def mlp(layer, x):
-    """`MLPBlock`: x + Dense(GELU(Dense(LN(x))))."""
+    """`MLPBlock`: x + Dense(Act(Dense(LN(x)))), Act GELU (exact or tanh) or squared ReLU."""
     x = np.asarray(x, "float64")
     h = layer_norm(x, layer.layer_norm, layer.layer_norm_epsilon)
     h = h @ np.asarray(layer.dense_1.kernel) + np.asarray(layer.dense_1.bias)
-    h = gelu(h, approximate=layer.activation == "gelu_approximate")
+    if layer.activation == "squared_relu":
+        h = squared_relu(h)
+    else:
+        h = gelu(h, approximate=layer.activation == "gelu_approximate")
     h = h @ np.asarray(layer.dense_2.kernel) + np.asarray(layer.dense_2.bias)
     return x + h
 

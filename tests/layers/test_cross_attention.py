@@ -98,3 +98,13 @@ class CrossAttentionTest(TestCase):
         # The default qk width (the input width, 3) must split over the heads too.
         with self.assertRaisesRegex(ValueError, r"qk_channels=3, num_heads=2"):
             CrossAttention(num_heads=2)(self.query, self.inputs)
+
+    def test_squared_relu_matches_reference(self):
+        # HiP's cross-attention: widths from the inputs ("kv"), squared ReLU MLP, with or without residual.
+        for residual in (True, False):
+            layer = CrossAttention(activation="squared_relu", use_query_residual=residual)
+            layer(self.query, self.inputs)
+            reference.randomize_weights(layer)
+            expected = reference.cross_attention(layer, self.query, self.inputs)
+            self.assertAllClose(layer(self.query, self.inputs), expected, atol=1e-5, rtol=1e-5)
+            self.assertEqual(layer.mlp.activation, "squared_relu")

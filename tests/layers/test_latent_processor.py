@@ -86,3 +86,26 @@ class LatentProcessorTest(TestCase):
             LatentProcessor(num_self_attention_heads=4, qk_channels=6)
         with self.assertRaisesRegex(ValueError, r"Expected v_channels=8.*v_channels=4"):
             LatentProcessor(num_self_attention_heads=2, v_channels=4)(self.latents)
+
+    def test_hip_options_reach_every_self_attention(self):
+        layer = LatentProcessor(
+            **KWARGS,
+            activation="squared_relu",
+            drop_path_rate=0.2,
+            drop_path_scale_by_keep=True,
+            num_groups=2,
+        )
+        layer(self.latents)
+        for block in layer.self_attends:
+            self.assertEqual(block.mlp.activation, "squared_relu")
+            self.assertEqual(block.drop_path_rate, 0.2)
+            self.assertTrue(block.drop_path_scale_by_keep)
+            self.assertEqual(block.num_groups, 2)
+            self.assertEqual(block.attention_drop_path.num_groups, 2)
+        self.assertAllClose(layer(self.latents, training=False), layer(self.latents))
+        restored = self.run_config_round_trip(layer)
+        self.assertEqual(restored.drop_path_rate, 0.2)
+        # Defaults: no drop path layers.
+        plain = LatentProcessor(**KWARGS)
+        plain(self.latents)
+        self.assertIsNone(plain.self_attends[0].attention_drop_path)

@@ -121,3 +121,27 @@ class PerceiverMultiHeadAttentionTest(TestCase):
             attention_mask=keras.Input((1, None), dtype="bool"),
         )
         self.assertEqual(tuple(out.shape), (None, None, 6))
+
+    def test_variance_scaling_uses_the_fused_linear_fans(self):
+        # HiP's VarianceScaling(1.0, fan_in): the std of a projection kernel is sqrt(1 / in) as for the
+        # Linear [in, heads*head_dim] it stands for (Keras' 3-D fans would give sqrt(1 / (in * heads))).
+        initializer = keras.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal", seed=3)
+        layer = PerceiverMultiHeadAttention(
+            num_heads=8, qk_channels=256, output_channels=64, kernel_initializer=initializer
+        )
+        layer(np.zeros((1, 2, 64), "float32"), np.zeros((1, 2, 128), "float32"))
+        for dense, fan_in in (
+            (layer.query_dense, 64),
+            (layer.key_dense, 128),
+            (layer.value_dense, 128),
+            (layer.output_dense, 256),
+        ):
+            kernel = dense.kernel.numpy()
+            self.assertAllClose(kernel.std(), np.sqrt(1.0 / fan_in), atol=0.1 * np.sqrt(1.0 / fan_in))
+            self.assertLessEqual(np.abs(kernel).max(), 2.0 * np.sqrt(1.0 / fan_in) / 0.8796 + 1e-6)
+        # Initializers that do not depend on the fans draw as before.
+        plain = PerceiverMultiHeadAttention(
+            num_heads=2, qk_channels=8, output_channels=6, kernel_initializer=keras.initializers.Zeros()
+        )
+        plain(self.query, self.key_value)
+        self.assertAllZero(plain.query_dense.kernel)
