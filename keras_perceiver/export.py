@@ -95,7 +95,9 @@ def export_saved_model(
     The artifact has two endpoints, both usable by TF Serving and with inputs
     named after the model's inputs (e.g. `inputs`):
     - `serve`: returns the model's outputs in the model's own structure
-      (as `model.export(path, format="tf_saved_model")` does);
+      (as `model.export(path, format="tf_saved_model")` does); nested dicts,
+      which signatures cannot hold, become one dict with `"outer/inner"`
+      keys (e.g. HiP's `"input_reconstruction/image"`);
     - `serving_default` (the default signature): the same computation with
       outputs in a dict; a single output tensor is named `output_name`.
       With `client_inputs`, it takes the client's raw inputs instead (e.g.
@@ -152,7 +154,7 @@ def export_saved_model(
         input_signature = serving_input_signature(model, include_optional_inputs)
 
     def serve(inputs):
-        return model(inputs, training=False)
+        return flatten_nested_outputs(model(inputs, training=False))
 
     if outputs is not None and not callable(outputs):
         raise TypeError(f"export_saved_model: `outputs` must be callable. Received: {outputs!r}")
@@ -169,7 +171,7 @@ def export_saved_model(
         if outputs is not None:
             return dict(outputs(results))
         if isinstance(results, dict):
-            return results
+            return flatten_nested_outputs(results)
         if isinstance(results, (list, tuple)):
             return {f"{output_name}_{i}": output for i, output in enumerate(results)}
         return {output_name: results}
@@ -187,6 +189,24 @@ def export_saved_model(
         with open(os.path.join(str(path), METADATA_FILE), "w") as f:
             json.dump(metadata, f, indent=2, default=str)
     return archive
+
+
+def flatten_nested_outputs(outputs):
+    """A dict of dicts of tensors -> one dict with `"outer/inner"` keys (other structures unchanged).
+
+    SavedModel signatures take a tensor, a sequence of tensors or a flat
+    dict of tensors.
+    """
+    if not isinstance(outputs, dict) or not any(isinstance(v, dict) for v in outputs.values()):
+        return outputs
+    flat = {}
+    for key, value in outputs.items():
+        if isinstance(value, dict):
+            for inner, tensor in flatten_nested_outputs(value).items():
+                flat[f"{key}/{inner}"] = tensor
+        else:
+            flat[key] = value
+    return flat
 
 
 def read_metadata(path):

@@ -1,4 +1,4 @@
-"""The layers and models run on the JAX and PyTorch backends with the weights and outputs of TensorFlow.
+"""The layers and models (Perceiver IO, HiP) run on JAX and PyTorch with TensorFlow's weights and outputs.
 
 The models are built and run here (TensorFlow backend); their serialized
 configs, `.weights.h5` weights, inputs and outputs are written to a temporary
@@ -19,13 +19,14 @@ import numpy as np
 
 from keras_perceiver.layers import CrossAttentionEncoder, QueryDecoder
 from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.hierarchical_perceiver import HierarchicalPerceiver
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
 from tests.test_case import TestCase
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ATOL = 1e-5
-CASES = ("perceiver_io", "perceiver_masked_lm", "chunked_attention")
+CASES = ("perceiver_io", "perceiver_masked_lm", "chunked_attention", "hierarchical_perceiver")
 
 BACKEND_SCRIPT = textwrap.dedent(
     """
@@ -41,6 +42,7 @@ BACKEND_SCRIPT = textwrap.dedent(
     import keras_perceiver.layers.trainable_queries
     import keras_perceiver.models.perceiver_io
     import keras_perceiver.models.perceiver_masked_lm
+    import keras_perceiver.models.hierarchical_perceiver
     if not tf_loaded_by_keras and "tensorflow" in sys.modules:
         raise AssertionError(f"keras_perceiver layers/models imported tensorflow on the {backend} backend")
 
@@ -50,6 +52,11 @@ BACKEND_SCRIPT = textwrap.dedent(
         return keras.ops.zeros(shape, dtype)
 
     keras.initializers.TruncatedNormal.__call__ = zeros
+    keras.initializers.VarianceScaling.__call__ = zeros
+
+    def flat(outputs):
+        # One array of every output (a nested dict of outputs in `keras.tree` order).
+        return np.concatenate([np.ravel(np.asarray(x)) for x in keras.tree.flatten(outputs)])
 
     directory, names = sys.argv[1], sys.argv[2:]
     for name in names:
@@ -62,7 +69,7 @@ BACKEND_SCRIPT = textwrap.dedent(
         data = dict(np.load(os.path.join(directory, name + ".npz")))
         expected = data.pop("expected")
         # `predict` runs the model traced by jax.jit on JAX (op-by-op eager calls would compile every op).
-        outputs = np.asarray(model.predict(data, verbose=0))
+        outputs = flat(model.predict(data, verbose=0))
         difference = float(np.max(np.abs(outputs - expected)))
         print(f"{name}: max |{backend} - tensorflow| = {difference:.2e} ({time.time() - start:.1f} s)")
         if outputs.shape != expected.shape or not difference <= float(os.environ["ATOL"]):
@@ -83,7 +90,7 @@ def randomize(model, seed=0, scale=0.2):
 class OtherBackendsTest(TestCase):
     def save_case(self, directory, name, model, inputs):
         randomize(model)
-        expected = np.asarray(model(inputs))
+        expected = np.concatenate([np.ravel(np.asarray(x)) for x in keras.tree.flatten(model(inputs))])
         self.assertGreater(float(np.std(expected)), 1e-2, msg="outputs too small to compare")
         with open(os.path.join(directory, name + ".json"), "w") as f:
             json.dump(keras.saving.serialize_keras_object(model), f)
@@ -159,6 +166,26 @@ class OtherBackendsTest(TestCase):
             "queries": rng.normal(size=(3, 7, 8)).astype("float32"),
         }
         self.save_case(directory, "chunked_attention", chunked, chunked_inputs)
+
+        # HiP: two modalities (per-group padding, one group for the label), a U-Net skip with a projection.
+        hip = HierarchicalPerceiver(
+            input_shapes={"image": (20, 3), "label": (3, 1)},
+            num_groups=(4, 1, 4),
+            num_self_attends_per_block=(1, 1, 1),
+            num_latents=(4, 8, 4),
+            latent_dim=(8, 16, 4),
+            num_cross_attention_heads=(1, 1, 1),
+            num_self_attention_heads=(2, 2, 1),
+            cross_attention_widening_factor=(1, 1, 1),
+            self_attention_widening_factor=(2, 2, 2),
+            num_embedding_channels=4,
+            num_position_encoding_channels=16,
+        )
+        hip_inputs = {
+            "image": rng.normal(size=(2, 20, 3)).astype("float32"),
+            "label": rng.normal(size=(2, 3, 1)).astype("float32"),
+        }
+        self.save_case(directory, "hierarchical_perceiver", hip, hip_inputs)
 
         env = {**os.environ, "KERAS_BACKEND": backend, "ATOL": str(ATOL), "JAX_PLATFORMS": "cpu"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)

@@ -21,6 +21,7 @@ from keras_perceiver.export import (
     text_client_inputs,
 )
 from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.hierarchical_perceiver import HierarchicalPerceiver
 from keras_perceiver.models.perceiver_io import PerceiverIO
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
@@ -233,3 +234,40 @@ class ClientSignatureTest(TestCase):
             ClientInputs({"image": (None, 4)}, lambda inputs: inputs)
         with pytest.raises(ValueError, match="unknown quantization.*Received: quantization='int4'"):
             export_tflite(self.make_temp_dir(), "unused.tflite", quantization="int4")
+
+
+class NestedOutputsTest(TestCase):
+    def test_hip_exports_its_nested_outputs_under_outer_inner_keys(self):
+        keras.utils.set_random_seed(0)
+        model = HierarchicalPerceiver(
+            input_shapes={"image": (20, 3), "label": (3, 1)},
+            num_groups=(4, 1, 4),
+            num_self_attends_per_block=(1, 1, 1),
+            num_latents=(4, 8, 4),
+            latent_dim=(8, 16, 4),
+            num_cross_attention_heads=(1, 1, 1),
+            num_self_attention_heads=(2, 2, 1),
+            cross_attention_widening_factor=(1, 1, 1),
+            self_attention_widening_factor=(2, 2, 2),
+            num_embedding_channels=4,
+            num_position_encoding_channels=16,
+        )
+        rng = np.random.default_rng(0)
+        # The un-embedding starts at zero (as the official code's): random weights make outputs visible.
+        weights = model.get_weights()
+        model.set_weights([rng.normal(scale=0.3, size=w.shape).astype("float32") for w in weights])
+        inputs = {
+            "image": rng.normal(size=(2, 20, 3)).astype("float32"),
+            "label": rng.normal(size=(2, 3, 1)).astype("float32"),
+        }
+        expected = model(inputs)
+        path = os.path.join(self.make_temp_dir(), "hip")
+        export_saved_model(model, path)
+        for endpoint in ("serving_default", "serve"):
+            outputs = load_saved_model(path, endpoint=endpoint)(inputs)
+            keys = [f"{outer}/{inner}" for outer in expected for inner in ("image", "label")]
+            self.assertEqual(sorted(outputs), sorted(keys))
+            for key, value in outputs.items():
+                outer, inner = key.split("/")
+                self.assertOutputsVisible(expected[outer]["image"], atol=1e-5)
+                self.assertAllClose(value, expected[outer][inner], atol=1e-5)

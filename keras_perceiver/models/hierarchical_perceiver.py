@@ -7,6 +7,7 @@ from keras_perceiver.layers.modality_grouper import ModalityUngrouper
 from keras_perceiver.layers.query_decoder import QueryDecoder
 from keras_perceiver.layers.regroup import fold_groups, unfold_groups
 from keras_perceiver.models.hip_backbone import HiPBackbone, check_modality_inputs, fill_padding_masks
+from keras_perceiver.models.hip_backbone_presets import HIERARCHICAL_PERCEIVER_PRESETS
 from keras_perceiver.models.task_model import PerceiverTaskModel
 
 
@@ -68,8 +69,8 @@ class HierarchicalPerceiver(PerceiverTaskModel):
     {'image': (2, 12, 3), 'label': (2, 1, 5)}
     """
 
-    # Published configurations go here: name -> {"backbone": a `HiPBackbone.presets` name, "config": {...}}.
-    presets = {}
+    presets = HIERARCHICAL_PERCEIVER_PRESETS
+    backbone_class = HiPBackbone
 
     def __init__(self, backbone=None, dtype=None, **kwargs):
         model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}

@@ -10,6 +10,7 @@ from keras_perceiver.layers.modality_grouper import ModalityGrouper, assign_grou
 from keras_perceiver.layers.modality_position_encoder import ModalityPositionEncoder
 from keras_perceiver.layers.regroup import REGROUP_TYPES
 from keras_perceiver.models.functional_model import PerceiverFunctionalModel
+from keras_perceiver.models.hip_backbone_presets import HIP_BACKBONE_PRESETS
 from keras_perceiver.validation import check_choice, check_positive_int
 
 # The per-block arguments (one entry per block; an int is repeated for every block).
@@ -293,8 +294,8 @@ class HiPBackbone(PerceiverFunctionalModel):
     ((2, 4, 2, 8), (2, 4, 3, 4))
     """
 
-    # Published configurations (HiP-16, HiP-256, ...) go here: name -> {"config": ..., "description": ...}.
-    presets = {}
+    # The official variants (HiP-16, HiP-256, Mini, 16x3); `from_preset(name, input_shapes={...})`.
+    presets = HIP_BACKBONE_PRESETS
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
 PRESET_FORMAT_VERSION = 1
-BACKBONE_CLASS = "PerceiverBackbone"
+BACKBONE_CLASSES = ("PerceiverBackbone", "HiPBackbone")
 
 
 def save_to_preset(model, directory, overwrite=False):
@@ -156,7 +156,7 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
         raise FileNotFoundError(f"Preset directory {directory}: weights file {weights_path} not found.")
 
     head_kwargs = {}
-    is_backbone_for_task = config.get("class_name") == BACKBONE_CLASS and "backbone" in cls.LAYER_ARGUMENTS
+    is_backbone_for_task = config.get("class_name") in BACKBONE_CLASSES and "backbone" in cls.LAYER_ARGUMENTS
     if is_backbone_for_task:
         head_kwargs, kwargs = kwargs, {}  # a backbone's directory loaded into a task: the head is new
     inner = config["config"]

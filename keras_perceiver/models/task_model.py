@@ -46,12 +46,14 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
     `from_config` reads it with `from_hyperparameters`, and old argument
     names (`RENAMED_ARGUMENTS`) are accepted.
 
-    Presets: `presets[name]` holds `"backbone"` (a `PerceiverBackbone`
-    preset name, shared by the tasks that use it) and `"config"` (the
-    head's arguments).
+    Presets: `presets[name]` holds `"backbone"` (a preset name of
+    `backbone_class`, `PerceiverBackbone` by default, shared by the tasks
+    that use it) and `"config"` (the head's arguments).
     """
 
     LAYER_ARGUMENTS = ("backbone",)
+    # The class whose presets `presets[name]["backbone"]` names.
+    backbone_class = PerceiverBackbone
 
     @classmethod
     def from_hyperparameters(cls, **hyperparameters):
@@ -107,7 +109,7 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
         head_kwargs = {key: value for key, value in kwargs.items() if key in head_names}
         if isinstance(preset, str) and preset in cls.presets:
             entry = cls.presets[preset]
-            backbone = PerceiverBackbone.from_preset(entry["backbone"], **backbone_kwargs)
+            backbone = cls.backbone_class.from_preset(entry["backbone"], **backbone_kwargs)
             model = cls(backbone=backbone, **{**entry["config"], **head_kwargs})
             if weights is not None:
                 model.load_weights(weights)
