@@ -1,4 +1,4 @@
-"""Load DeepMind's Haiku parameters of the Hierarchical Perceiver (HiP) into a `HierarchicalPerceiver`.
+"""Load DeepMind's Haiku parameters of the Hierarchical Perceiver (HiP) into the HiP models.
 
 The official HiP code (github `google-deepmind/hierarchical_perceiver`,
 `perceiver.py` `HiP`, built by `build_perceiver` under the module name
@@ -27,11 +27,32 @@ one Keras variable:
 - `perceiver/reconstruction_head/hi_p_cross_attention/...` -> the
   `reconstruction_head`'s cross-attention (it has no `query_inputs`).
 
+The official `HiPClassBottleneck` template (`HiPClassBottleneck`, and a
+`HiPBackbone` with `label_modalities`) names things differently:
+
+- the blocks are `perceiver/perceiver_block_<i>/~/...`;
+- the k-th label modality (k = 1, 2, ... in the input dict's order) has
+  its own embedder and position encoder: `perceiver/embedder_<k>/~embed/
+  embed_<m>`, `.../embedder_<k>/~unembed/unembed_<m>` and
+  `perceiver/position_encoder_<k>/pos_emb_mae_<m>/pos_embs` ->
+  `label_embedder/embed_<m>`, `label_unembedder/unembed_<m>`,
+  `label_position_encoder/positions_<m>` (no projection); the other
+  modalities keep `embedder`, `position_encoder` (numbered among them);
+- the label head, created first, is `perceiver/reconstruction_head/...` ->
+  `label_reconstruction_head`, and the final one
+  `perceiver/reconstruction_head_1/...` -> `reconstruction_head`.
+
+A `HiPClassifier` takes the same parameters as its `HiPClassBottleneck`
+without the final head and the data modalities' un-embedding (ignored); the
+decoder blocks are loaded into its backbone (which the classifier does not
+use).
+
 No checkpoints of HiP were published; the converter is tested on
 parameters written by the official code (`tests/fixtures/hip`).
 """
 
 import os
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -105,30 +126,41 @@ def _block(scope, block):
     return rules
 
 
+def _unpack(model):
+    """(backbone, head model or None) of a HiP model; a TypeError for anything else."""
+    from keras_perceiver.models import HierarchicalPerceiver, HiPBackbone, HiPClassBottleneck, HiPClassifier
+
+    if isinstance(model, (HierarchicalPerceiver, HiPClassBottleneck, HiPClassifier)):
+        return model.backbone, model
+    if isinstance(model, HiPBackbone):
+        return model, None
+    raise TypeError(
+        "from_deepmind_hip: `model` must be a `HierarchicalPerceiver`, `HiPClassBottleneck`, "
+        f"`HiPClassifier` or `HiPBackbone`. Received: {type(model).__name__}"
+    )
+
+
+def _label_scopes(backbone):
+    """{label modality: its Haiku number k} (`embedder_<k>`, `position_encoder_<k>`), in input order."""
+    labels = [m for m in backbone.input_shapes if m in backbone.label_modalities]
+    return {m: k for k, m in enumerate(labels, start=1)}
+
+
 def hip_parameter_names(model, module_name=MODULE_NAME):
     """The Haiku parameter names of a built HiP model, each with the Keras variable it loads.
 
     Args:
-        model: a `HierarchicalPerceiver` or a `HiPBackbone` (then without the
-            reconstruction head and un-embedding).
+        model: a `HierarchicalPerceiver` or `HiPClassBottleneck` (official
+            `HiP` / `HiPClassBottleneck`), a `HiPClassifier` (a class
+            bottleneck without its final head and data un-embedding) or a
+            `HiPBackbone` (without any reconstruction head or un-embedding).
         module_name: the Haiku name of the top module. Defaults to
             `"perceiver"` (official `build_perceiver`).
 
     Returns:
         dict of Haiku name -> `keras.Variable`, in the model's order.
     """
-    from keras_perceiver.models.hierarchical_perceiver import HierarchicalPerceiver  # (imports models)
-    from keras_perceiver.models.hip_backbone import HiPBackbone
-
-    if isinstance(model, HierarchicalPerceiver):
-        backbone, head = model.backbone, model
-    elif isinstance(model, HiPBackbone):
-        backbone, head = model, None
-    else:
-        raise TypeError(
-            "from_deepmind_hip: `model` must be a `HierarchicalPerceiver` or a `HiPBackbone`. "
-            f"Received: {type(model).__name__}"
-        )
+    backbone, head = _unpack(model)
     p = module_name
     rules = {}
     for modality, dense in backbone.embedder.embeddings.items():
@@ -143,17 +175,51 @@ def hip_parameter_names(model, module_name=MODULE_NAME):
             rules[f"{p}/position_encoder/position_encoding_linear{suffix}/w"] = encoder.projections[
                 modality
             ].kernel
+    labels = _label_scopes(backbone)
+    for modality, k in labels.items():
+        rules.update(
+            _linear(f"{p}/embedder_{k}/~embed/embed_{modality}", backbone.label_embedder.embeddings[modality])
+        )
+        rules[f"{p}/position_encoder_{k}/pos_emb_mae_{modality}/pos_embs"] = (
+            backbone.label_position_encoder.positions[modality].position_embeddings
+        )
+    block_name = "perceiver_block" if labels else "block"
     for i, block in enumerate(backbone.hip_blocks):
-        rules.update(_block(f"{p}/block_{i}", block))
-    if head is not None:
+        rules.update(_block(f"{p}/{block_name}_{i}", block))
+    if head is None:
+        return rules
+    final_head = "reconstruction_head"
+    if labels:
+        final_head = "reconstruction_head_1"
         rules.update(
             _hip_cross_attention(
-                f"{p}/reconstruction_head/hi_p_cross_attention", head.reconstruction_head.cross_attention
+                f"{p}/reconstruction_head/hi_p_cross_attention",
+                head.label_reconstruction_head.cross_attention,
+            )
+        )
+        for modality, dense in head.label_unembedder.unembeddings.items():
+            rules.update(_linear(f"{p}/embedder_{labels[modality]}/~unembed/unembed_{modality}", dense))
+    if getattr(head, "reconstruction_head", None) is not None:
+        rules.update(
+            _hip_cross_attention(
+                f"{p}/{final_head}/hi_p_cross_attention", head.reconstruction_head.cross_attention
             )
         )
         for modality, dense in head.unembedder.unembeddings.items():
             rules.update(_linear(f"{p}/embedder/~unembed/unembed_{modality}", dense))
     return rules
+
+
+def _ignored(name, model, module_name):
+    """Whether a parameter belongs to a head that `model` does not have (a backbone or a classifier)."""
+    from keras_perceiver.models import HiPBackbone, HiPClassifier
+
+    p = re.escape(module_name)
+    if isinstance(model, HiPBackbone):  # every reconstruction head and un-embedding
+        return re.match(rf"{p}/(reconstruction_head(_\d+)?/|embedder(_\d+)?/~unembed/)", name) is not None
+    if isinstance(model, HiPClassifier):  # the final head and the data modalities' un-embedding
+        return re.match(rf"{p}/(reconstruction_head_1/|embedder/~unembed/)", name) is not None
+    return False
 
 
 def _haiku_shape(variable):
@@ -171,7 +237,7 @@ def _haiku_shape(variable):
 
 
 def from_deepmind_hip(params, model, module_name=MODULE_NAME, allow_pickle=False):
-    """Load the official HiP's Haiku parameters into a built `HierarchicalPerceiver` (in place).
+    """Load the official HiP's Haiku parameters into a built HiP model (in place).
 
     Every parameter must map to one variable of the model and every trainable
     weight must receive one: the model's configuration has to be the
@@ -179,15 +245,20 @@ def from_deepmind_hip(params, model, module_name=MODULE_NAME, allow_pickle=False
     heads, `num_position_encoding_channels` switching the position
     projection on or off).
 
+    The official `HiP` template loads into a `HierarchicalPerceiver`, the
+    `HiPClassBottleneck` template into a `HiPClassBottleneck` (the same
+    `label_modalities`) or a `HiPClassifier`.
+
     Args:
         params: a dict of Haiku name -> array (`"perceiver/block_0/~/
             hi_p_cross_attention/query_inputs/pos_embs"`, ...; Haiku's nested
             {module: {name: array}} and `{"params": ...}` forms work too), or
             the path of a `.npz` archive with those keys (or of a pickle,
             with `allow_pickle=True`).
-        model: a built `HierarchicalPerceiver` (or a `HiPBackbone`, which
-            takes the parameters without the reconstruction head and the
-            un-embedding, and ignores those).
+        model: a built `HierarchicalPerceiver`, `HiPClassBottleneck`,
+            `HiPClassifier` (which ignores the final head and the data
+            un-embedding) or `HiPBackbone` (which ignores every
+            reconstruction head and un-embedding).
         module_name: the Haiku name of the top module. Defaults to
             `"perceiver"`.
         allow_pickle: bool, read a pickle file: only for trusted files.
@@ -206,8 +277,6 @@ def from_deepmind_hip(params, model, module_name=MODULE_NAME, allow_pickle=False
     >>> from keras_perceiver.convert import from_deepmind_hip
     >>> model = from_deepmind_hip("hip_params.npz", model)  # doctest: +SKIP
     """
-    from keras_perceiver.models.hip_backbone import HiPBackbone
-
     if isinstance(params, (str, os.PathLike)):
         params = read_haiku_params(params, allow_pickle=allow_pickle)
     elif isinstance(params, Mapping):
@@ -218,9 +287,7 @@ def from_deepmind_hip(params, model, module_name=MODULE_NAME, allow_pickle=False
             f"Received: {type(params).__name__}"
         )
     rules = hip_parameter_names(model, module_name)
-    if isinstance(model, HiPBackbone):
-        head_scopes = (f"{module_name}/reconstruction_head/", f"{module_name}/embedder/~unembed/")
-        params = {name: value for name, value in params.items() if not name.startswith(head_scopes)}
+    params = {name: value for name, value in params.items() if not _ignored(name, model, module_name)}
     missing = [name for name in rules if name not in params]
     unexpected = sorted(name for name in params if name not in rules)
     problems = []

@@ -12,7 +12,11 @@ from keras_perceiver.layers.input_queries import InputQueries
 from keras_perceiver.layers.latent_processor import LatentProcessor
 from keras_perceiver.layers.mlp_block import MLPBlock
 from keras_perceiver.layers.modality_embedder import ModalityEmbedder, ModalityUnembedder
-from keras_perceiver.layers.modality_grouper import ModalityGrouper, ModalityUngrouper
+from keras_perceiver.layers.modality_grouper import (
+    ModalityConcatenation,
+    ModalityGrouper,
+    ModalityUngrouper,
+)
 from keras_perceiver.layers.modality_position_encoder import ModalityPositionEncoder
 from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttention
 from keras_perceiver.layers.multimodal_queries import MultimodalQueries
@@ -36,6 +40,7 @@ __all__ = [
     "InputQueries",
     "LatentProcessor",
     "MLPBlock",
+    "ModalityConcatenation",
     "ModalityEmbedder",
     "ModalityGrouper",
     "ModalityPositionEncoder",

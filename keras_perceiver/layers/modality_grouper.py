@@ -330,3 +330,124 @@ class ModalityUngrouper(keras.layers.Layer):
         config = super().get_config()
         config.update({"num_groups": self.num_groups, "index_dims": dict(self.index_dims)})
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_perceiver")
+class ModalityConcatenation(keras.layers.Layer):
+    """Append modalities {m: (B, M_m, C)} to one-group latents (B, 1, N, C): (B, 1, N + sum M_m, C).
+
+    How `HiPClassBottleneck` feeds its label modalities to the processor:
+    each one is grouped into a single group of its own (the official
+    `ConstNumGrouper(num_groups=1)`, which adds no padding) and concatenated
+    on the index axis after the regrouped latents, in the order of
+    `index_dims`.
+
+    With `padding_mask` (a dict of (B, M_m) bool, True = real; a missing or
+    None entry: every element real) the layer also returns the mask of the
+    result (B, 1, N + sum M_m), True on the latents; None when every entry
+    is None.
+
+    Source: HiP (arXiv 2202.10890); official `perceiver.py`
+    `HiPClassBottleneck.__call__`.
+
+    Args:
+        index_dims: dict of modality name -> M_m, in concatenation order.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        latents: (B, 1, N, C) tensor.
+        inputs: dict of modality name -> (B, M_m, C) tensor.
+        padding_mask: optional dict of modality name -> (B, M_m) bool tensor
+            or None.
+
+    Returns:
+        (B, 1, N + sum M_m, C) tensor; with `padding_mask`, a tuple of it
+        and the (B, 1, N + sum M_m) bool mask (or None).
+
+    Raises:
+        ValueError: for latents that are not (B, 1, N, C), missing or
+            unexpected modalities, inputs that are not rank 3, or an M or C
+            other than expected.
+
+    Example:
+    >>> import keras
+    >>> from keras_perceiver.layers import ModalityConcatenation
+    >>> concatenation = ModalityConcatenation(index_dims={"label": 2})
+    >>> tuple(concatenation(keras.ops.ones((3, 1, 8, 16)), {"label": keras.ops.ones((3, 2, 16))}).shape)
+    (3, 1, 10, 16)
+    """
+
+    def __init__(self, index_dims, **kwargs):
+        super().__init__(**kwargs)
+        check_index_dims(index_dims, self.__class__.__name__)
+        self.index_dims = {str(name): int(size) for name, size in index_dims.items()}
+        self.supports_masking = False
+
+    def _check(self, latents, inputs, padding_mask):
+        name = self.__class__.__name__
+        check_rank("latents", latents, 4, name)
+        if latents.shape[1] is not None and latents.shape[1] != 1:
+            raise ValueError(
+                f"{name}: `latents` must have 1 group (the processor's). "
+                f"Received: latents.shape={tuple(latents.shape)}"
+            )
+        _check_modalities("inputs", inputs, self.index_dims, name)
+        for modality, size in self.index_dims.items():
+            x = inputs[modality]
+            check_rank(f"inputs[{modality!r}]", x, 3, name)
+            if x.shape[1] is not None and x.shape[1] != size:
+                raise ValueError(
+                    f"{name}: `inputs[{modality!r}]` must have {size} elements on axis 1 (index_dims). "
+                    f"Received: shape={tuple(x.shape)}"
+                )
+            width = latents.shape[-1]
+            if x.shape[-1] is not None and width is not None and x.shape[-1] != width:
+                raise ValueError(
+                    f"{name}: `inputs[{modality!r}]` must have the latents' width {width}. "
+                    f"Received: shape={tuple(x.shape)}"
+                )
+        if padding_mask is not None:
+            if not isinstance(padding_mask, dict):
+                raise ValueError(
+                    f"{name}: `padding_mask` must be a dict of modality name -> (B, M_m) bool tensor or "
+                    f"None. Received: {type(padding_mask).__name__}"
+                )
+            unexpected = [m for m in padding_mask if m not in self.index_dims]
+            if unexpected:
+                raise ValueError(
+                    f"{name}: `padding_mask` names modalities {unexpected} that are not in index_dims "
+                    f"{list(self.index_dims)}."
+                )
+
+    def call(self, latents, inputs, padding_mask=None):
+        self._check(latents, inputs, padding_mask)
+        parts = [latents] + [ops.expand_dims(ops.cast(inputs[m], latents.dtype), 1) for m in self.index_dims]
+        concatenated = ops.concatenate(parts, axis=2)
+        if padding_mask is None:
+            return concatenated
+        masks = {m: padding_mask.get(m) for m in self.index_dims}
+        if all(mask is None for mask in masks.values()):
+            return concatenated, None
+        pieces = [ops.ones_like(latents[..., 0], dtype="bool")]
+        for modality, mask in masks.items():
+            if mask is None:
+                mask = ops.ones_like(inputs[modality][..., 0], dtype="bool")
+            check_rank(f"padding_mask[{modality!r}]", mask, 2, self.__class__.__name__)
+            pieces.append(ops.expand_dims(ops.cast(mask, "bool"), 1))
+        return concatenated, ops.concatenate(pieces, axis=2)
+
+    def compute_output_spec(self, latents, inputs, padding_mask=None):
+        size = latents.shape[2]
+        size = None if size is None else size + sum(self.index_dims.values())
+        shape = (latents.shape[0], 1, size, latents.shape[-1])
+        concatenated = keras.KerasTensor(shape, dtype=latents.dtype)
+        if padding_mask is None:
+            return concatenated
+        if all(padding_mask.get(m) is None for m in self.index_dims):
+            return concatenated, None
+        return concatenated, keras.KerasTensor(shape[:3], dtype="bool")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"index_dims": dict(self.index_dims)})
+        return config

@@ -2,6 +2,8 @@
 
 from keras_perceiver.models.hierarchical_perceiver import HierarchicalPerceiver
 from keras_perceiver.models.hip_backbone import HiPBackbone
+from keras_perceiver.models.hip_class_bottleneck import HiPClassBottleneck
+from keras_perceiver.models.hip_classifier import HiPClassifier
 from keras_perceiver.models.optical_flow_tiling import predict_flow_tiled
 from keras_perceiver.models.perceiver import Perceiver
 from keras_perceiver.models.perceiver_audio_classifier import PerceiverAudioClassifier
@@ -18,6 +20,8 @@ from keras_perceiver.models.task_model import PerceiverTaskModel
 
 __all__ = [
     "HiPBackbone",
+    "HiPClassBottleneck",
+    "HiPClassifier",
     "HierarchicalPerceiver",
     "Perceiver",
     "PerceiverAudioClassifier",

@@ -9,6 +9,77 @@ from keras_perceiver.layers.regroup import fold_groups, unfold_groups
 from keras_perceiver.models.hip_backbone import HiPBackbone, check_modality_inputs, fill_padding_masks
 from keras_perceiver.models.hip_backbone_presets import HIERARCHICAL_PERCEIVER_PRESETS
 from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.validation import check_positive_int
+
+
+def hip_task_backbone(model_name, backbone, dtype, kwargs):
+    """The `HiPBackbone` of a HiP task: `backbone`, or one built from the backbone arguments `kwargs`.
+
+    Raises:
+        TypeError: for both a backbone and backbone arguments, or a backbone
+            that is not a `HiPBackbone`.
+    """
+    if backbone is None:
+        return HiPBackbone(dtype=dtype, **kwargs)
+    if kwargs:
+        raise TypeError(
+            f"{model_name}: give either `backbone` or the `HiPBackbone` arguments to build one, not both. "
+            f"Received: backbone and {sorted(kwargs)}"
+        )
+    if not isinstance(backbone, HiPBackbone):
+        raise TypeError(
+            f"{model_name}: `backbone` must be a `HiPBackbone`. Received: {type(backbone).__name__}"
+        )
+    return backbone
+
+
+def hip_reconstruction_head(activation, dtype, name="reconstruction_head"):
+    """HiP's reconstruction head (official `ReconstructionHead`): one head, no query residual, widening 1."""
+    return QueryDecoder(
+        num_cross_attention_heads=1,
+        cross_attention_widening_factor=1,
+        use_query_residual=False,
+        activation=activation,
+        kernel_initializer=hip_initializer(),
+        dtype=dtype,
+        name=name,
+    )
+
+
+def reconstruct(encoded, head, ungrouper, unembedder, num_groups):
+    """The final reconstruction {m: (B, M_m, C)} and latents {m: (B, M'_m, D)} from `encode()`'s outputs.
+
+    Group by group, the MAE queries (B*G, N_0, E) read the final latents
+    (B*G, N, D); the result is ungrouped and un-embedded.
+    """
+    queries, latents = fold_groups(encoded["mae_queries"]), fold_groups(encoded["latents"])
+    reconstruction = unfold_groups(head(queries, latents), num_groups)
+    return unembedder(ungrouper(reconstruction)), ungrouper(encoded["latents"])
+
+
+def unembedding_widths(model_name, input_shapes, output_channels):
+    """{m: the un-embedding width}: `output_channels[m]` where given, else the input's C_m.
+
+    Raises:
+        ValueError: for `output_channels` that is not a dict of modalities of
+            `input_shapes` to positive ints.
+    """
+    if output_channels is None:
+        output_channels = {}
+    if not isinstance(output_channels, dict):
+        raise ValueError(
+            f"{model_name}: `output_channels` must be None or a dict of modality name -> channels. "
+            f"Received: output_channels={output_channels!r}"
+        )
+    unknown = [m for m in output_channels if m not in input_shapes]
+    if unknown:
+        raise ValueError(
+            f"{model_name}: `output_channels` must name modalities of the backbone, expected names among "
+            f"{list(input_shapes)}. Received: {list(output_channels)} (unknown {unknown})"
+        )
+    for modality, channels in output_channels.items():
+        check_positive_int(f"output_channels[{modality!r}]", channels)
+    return {m: int(output_channels.get(m, shape[1])) for m, shape in input_shapes.items()}
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -28,6 +99,12 @@ class HierarchicalPerceiver(PerceiverTaskModel):
     here: masked auto-encoding masks the inputs and scores the
     reconstruction outside the model, as in the official release.
 
+    Dense prediction: `output_channels={"image": K}` un-embeds that
+    modality to K channels instead of its input's C_m, e.g. the class logits
+    of a segmentation map, one row per input element (the key stays
+    `"input_reconstruction"`; train it with a per-position loss such as
+    `SparseCategoricalCrossentropy(from_logits=True)`).
+
     Build it from a backbone, `HierarchicalPerceiver(backbone=HiPBackbone(...))`,
     or from the backbone's arguments directly,
     `HierarchicalPerceiver(input_shapes=..., num_groups=..., ...)`, which
@@ -37,7 +114,10 @@ class HierarchicalPerceiver(PerceiverTaskModel):
     `HiP`, `perceiver_blocks.py` `ReconstructionHead`.
 
     Args:
-        backbone: a `HiPBackbone`, or None to build one from `**kwargs`.
+        backbone: a `HiPBackbone` (without label modalities), or None to
+            build one from `**kwargs`.
+        output_channels: optional dict of modality name -> channels of its
+            output (default: the input's C_m), for dense prediction.
         dtype: dtype policy of the head's layers (and of a backbone built
             here).
         **kwargs: `HiPBackbone` arguments (when `backbone` is None), and
@@ -48,14 +128,16 @@ class HierarchicalPerceiver(PerceiverTaskModel):
         `<m>_padding_mask`: optional (B, M_m) bool.
 
     Returns:
-        dict: `"input_reconstruction"` {m: (B, M_m, C_m)} and `"latents"`
-        {m: (B, M'_m, D_{L-1})}.
+        dict: `"input_reconstruction"` {m: (B, M_m, C_m)} (C_m or
+        `output_channels[m]`) and `"latents"` {m: (B, M'_m, D_{L-1})}.
 
     Raises:
         TypeError: for a `backbone` that is not a `HiPBackbone`, or both a
             backbone and backbone arguments.
-        ValueError: raised by `HiPBackbone` for its arguments, and at call for
-            missing modalities or inputs of the wrong shape.
+        ValueError: for a backbone with label modalities (use
+            `HiPClassBottleneck`), `output_channels` naming unknown
+            modalities; raised by `HiPBackbone` for its arguments, and at
+            call for missing modalities or inputs of the wrong shape.
 
     Example:
     >>> import keras
@@ -72,49 +154,33 @@ class HierarchicalPerceiver(PerceiverTaskModel):
     presets = HIERARCHICAL_PERCEIVER_PRESETS
     backbone_class = HiPBackbone
 
-    def __init__(self, backbone=None, dtype=None, **kwargs):
+    def __init__(self, backbone=None, output_channels=None, dtype=None, **kwargs):
         model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}
         name = self.__class__.__name__
-        if backbone is None:
-            backbone = HiPBackbone(dtype=dtype, **kwargs)
-        elif kwargs:
-            raise TypeError(
-                f"{name}: give either `backbone` or the `HiPBackbone` arguments to build one, not both. "
-                f"Received: backbone and {sorted(kwargs)}"
+        backbone = hip_task_backbone(name, backbone, dtype, kwargs)
+        if backbone.label_modalities:
+            raise ValueError(
+                f"{name}: the backbone must have no label modalities (they enter at the processor: use "
+                f"`HiPClassBottleneck`). Received: label_modalities={tuple(backbone.label_modalities)}"
             )
-        if not isinstance(backbone, HiPBackbone):
-            raise TypeError(
-                f"{name}: `backbone` must be a `HiPBackbone`. Received: {type(backbone).__name__}"
-            )
-        config = {"backbone": backbone, "dtype": dtype}
+        input_shapes = backbone.input_shapes
+        widths = unembedding_widths(name, input_shapes, output_channels)
+        output_channels = None if output_channels is None else dict(output_channels)
+        config = {"backbone": backbone, "output_channels": output_channels, "dtype": dtype}
 
         # === Layers ===
-        input_shapes = backbone.input_shapes
         num_groups = backbone.num_groups[0]
-        reconstruction_head = QueryDecoder(
-            num_cross_attention_heads=1,
-            cross_attention_widening_factor=1,
-            use_query_residual=False,
-            activation=backbone.activation,
-            kernel_initializer=hip_initializer(),
-            dtype=dtype,
-            name="reconstruction_head",
-        )
+        reconstruction_head = hip_reconstruction_head(backbone.activation, dtype)
         ungrouper = ModalityUngrouper(
             num_groups, {m: shape[0] for m, shape in input_shapes.items()}, dtype=dtype, name="ungrouper"
         )
-        unembedder = ModalityUnembedder(
-            {m: shape[1] for m, shape in input_shapes.items()}, dtype=dtype, name="unembedder"
-        )
+        unembedder = ModalityUnembedder(widths, dtype=dtype, name="unembedder")
 
         # === Functional graph ===
         inputs = backbone.task_inputs()
         encoded = backbone.encode(inputs)
-        # Group by group: the MAE queries (B*G, N_0, E) read the final latents (B*G, N, D).
-        queries, latents = fold_groups(encoded["mae_queries"]), fold_groups(encoded["latents"])
-        reconstruction = unfold_groups(reconstruction_head(queries, latents), num_groups)
-        reconstruction = unembedder(ungrouper(reconstruction))
-        outputs = {"input_reconstruction": reconstruction, "latents": ungrouper(encoded["latents"])}
+        reconstruction, latents = reconstruct(encoded, reconstruction_head, ungrouper, unembedder, num_groups)
+        outputs = {"input_reconstruction": reconstruction, "latents": latents}
         super().__init__(inputs=inputs, outputs=outputs, **model_kwargs)
 
         # === Config ===
@@ -133,7 +199,7 @@ class HierarchicalPerceiver(PerceiverTaskModel):
 
     @classmethod
     def from_hyperparameters(cls, **hyperparameters):
-        """Build from one flat argument list: the `HiPBackbone` arguments (and `dtype`, `name`).
+        """Build from one flat argument list: `HiPBackbone` arguments, `output_channels`, `dtype`, `name`.
 
         Returns:
             A `HierarchicalPerceiver`.

@@ -6,9 +6,13 @@ from keras_perceiver.layers.drop_path import check_drop_path_rate
 from keras_perceiver.layers.hip_block import HiPBlock
 from keras_perceiver.layers.mlp_block import ACTIVATIONS
 from keras_perceiver.layers.modality_embedder import ModalityEmbedder, check_modality_name
-from keras_perceiver.layers.modality_grouper import ModalityGrouper, assign_groups_to_modalities
+from keras_perceiver.layers.modality_grouper import (
+    ModalityConcatenation,
+    ModalityGrouper,
+    assign_groups_to_modalities,
+)
 from keras_perceiver.layers.modality_position_encoder import ModalityPositionEncoder
-from keras_perceiver.layers.regroup import REGROUP_TYPES
+from keras_perceiver.layers.regroup import REGROUP_TYPES, regroup
 from keras_perceiver.models.functional_model import PerceiverFunctionalModel
 from keras_perceiver.models.hip_backbone_presets import HIP_BACKBONE_PRESETS
 from keras_perceiver.validation import check_choice, check_positive_int
@@ -56,6 +60,35 @@ def _normalize_input_shapes(model_name, input_shapes):
             f"Received: {sorted(clashes)} and {[padding_mask_name(m) for m in clashes]}"
         )
     return shapes
+
+
+def _normalize_label_modalities(model_name, label_modalities, input_shapes):
+    """`label_modalities` as a tuple of names of `input_shapes`, checked (some modality must remain)."""
+    if isinstance(label_modalities, str) or not isinstance(label_modalities, (list, tuple)):
+        raise ValueError(
+            f"{model_name}: `label_modalities` must be a tuple of modality names (of `input_shapes`). "
+            f"Received: label_modalities={label_modalities!r}"
+        )
+    labels = tuple(label_modalities)
+    unknown = [m for m in labels if m not in input_shapes]
+    if unknown:
+        raise ValueError(
+            f"{model_name}: every label modality must be a modality of `input_shapes`. Expected names "
+            f"among {list(input_shapes)}. Received: label_modalities={list(labels)} (unknown {unknown})"
+        )
+    repeated = sorted({m for m in labels if labels.count(m) > 1})
+    if repeated:
+        raise ValueError(
+            f"{model_name}: `label_modalities` names a modality more than once. Received: "
+            f"label_modalities={list(labels)} (repeated {repeated})"
+        )
+    if labels and len(labels) == len(input_shapes):
+        raise ValueError(
+            f"{model_name}: at least one modality must go through the encoder: `label_modalities` may "
+            f"not name every modality. Received: input_shapes modalities {list(input_shapes)}, "
+            f"label_modalities={list(labels)}"
+        )
+    return labels
 
 
 def _per_block(model_name, arguments):
@@ -211,8 +244,19 @@ class HiPBackbone(PerceiverFunctionalModel):
        projected when the widths differ).
 
     For HiP-16: num_groups (16, 4, 1, 1, 1, 4, 16), skips 4 <- 2, 5 <- 1,
-    6 <- 0. Task models (`HierarchicalPerceiver`) call these layers in their
-    own graph (`encode`).
+    6 <- 0. Task models (`HierarchicalPerceiver`, `HiPClassBottleneck`,
+    `HiPClassifier`) call these layers in their own graph (`encode`).
+
+    Label modalities (official `HiPClassBottleneck`): the modalities named in
+    `label_modalities` skip steps 1-3 and the encoder. They are embedded to
+    the width entering the processor, C = `latent_dim[P-1]`
+    (`label_embedder`), get learned positions of that width without
+    projection (`label_position_encoder`; the positions are the queries of
+    the label reconstruction head) and are appended, one group each, to the
+    latents regrouped into the processor's single group
+    (`ModalityConcatenation`): the processor cross-attends to
+    G_{P-1} * N_{P-1} + sum M_label inputs. Steps 1-3 and the grouping of
+    the reconstruction use the other modalities only.
 
     `num_position_encoding_channels` follows the official code: the learned
     positions always have E channels, and a value other than None and E only
@@ -223,9 +267,12 @@ class HiPBackbone(PerceiverFunctionalModel):
     real) per modality. Padded elements, and then the grouper's own zero
     padding, are not attended to by block 0. Without masks (the default) the
     outputs equal the official code's, which attends to the zero padding.
+    A label modality's mask acts at the processor: its padded elements are
+    not attended to there.
 
     Source: HiP (arXiv 2202.10890) sections 3-4, table 1 (HiP-16, HiP-256);
-    official `perceiver.py` `HiP`, `perceiver_blocks.py`.
+    official `perceiver.py` `HiP`, `HiPClassBottleneck`,
+    `perceiver_blocks.py`.
 
     Args:
         input_shapes: dict of modality name -> (M_m, C_m), one example
@@ -260,6 +307,9 @@ class HiPBackbone(PerceiverFunctionalModel):
         drop_path_rate: float in [0, 1), stochastic depth in every
             self-attention layer (one draw per example, no rescaling).
             Defaults to 0.
+        label_modalities: tuple of modality names (of `input_shapes`) that
+            enter at the processor (see above). Defaults to `()`: none, the
+            official `HiP`.
         input_dtype: dtype of the inputs. Defaults to `"float32"`.
         seed: optional int, seed of the processor's latent subsets.
         dtype: dtype policy of every layer, e.g. `"mixed_bfloat16"`.
@@ -271,16 +321,20 @@ class HiPBackbone(PerceiverFunctionalModel):
     Returns:
         dict: `"latents"` (B, G_{L-1}, N_{L-1}, D_{L-1}), the last block's
         grouped latents, and `"mae_queries"` (B, G_0, N_0, E), the grouped
-        position encodings that the reconstruction head reads with.
+        position encodings that the reconstruction head reads with. With
+        label modalities also `"processor_latents"` (B, 1, N_P, D_P), the
+        processor's output, and `"label_queries"` {m: (B, M_m, D_{P-1})},
+        the label modalities' positions.
 
     Raises:
         ValueError: for an even number of blocks (or fewer than 3), a
             processor with more than one group, more modalities than groups,
             latent widths not divisible by the heads, per-block tuples of
             different lengths, groups that cannot be regrouped, skips whose
-            groups or latents differ, both processor overrides, or (at call)
-            missing modalities or inputs of the wrong shape; every message
-            names the expected and received values.
+            groups or latents differ, both processor overrides, label
+            modalities that are not modalities (or all of them), or (at
+            call) missing modalities or inputs of the wrong shape; every
+            message names the expected and received values.
 
     Example:
     >>> import keras
@@ -316,6 +370,7 @@ class HiPBackbone(PerceiverFunctionalModel):
         processor_num_latents_eval=None,
         dropout=0.0,
         drop_path_rate=0.0,
+        label_modalities=(),
         input_dtype="float32",
         seed=None,
         dtype=None,
@@ -324,6 +379,9 @@ class HiPBackbone(PerceiverFunctionalModel):
         config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
         model_name = self.__class__.__name__
         config["input_shapes"] = _normalize_input_shapes(model_name, input_shapes)
+        config["label_modalities"] = labels = _normalize_label_modalities(
+            model_name, label_modalities, config["input_shapes"]
+        )
         blocks = _per_block(model_name, config)
         config.update(blocks)
         check_positive_int("num_embedding_channels", num_embedding_channels)
@@ -349,13 +407,14 @@ class HiPBackbone(PerceiverFunctionalModel):
                 f"{model_name}: the processor's latents at training time must be at most those at "
                 f"inference (a random subset is used). Received: train={train}, eval={evaluation}"
             )
+        modalities = config["input_shapes"]
+        data_modalities = {m: shape for m, shape in modalities.items() if m not in labels}
         _check_architecture(
-            model_name, blocks, config["input_shapes"], num_embedding_channels, sorted({train, evaluation})
+            model_name, blocks, data_modalities, num_embedding_channels, sorted({train, evaluation})
         )
 
         # === Layers ===
-        modalities = config["input_shapes"]
-        index_dims = {m: shape[0] for m, shape in modalities.items()}
+        index_dims = {m: shape[0] for m, shape in data_modalities.items()}
         use_projection = num_position_encoding_channels not in (None, num_embedding_channels)
         embedder = ModalityEmbedder(num_embedding_channels, dtype=dtype, name="embedder")
         position_encoder = ModalityPositionEncoder(
@@ -384,12 +443,23 @@ class HiPBackbone(PerceiverFunctionalModel):
             )
             for i in range(num_blocks)
         ]
+        label_layers = None
+        if labels:
+            label_index_dims = {m: shape[0] for m, shape in modalities.items() if m in labels}
+            label_layers = _LabelLayers(
+                ModalityEmbedder(blocks["latent_dim"][processor - 1], dtype=dtype, name="label_embedder"),
+                ModalityPositionEncoder(label_index_dims, dtype=dtype, name="label_position_encoder"),
+                ModalityConcatenation(label_index_dims, dtype=dtype, name="label_concatenation"),
+            )
 
         # === Functional graph ===
-        layers = _HiPLayers(embedder, position_encoder, grouper, hip_blocks)
+        layers = _HiPLayers(embedder, position_encoder, grouper, hip_blocks, label_layers, regroup_type)
         inputs = _new_inputs(modalities, input_dtype)
         encoded = layers.encode(inputs, modalities)
         outputs = {"latents": encoded["latents"], "mae_queries": encoded["mae_queries"]}
+        if labels:
+            outputs["processor_latents"] = encoded["block_outputs"][processor]
+            outputs["label_queries"] = encoded["label_positions"]
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -397,7 +467,12 @@ class HiPBackbone(PerceiverFunctionalModel):
         self.position_encoder = position_encoder
         self.grouper = grouper
         self.hip_blocks = hip_blocks
+        self._label_layers = label_layers
+        self.label_embedder = label_layers.embedder if label_layers else None
+        self.label_position_encoder = label_layers.position_encoder if label_layers else None
+        self.label_concatenation = label_layers.concatenation if label_layers else None
         self.input_shapes = modalities
+        self.data_modalities = tuple(data_modalities)
         self.processor_index = processor
         for name in BLOCK_ARGUMENTS + (
             "num_embedding_channels",
@@ -408,6 +483,7 @@ class HiPBackbone(PerceiverFunctionalModel):
             "processor_num_latents_eval",
             "dropout",
             "drop_path_rate",
+            "label_modalities",
             "seed",
         ):
             setattr(self, name, config[name])
@@ -438,37 +514,80 @@ class HiPBackbone(PerceiverFunctionalModel):
                 optionally `<m>_padding_mask` (B, M_m) bool.
             training: bool or None, passed to the layers.
 
+        The label modalities (if any) are in `inputs` too: they enter at
+        the processor.
+
         Returns:
             dict: `"embeddings"` {m: (B, M_m, E)}; `"positions"` {m: (B, M_m,
             E)} (the MAE queries, ungrouped); `"encoder_inputs"` (B, G_0, N_0,
             E), the grouped embeddings with positions; `"padding_mask"`
             (B, G_0, N_0) bool or None; `"block_outputs"`, a list of every
             block's (B, G_i, N_i, D_i); `"latents"`, the last of them; and
-            `"mae_queries"` (B, G_0, N_0, E).
+            `"mae_queries"` (B, G_0, N_0, E); all of the modalities that go
+            through the encoder. For the label modalities:
+            `"label_embeddings"` {m: (B, M_m, D_{P-1})}, `"label_positions"`
+            {m: (B, M_m, D_{P-1})} (the label reconstruction's queries) and
+            `"processor_inputs"` (B, 1, G_{P-1} * N_{P-1} + sum M_m,
+            D_{P-1}), what the processor reads; empty dicts and None
+            without label modalities.
         """
-        layers = _HiPLayers(self.embedder, self.position_encoder, self.grouper, self.hip_blocks)
+        layers = _HiPLayers(
+            self.embedder,
+            self.position_encoder,
+            self.grouper,
+            self.hip_blocks,
+            self._label_layers,
+            self.regroup_type,
+        )
         return layers.encode(inputs, self.input_shapes, training=training)
+
+
+class _LabelLayers:
+    """The layers of the label modalities (official `HiPClassBottleneck`)."""
+
+    def __init__(self, embedder, position_encoder, concatenation):
+        self.embedder, self.position_encoder, self.concatenation = embedder, position_encoder, concatenation
 
 
 class _HiPLayers:
     """The backbone's layers and the order in which they run (usable before the Model exists)."""
 
-    def __init__(self, embedder, position_encoder, grouper, blocks):
+    def __init__(
+        self, embedder, position_encoder, grouper, blocks, label_layers=None, regroup_type="reshape"
+    ):
         self.embedder, self.position_encoder, self.grouper = embedder, position_encoder, grouper
         self.blocks = list(blocks)
+        self.label_layers = label_layers
+        self.regroup_type = regroup_type
 
     def encode(self, inputs, modalities, training=None):
-        embeddings = self.embedder({m: inputs[m] for m in modalities})
+        labels = list(self.label_layers.position_encoder.index_dims) if self.label_layers else []
+        data = [m for m in modalities if m not in labels]
+        embeddings = self.embedder({m: inputs[m] for m in data})
         with_positions, positions = self.position_encoder(embeddings)
-        masks = {m: inputs.get(padding_mask_name(m)) for m in modalities}
+        masks = {m: inputs.get(padding_mask_name(m)) for m in data}
         encoder_inputs, padding_mask = self.grouper(with_positions, padding_mask=masks)
         mae_queries = self.grouper(positions)
+        label_embeddings, label_positions, processor_inputs = {}, {}, None
         num_blocks = len(self.blocks)
+        processor = num_blocks // 2
         hidden = []
         z = encoder_inputs
         for i, block in enumerate(self.blocks):
-            skip = hidden[num_blocks - 1 - i] if i > num_blocks // 2 else None
-            z = block(z, skip=skip, padding_mask=padding_mask if i == 0 else None, training=training)
+            skip = hidden[num_blocks - 1 - i] if i > processor else None
+            mask = padding_mask if i == 0 else None
+            if i == processor and labels:
+                # Official `HiPClassBottleneck`: regroup into the processor's group, append the labels.
+                label_embeddings = self.label_layers.embedder({m: inputs[m] for m in labels})
+                label_inputs, label_positions = self.label_layers.position_encoder(label_embeddings)
+                label_masks = {m: inputs.get(padding_mask_name(m)) for m in labels}
+                z = regroup(z, 1, self.regroup_type)
+                if all(label_mask is None for label_mask in label_masks.values()):
+                    z = self.label_layers.concatenation(z, label_inputs)
+                else:
+                    z, mask = self.label_layers.concatenation(z, label_inputs, padding_mask=label_masks)
+                processor_inputs = z
+            z = block(z, skip=skip, padding_mask=mask, training=training)
             hidden.append(z)
         return {
             "embeddings": embeddings,
@@ -478,6 +597,9 @@ class _HiPLayers:
             "block_outputs": hidden,
             "latents": z,
             "mae_queries": mae_queries,
+            "label_embeddings": label_embeddings,
+            "label_positions": label_positions,
+            "processor_inputs": processor_inputs,
         }
 
 

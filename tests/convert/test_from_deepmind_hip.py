@@ -79,7 +79,7 @@ class FromDeepmindHiPTest(TestCase):
         without_projection = HierarchicalPerceiver(**{**TINY, "num_position_encoding_channels": None})
         with self.assertRaisesRegex(ValueError, r"unexpected parameters.*position_encoding_linear"):
             from_deepmind_hip(self.params, without_projection)
-        with self.assertRaisesRegex(TypeError, r"`HierarchicalPerceiver` or a `HiPBackbone`\. Received: str"):
+        with self.assertRaisesRegex(TypeError, r"`HiPClassifier` or `HiPBackbone`\. Received: str"):
             from_deepmind_hip(self.params, "model")
         with self.assertRaises(FileNotFoundError):
             from_deepmind_hip("missing.npz", self.model)

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 
 from keras_perceiver.layers.modality_grouper import (
+    ModalityConcatenation,
     ModalityGrouper,
     ModalityUngrouper,
     assign_groups_to_modalities,
@@ -134,3 +135,65 @@ class ModalityGrouperTest(TestCase):
             ModalityUngrouper(8, self.index_dims)(np.zeros((2, 4, 29, 4), "float32"))
         with self.assertRaisesRegex(ValueError, r"non-empty dict"):
             ModalityGrouper(8, {})
+
+
+class ModalityConcatenationTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(0)
+        self.index_dims = {"label": 3, "tag": 1}
+        self.latents = rng.normal(size=(2, 1, 5, 4)).astype("float32")
+        self.inputs = {
+            "label": rng.normal(size=(2, 3, 4)).astype("float32"),
+            "tag": rng.normal(size=(2, 1, 4)).astype("float32"),
+        }
+
+    def test_layer_basics(self):
+        self.run_layer_test(
+            ModalityConcatenation,
+            {"index_dims": self.index_dims},
+            (self.latents, self.inputs),
+            expected_output_shape=(2, 1, 9, 4),
+            expected_num_trainable_weights=0,
+            run_gradient_test=False,
+        )
+
+    def test_appends_each_modality_as_one_group_in_index_dims_order(self):
+        swapped = {"tag": self.inputs["tag"], "label": self.inputs["label"]}
+        out = ModalityConcatenation(self.index_dims)(self.latents, swapped).numpy()
+        expected = np.concatenate(
+            [self.latents, self.inputs["label"][:, None], self.inputs["tag"][:, None]], axis=2
+        )
+        self.assertAllClose(out, expected)
+
+    def test_padding_masks(self):
+        layer = ModalityConcatenation(self.index_dims)
+        out, mask = layer(self.latents, self.inputs, padding_mask={"label": None, "tag": None})
+        self.assertIsNone(mask)
+        label_mask = np.array([[True, False, True], [True, True, True]])
+        out, mask = layer(self.latents, self.inputs, padding_mask={"label": label_mask})
+        self.assertAllClose(out, layer(self.latents, self.inputs))
+        expected = np.ones((2, 1, 9), bool)
+        expected[0, 0, 6] = False
+        self.assertEqual(mask.numpy().tolist(), expected.tolist())
+        symbolic = {m: keras.Input((size, 4)) for m, size in self.index_dims.items()}
+        masks = {m: keras.Input((size,), dtype="bool") for m, size in self.index_dims.items()}
+        out, mask = layer(keras.Input((1, 5, 4)), symbolic, padding_mask=masks)
+        self.assertEqual((tuple(out.shape), tuple(mask.shape)), ((None, 1, 9, 4), (None, 1, 9)))
+
+    def test_config_round_trip_keeps_the_order(self):
+        restored = self.run_config_round_trip(ModalityConcatenation({"tag": 1, "label": 3}))
+        self.assertEqual(list(restored.index_dims), ["tag", "label"])
+
+    def test_errors_name_expected_and_received_values(self):
+        layer = ModalityConcatenation(self.index_dims)
+        with self.assertRaisesRegex(ValueError, r"must have 1 group.*\(2, 2, 5, 4\)"):
+            layer(np.zeros((2, 2, 5, 4), "float32"), self.inputs)
+        with self.assertRaisesRegex(ValueError, r"\['label', 'tag'\]\. Received: \['label'\]"):
+            layer(self.latents, {"label": self.inputs["label"]})
+        with self.assertRaisesRegex(ValueError, r"must have 3 elements.*Received: shape=\(2, 2, 4\)"):
+            layer(self.latents, {**self.inputs, "label": self.inputs["label"][:, :2]})
+        with self.assertRaisesRegex(ValueError, r"latents' width 4\. Received: shape=\(2, 1, 3\)"):
+            layer(self.latents, {**self.inputs, "tag": np.zeros((2, 1, 3), "float32")})
+        with self.assertRaisesRegex(ValueError, r"names modalities \['image'\]"):
+            layer(self.latents, self.inputs, padding_mask={"image": None})
