@@ -12,6 +12,7 @@ from keras_perceiver.models.hierarchical_perceiver import (
     unembedding_widths,
 )
 from keras_perceiver.models.hip_backbone import HiPBackbone, check_modality_inputs, fill_padding_masks
+from keras_perceiver.models.hip_backbone_presets import HIERARCHICAL_PERCEIVER_PRESETS
 from keras_perceiver.models.task_model import PerceiverTaskModel
 
 
@@ -95,6 +96,7 @@ class HiPClassBottleneck(PerceiverTaskModel):
     """
 
     backbone_class = HiPBackbone
+    presets = HIERARCHICAL_PERCEIVER_PRESETS
 
     def __init__(self, backbone=None, output_channels=None, dtype=None, **kwargs):
         model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}

@@ -11,6 +11,7 @@ from keras_perceiver.models.hip_backbone import (
     fill_padding_masks,
     padding_mask_name,
 )
+from keras_perceiver.models.hip_backbone_presets import HIERARCHICAL_PERCEIVER_PRESETS
 from keras_perceiver.models.hip_class_bottleneck import check_label_backbone, read_labels
 from keras_perceiver.models.task_model import PerceiverTaskModel
 from keras_perceiver.validation import check_positive_int
@@ -140,6 +141,30 @@ class HiPClassifier(PerceiverTaskModel):
     """
 
     backbone_class = HiPBackbone
+    presets = HIERARCHICAL_PERCEIVER_PRESETS
+
+    @classmethod
+    def from_preset(cls, preset, weights=None, **kwargs):
+        """An official variant (`presets`) with a label token of `num_classes`, or a saved directory.
+
+        Args:
+            preset: str, a name in `presets` (then give `input_shapes` of the
+                data modalities and `num_classes`), or a directory written by
+                `save_to_preset`.
+            weights: optional `.weights.h5` path to load.
+            **kwargs: the constructor's arguments, over the variant's.
+
+        Example:
+        >>> from keras_perceiver.models import HiPClassifier
+        >>> model = HiPClassifier.from_preset("hip_16",  # doctest: +SKIP
+        ...     input_shapes={"image": (50176, 3)}, num_classes=1000)
+        """
+        if isinstance(preset, str) and preset in cls.presets:
+            model = cls(**{**HiPBackbone.presets[preset]["config"], **kwargs})
+            if weights is not None:
+                model.load_weights(weights)
+            return model
+        return super().from_preset(preset, weights=weights, **kwargs)
 
     def __init__(self, backbone=None, num_classes=None, label_name="label", dtype=None, **kwargs):
         model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}

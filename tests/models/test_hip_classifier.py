@@ -99,6 +99,26 @@ class HiPClassifierTest(TestCase):
         self.assertLess(losses[-1], 0.75 * losses[0], msg=losses)
         self.assertGreater(history.history["accuracy"][-1], 0.3, msg=history.history)
 
+    def test_distributed_fit_step(self):
+        # Every trainable weight must change in one step: dropout and drop path off, all latents in use,
+        # and an un-embedding that is not zero (at its zero initialization nothing upstream gets a gradient).
+        # The label embedder's kernel multiplies the all-zero label token, so it never gets a gradient (it is
+        # kept for the class bottleneck's weights): the embedder is frozen here.
+        def build():
+            model = HiPClassifier(**SMALL)
+            unembedder = model.get_layer("label_unembedder")
+            rng = np.random.default_rng(1)
+            unembedder.set_weights([rng.normal(scale=0.3, size=w.shape) for w in unembedder.get_weights()])
+            model.backbone.get_layer("label_embedder").trainable = False
+            return model
+
+        self.run_distributed_fit_step(
+            build,
+            small_inputs(batch=4),
+            np.array([0, 1, 2, 3]),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+
     def test_flat_arguments_and_backbone_build_the_same_model(self):
         flat = randomize(HiPClassifier(**SMALL))
         backbone = HiPBackbone(**self.bottleneck_arguments())

@@ -58,3 +58,24 @@ def test_unknown_preset_and_missing_input_shapes_raise():
         HierarchicalPerceiver.from_preset("hip_32", input_shapes=INPUT_SHAPES)
     with pytest.raises((TypeError, ValueError), match="input_shapes"):
         HierarchicalPerceiver.from_preset("hip_mini")
+
+
+def test_class_bottleneck_and_classifier_presets():
+    from keras_perceiver.models import HiPClassBottleneck, HiPClassifier
+
+    bottleneck = HiPClassBottleneck.from_preset(
+        "hip_mini", input_shapes=INPUT_SHAPES, label_modalities=("label",)
+    )
+    assert bottleneck.count_params() == 21_103_332  # the official code's count
+    classifier = HiPClassifier.from_preset(
+        "hip_mini",
+        input_shapes={"points": (64, 3)},
+        num_classes=5,
+        num_latents=(8, 16, 8),
+        latent_dim=(32, 64, 32),
+        num_self_attention_heads=(2, 2, 2),
+        num_self_attends_per_block=(1, 1, 1),
+        num_embedding_channels=8,
+    )
+    points = np.random.default_rng(0).normal(size=(2, 64, 3)).astype("float32")
+    assert tuple(classifier({"points": points}).shape) == (2, 5)
