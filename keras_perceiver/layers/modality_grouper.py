@@ -110,6 +110,21 @@ def _check_modalities(name, inputs, index_dims, layer_name):
         )
 
 
+
+def check_padding_mask_dict(layer_name, padding_mask, index_dims):
+    """Raise a `ValueError` unless `padding_mask` is a dict whose keys are modalities of `index_dims`."""
+    if not isinstance(padding_mask, dict):
+        raise ValueError(
+            f"{layer_name}: `padding_mask` must be a dict of modality name -> (B, M_m) bool tensor or "
+            f"None. Received: {type(padding_mask).__name__}"
+        )
+    unexpected = [m for m in padding_mask if m not in index_dims]
+    if unexpected:
+        raise ValueError(
+            f"{layer_name}: `padding_mask` names modalities {unexpected} that are not in index_dims "
+            f"{list(index_dims)}."
+        )
+
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class ModalityGrouper(keras.layers.Layer):
     """Group a dict of modalities {m: (B, M_m, C)} into one array (B, G, N, C).
@@ -203,18 +218,8 @@ class ModalityGrouper(keras.layers.Layer):
         grouped = ops.concatenate([self._group(inputs[row["name"]], row) for row in self.layout], axis=1)
         if padding_mask is None:
             return grouped
-        masks = {m: padding_mask.get(m) for m in self.index_dims} if isinstance(padding_mask, dict) else None
-        if masks is None:
-            raise ValueError(
-                f"{self.__class__.__name__}: `padding_mask` must be a dict of modality name -> (B, M_m) "
-                f"bool tensor or None. Received: {type(padding_mask).__name__}"
-            )
-        unexpected = [m for m in padding_mask if m not in self.index_dims]
-        if unexpected:
-            raise ValueError(
-                f"{self.__class__.__name__}: `padding_mask` names modalities {unexpected} that are not in "
-                f"index_dims {list(self.index_dims)}."
-            )
+        check_padding_mask_dict(self.__class__.__name__, padding_mask, self.index_dims)
+        masks = {m: padding_mask.get(m) for m in self.index_dims}
         if all(mask is None for mask in masks.values()):
             return grouped, None
         filled = {}
@@ -407,17 +412,7 @@ class ModalityConcatenation(keras.layers.Layer):
                     f"Received: shape={tuple(x.shape)}"
                 )
         if padding_mask is not None:
-            if not isinstance(padding_mask, dict):
-                raise ValueError(
-                    f"{name}: `padding_mask` must be a dict of modality name -> (B, M_m) bool tensor or "
-                    f"None. Received: {type(padding_mask).__name__}"
-                )
-            unexpected = [m for m in padding_mask if m not in self.index_dims]
-            if unexpected:
-                raise ValueError(
-                    f"{name}: `padding_mask` names modalities {unexpected} that are not in index_dims "
-                    f"{list(self.index_dims)}."
-                )
+            check_padding_mask_dict(name, padding_mask, self.index_dims)
 
     def call(self, latents, inputs, padding_mask=None):
         self._check(latents, inputs, padding_mask)

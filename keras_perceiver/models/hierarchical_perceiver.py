@@ -6,9 +6,8 @@ from keras_perceiver.layers.modality_embedder import ModalityUnembedder, hip_ini
 from keras_perceiver.layers.modality_grouper import ModalityUngrouper
 from keras_perceiver.layers.query_decoder import QueryDecoder
 from keras_perceiver.layers.regroup import fold_groups, unfold_groups
-from keras_perceiver.models.hip_backbone import HiPBackbone, check_modality_inputs, fill_padding_masks
-from keras_perceiver.models.hip_backbone_presets import HIERARCHICAL_PERCEIVER_PRESETS
-from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.models.hip_backbone import HiPBackbone
+from keras_perceiver.models.hip_task_model import HiPTaskModel
 from keras_perceiver.validation import check_positive_int
 
 
@@ -83,7 +82,7 @@ def unembedding_widths(model_name, input_shapes, output_channels):
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class HierarchicalPerceiver(PerceiverTaskModel):
+class HierarchicalPerceiver(HiPTaskModel):
     """HiP: modalities {m: (B, M_m, C_m)} -> their reconstruction, a head on a `HiPBackbone`.
 
     Backbone: embed -> learned positions -> group -> U-Net of HiP blocks
@@ -151,8 +150,6 @@ class HierarchicalPerceiver(PerceiverTaskModel):
     {'image': (2, 12, 3), 'label': (2, 1, 5)}
     """
 
-    presets = HIERARCHICAL_PERCEIVER_PRESETS
-    backbone_class = HiPBackbone
 
     def __init__(self, backbone=None, output_channels=None, dtype=None, **kwargs):
         model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}
@@ -189,19 +186,5 @@ class HierarchicalPerceiver(PerceiverTaskModel):
         self.unembedder = unembedder
         self._set_backbone(backbone, config)
 
-    def __call__(self, inputs, *args, **kwargs):
-        check_modality_inputs(self.__class__.__name__, self.backbone.input_shapes, inputs)
-        return super().__call__(inputs, *args, **kwargs)
 
-    def call(self, inputs, training=None, mask=None, **kwargs):
-        inputs = fill_padding_masks(inputs, self.backbone.input_shapes)
-        return super().call(inputs, training=training, mask=mask, **kwargs)
 
-    @classmethod
-    def from_hyperparameters(cls, **hyperparameters):
-        """Build from one flat argument list: `HiPBackbone` arguments, `output_channels`, `dtype`, `name`.
-
-        Returns:
-            A `HierarchicalPerceiver`.
-        """
-        return cls(**hyperparameters)

@@ -11,9 +11,7 @@ from keras_perceiver.models.hierarchical_perceiver import (
     reconstruct,
     unembedding_widths,
 )
-from keras_perceiver.models.hip_backbone import HiPBackbone, check_modality_inputs, fill_padding_masks
-from keras_perceiver.models.hip_backbone_presets import HIERARCHICAL_PERCEIVER_PRESETS
-from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.models.hip_task_model import HiPTaskModel
 
 
 def check_label_backbone(model_name, backbone):
@@ -27,7 +25,7 @@ def check_label_backbone(model_name, backbone):
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class HiPClassBottleneck(PerceiverTaskModel):
+class HiPClassBottleneck(HiPTaskModel):
     """HiP whose label modalities enter and leave at the processor; all modalities reconstructed.
 
     The official `HiPClassBottleneck` template on a `HiPBackbone` with
@@ -95,8 +93,6 @@ class HiPClassBottleneck(PerceiverTaskModel):
     {'image': (2, 12, 3), 'label': (2, 1, 5)}
     """
 
-    backbone_class = HiPBackbone
-    presets = HIERARCHICAL_PERCEIVER_PRESETS
 
     def __init__(self, backbone=None, output_channels=None, dtype=None, **kwargs):
         model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}
@@ -142,22 +138,8 @@ class HiPClassBottleneck(PerceiverTaskModel):
         self.unembedder = unembedder
         self._set_backbone(backbone, config)
 
-    def __call__(self, inputs, *args, **kwargs):
-        check_modality_inputs(self.__class__.__name__, self.backbone.input_shapes, inputs)
-        return super().__call__(inputs, *args, **kwargs)
 
-    def call(self, inputs, training=None, mask=None, **kwargs):
-        inputs = fill_padding_masks(inputs, self.backbone.input_shapes)
-        return super().call(inputs, training=training, mask=mask, **kwargs)
 
-    @classmethod
-    def from_hyperparameters(cls, **hyperparameters):
-        """Build from one flat argument list: `HiPBackbone` arguments, `output_channels`, `dtype`, `name`.
-
-        Returns:
-            A `HiPClassBottleneck`.
-        """
-        return cls(**hyperparameters)
 
 
 def read_labels(encoded, head, processor_index):

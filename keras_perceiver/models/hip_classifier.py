@@ -7,13 +7,10 @@ from keras_perceiver.layers.modality_embedder import ModalityUnembedder
 from keras_perceiver.models.hierarchical_perceiver import hip_reconstruction_head, hip_task_backbone
 from keras_perceiver.models.hip_backbone import (
     HiPBackbone,
-    check_modality_inputs,
-    fill_padding_masks,
     padding_mask_name,
 )
-from keras_perceiver.models.hip_backbone_presets import HIERARCHICAL_PERCEIVER_PRESETS
 from keras_perceiver.models.hip_class_bottleneck import check_label_backbone, read_labels
-from keras_perceiver.models.task_model import PerceiverTaskModel
+from keras_perceiver.models.hip_task_model import HiPTaskModel
 from keras_perceiver.validation import check_positive_int
 
 
@@ -68,7 +65,7 @@ def _build_backbone(name, num_classes, label_name, dtype, kwargs):
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class HiPClassifier(PerceiverTaskModel):
+class HiPClassifier(HiPTaskModel):
     """HiP classification: modalities {m: (B, M_m, C_m)} -> logits (B, num_classes).
 
     Classification as HiP does it (official `HiPClassBottleneck`): a label
@@ -140,8 +137,6 @@ class HiPClassifier(PerceiverTaskModel):
     (2, 5)
     """
 
-    backbone_class = HiPBackbone
-    presets = HIERARCHICAL_PERCEIVER_PRESETS
 
     @classmethod
     def from_preset(cls, preset, weights=None, **kwargs):
@@ -203,29 +198,18 @@ class HiPClassifier(PerceiverTaskModel):
         self.num_classes = num_classes
         self._set_backbone(backbone, config)
 
+    def modality_shapes(self):
+        return self.data_shapes
+
     def _set_backbone(self, backbone, config):
         # Not tracked as sub-layers: the model's weights are only those its graph uses (the decoder
         # blocks of the backbone are not), so `fit` and saving see no weight without a gradient.
         object.__setattr__(self, "backbone", backbone)
         object.__setattr__(self, "_perceiver_config", config)
 
-    def __call__(self, inputs, *args, **kwargs):
-        check_modality_inputs(self.__class__.__name__, self.data_shapes, inputs)
-        return super().__call__(inputs, *args, **kwargs)
 
-    def call(self, inputs, training=None, mask=None, **kwargs):
-        inputs = fill_padding_masks(inputs, self.data_shapes)
-        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def default_loss(self):
         """`SparseCategoricalCrossentropy(from_logits=True)`: integer targets (B,), the model's logits."""
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    @classmethod
-    def from_hyperparameters(cls, **hyperparameters):
-        """Build from one flat argument list: `HiPBackbone` arguments, `num_classes`, `label_name`, `dtype`.
-
-        Returns:
-            A `HiPClassifier`.
-        """
-        return cls(**hyperparameters)
