@@ -250,6 +250,22 @@ class HierarchicalPerceiverTest(TestCase):
             unpadded({**inputs, "label_padding_mask": np.ones((2, 4), bool)}), unpadded(inputs), atol=1e-5
         )
 
+    def test_a_fully_padded_modality_gives_finite_outputs_that_ignore_it(self):
+        # Every image element of example 0 padded: its groups' block-0 attention rows are fully masked, which
+        # gives zeros (DeepMind's masking), never NaN; the padded values cannot change anything.
+        model = randomize(HierarchicalPerceiver(**SMALL))
+        inputs = small_inputs()
+        mask = np.ones((2, 12), bool)
+        mask[0] = False
+        masked = model({**inputs, "image_padding_mask": mask})
+        changed = {**inputs, "image": inputs["image"].copy(), "image_padding_mask": mask}
+        changed["image"][0] = -50.0
+        changed_out = model(changed)
+        for outputs in (masked, changed_out):
+            for value in keras.tree.flatten(outputs):
+                self.assertAllFinite(np.asarray(value))
+        self.assertAllClose(changed_out["latents"], masked["latents"], atol=1e-5)
+
     def test_errors_name_expected_and_received_values(self):
         with self.assertRaisesRegex(ValueError, r"odd number of blocks.*Received: 4 blocks"):
             HiPBackbone(**{**SMALL, "num_groups": (4, 1, 1, 4)})
