@@ -239,10 +239,10 @@ def build_our_vision(config, image_size):
         use_query_residual=True,
         # transformers PerceiverClassificationDecoder: 1 head, qk = v = d_latents ("kv"),
         # query residual, final Linear to num_labels, one trainable query of d_latents channels.
-        decoder_num_heads=1,
+        decoder_num_cross_attention_heads=1,
         decoder_qk_channels=None,
         decoder_v_channels=None,
-        decoder_widening_factor=1,
+        decoder_cross_attention_widening_factor=1,
         decoder_use_query_residual=True,
         output_channels=config["num_labels"],
         query_mask_mode="ignore",
