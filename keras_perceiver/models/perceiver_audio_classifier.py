@@ -4,6 +4,7 @@ import keras
 
 from keras_perceiver.models.perceiver_audio_classifier_presets import PERCEIVER_AUDIO_CLASSIFIER_PRESETS
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
+from keras_perceiver.models.perceiver_backbone_presets import MULTIMODAL_STACK
 from keras_perceiver.models.perceiver_classifier import PerceiverClassifier
 from keras_perceiver.models.task_model import (
     rename_arguments,
@@ -16,21 +17,8 @@ from keras_perceiver.validation import check_choice, check_positive_int
 
 INPUT_TYPES = ("raw", "log_mel", "spectrogram")
 
-# Latent stack of `from_hyperparameters` (the `audio_perceiver_raw_527` backbone's).
-AUDIO_STACK = {
-    "num_latents": 784,
-    "latent_dim": 512,
-    "num_blocks": 1,
-    "num_self_attends_per_block": 8,
-    "num_cross_attention_heads": 1,
-    "num_self_attention_heads": 8,
-    "qk_channels": None,
-    "v_channels": None,
-    "cross_attention_shape_for_attention": "kv",
-    "cross_attention_widening_factor": 1,
-    "self_attention_widening_factor": 1,
-    "use_query_residual": True,
-}
+# Latent stack of `from_hyperparameters`: the `audio_perceiver_raw_527` backbone's (Kinetics autoencoder's).
+AUDIO_STACK = MULTIMODAL_STACK
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")

@@ -199,12 +199,7 @@ PERCEIVER_BACKBONE_PRESETS = {
                 num_bands=192,
                 name="audio_preprocessor",
             ),
-            "num_latents": 784,
-            "latent_dim": 512,
-            "num_blocks": 1,
-            "num_self_attends_per_block": 8,
-            "num_cross_attention_heads": 1,
-            "num_self_attention_heads": 8,
+            **MULTIMODAL_STACK,  # the Kinetics autoencoder's latent array (see the task preset)
         },
     },
     "starcraft_entity_perceiver": {
