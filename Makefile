@@ -7,9 +7,15 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 TFIO_VENV := .venv-tfio
 TFIO_STAMP := $(TFIO_VENV)/.installed
-# Real offline data the data-reader tests read (Fashion-MNIST, fortunes in 9 languages), from Debian.
+# Real offline data the data-reader tests read (Fashion-MNIST, fortunes in 9 languages, Open Inventor models
+# and ivfix, Tux Paint stamps), from Debian.
 DEBIAN_DATA_PACKAGES := dataset-fashion-mnist fortunes fortunes-min fortunes-de fortunes-es fortunes-it \
-	fortunes-pl fortunes-ru fortunes-cs fortunes-zh
+	fortunes-pl fortunes-ru fortunes-cs fortunes-zh inventor-data inventor-clients libinventor1 \
+	tuxpaint-stamps-default
+# Without root, `make debian-data` extracts the packages here (`apt-get download` + `dpkg -x`); the readers look
+# for their /usr/share/... paths under $KERAS_PERCEIVER_DATA_ROOT first (training/data/sources.py).
+DEBIAN_DATA_ROOT ?= $(CURDIR)/.data/debian
+export KERAS_PERCEIVER_DATA_ROOT ?= $(DEBIAN_DATA_ROOT)
 TFIO_TESTS ?= tests/training/data/test_audio_files.py \
 	tests/training/test_export.py::ExportJobTest::test_text_model_tflite_with_select_tf_ops
 PYTEST_FLAGS ?= -q -ra
@@ -48,13 +54,28 @@ demo: venv
 		--formats=saved_model,tflite
 	$(VENV)/bin/python -m training.evaluate --model=runs/digits/export
 
-# Installs the missing Debian data packages as root (or with password-less sudo); otherwise says which.
+# Gets the missing Debian data packages: as root (or with password-less sudo) `apt-get install`; otherwise
+# `apt-get download` (with apt lists of its own under $(DEBIAN_DATA_ROOT)/apt when the system's are missing)
+# and `dpkg -x` into $(DEBIAN_DATA_ROOT). DEBIAN_DATA_MODE=extract forces the second way.
+DEBIAN_DATA_MODE ?= auto
 debian-data:
 	@missing=""; for package in $(DEBIAN_DATA_PACKAGES); do \
-		dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+		{ [ "$(DEBIAN_DATA_MODE)" != extract ] && dpkg -s $$package >/dev/null 2>&1; } || \
+		test -e "$(DEBIAN_DATA_ROOT)/.extracted/$$package" || missing="$$missing $$package"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "make: the data tests need Debian packages:$$missing (apt-get install them as root)"; exit 0; fi; \
+	if [ "$(DEBIAN_DATA_MODE)" != extract ] && [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif [ "$(DEBIAN_DATA_MODE)" != extract ] && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else \
+		echo "make: extracting Debian packages:$$missing into $(DEBIAN_DATA_ROOT)"; \
+		state="$(DEBIAN_DATA_ROOT)/apt"; debs="$(DEBIAN_DATA_ROOT)/debs"; \
+		mkdir -p "$$debs" "$$state/lists/partial" "$$state/cache/archives/partial" "$(DEBIAN_DATA_ROOT)/.extracted"; \
+		own="-o Dir::State::Lists=$$state/lists -o Dir::Cache=$$state/cache -o Debug::NoLocking=1"; \
+		( cd "$$debs" && apt-get download -qq $$missing ) || \
+		( apt-get $$own update -qq && cd "$$debs" && apt-get $$own download -qq $$missing ) || exit 1; \
+		for package in $$missing; do \
+			dpkg -x "$$(ls "$$debs"/$${package}_*.deb | tail -n 1)" "$(DEBIAN_DATA_ROOT)" && \
+			touch "$(DEBIAN_DATA_ROOT)/.extracted/$$package" || exit 1; done; \
+		exit 0; fi; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $$missing
 
@@ -63,7 +84,7 @@ test: venv venv-tfio debian-data
 	$(TFIO_VENV)/bin/python -m pytest $(PYTEST_FLAGS) $(TFIO_TESTS)
 
 # The fast loop: everything but the tests marked slow (training jobs, subprocess exports, installs).
-test-fast: venv
+test-fast: venv debian-data
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -m "not slow" tests
 
 lint: venv

@@ -33,6 +33,18 @@ the zero-flow baseline; it writes `tiled.json` and one
     python -m training.evaluate --model=saved_models/optical_flow --dataset=middlebury_flow \
         --flow_tiled_sizes=32x48,48x72,64x96
 
+Next to each metric, the task's simple baseline on the same examples, in
+the same run (`training/baselines.py`; `--baselines=false` skips them):
+logistic regression fitted on the data set's training split for image
+(pixels / 255) and text (character 1-2-gram TF-IDF) classification; for
+masked bytes the most frequent byte given its two neighbours, counted on
+the training split, on the same masked positions; for video + audio
+reconstruction the mean training frame and silence; for flow zero flow.
+They are printed as `metric=value [baseline value]` and written to
+`evaluation.json` under `baselines`: {metric: {"value": float, "name":
+description, ...}} (or {"error": why} when the data set has no training
+split to fit one on).
+
 Plots (PNG) and `evaluation.json` go to `--output_dir` (default
 `<model>/evaluation`); the training curves are drawn from `--history` (a
 Keras `CSVLogger` file or a JSON history), else from the `history.csv` that
@@ -53,6 +65,7 @@ from keras_perceiver.export import load_saved_model, load_tflite, read_metadata
 from keras_perceiver.metrics.end_point_error import EndPointError
 from keras_perceiver.metrics.masked_lm_accuracy import MaskedLMAccuracy
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
+from training import baselines as baseline_models
 from training import plots
 from training.data import get_reader
 
@@ -157,6 +170,7 @@ def flow_metrics(batches, predict, path, title):
         "zero_flow_epe": float(zero_flow_epe.result()),
         "num_examples": num_examples,
     }
+    metrics["baselines"] = {"epe": {"value": metrics["zero_flow_epe"], "name": "zero flow"}}
     for threshold, count in zip(thresholds, outliers):
         metrics[f"outliers_{int(threshold)}px"] = count / max(valid_total, 1.0)
     frames, flow_true, flow_pred, valid = first
@@ -358,6 +372,118 @@ EVALUATORS = {
 }
 
 
+def _training_arrays(reader, options, keys):
+    """The training split of a reader as {key: array or list} (`load_arrays` when the reader has one)."""
+    if hasattr(reader, "load_arrays") and len(keys) == 2:
+        first, second = reader.load_arrays("train", **options)
+        return dict(zip(keys, (first, second)))
+    columns = {key: [] for key in keys}
+    for example in reader.load("train", **options).as_numpy_iterator():
+        for key in keys:
+            columns[key].append(example[key])
+    return {
+        key: np.stack(values) if not isinstance(values[0], bytes) else values
+        for key, values in columns.items()
+    }
+
+
+def compute_baselines(kind, metadata, dataset, options, examples, batch_size=64):
+    """The task's simple baseline next to each metric, on the evaluated `examples` (see the module docstring).
+
+    Args:
+        kind: str, one of `KINDS` (flow baselines come with `flow_metrics`).
+        metadata: the SavedModel's metadata (keys, sequence length, mask rate).
+        dataset: str, the `training.data` reader; its `"train"` split (with
+            `options`) is what the baselines are fitted on.
+        options: dict, the reader options of the evaluation.
+        examples: `tf.data.Dataset` of the evaluated (unbatched) examples.
+        batch_size: int, the evaluation's batch size (masked-LM batches are
+            masked with seed = batch index, as `evaluate_masked_lm` does).
+
+    Returns:
+        {metric name: {"value": float, "name": str, ...}}, or {"error": str}
+        when no baseline can be fitted (no training split, e.g. a test-only
+        reader or a tfds set without one), or {} for a kind without one.
+    """
+    try:
+        reader = get_reader(dataset)
+        if kind == "classification":
+            input_key, label_key = metadata.get("input_key", "image"), metadata.get("label_key", "label")
+            train = _training_arrays(reader, options, (input_key, label_key))
+            inputs, labels = [], []
+            for batch in examples.batch(batch_size).as_numpy_iterator():
+                inputs.extend(batch[input_key])
+                labels.extend(batch[label_key])
+            if isinstance(inputs[0], bytes | str):
+                result = baseline_models.text_logistic_regression(
+                    train[input_key], train[label_key], inputs, np.array(labels)
+                )
+            else:
+                result = baseline_models.image_logistic_regression(
+                    train[input_key], train[label_key], np.stack(inputs), np.array(labels)
+                )
+            return {
+                "accuracy": {
+                    "value": result["accuracy"],
+                    "name": result["name"],
+                    "num_train": result["num_train"],
+                }
+            }
+        if kind == "masked_lm":
+            train = _training_arrays(reader, options, ("text", "label"))
+            model = baseline_models.ContextCountModel(train["text"])
+            correct = scored = 0.0
+            for index, batch in enumerate(examples.batch(batch_size).as_numpy_iterator()):
+                inputs, targets, weights = masked_lm_inputs(
+                    batch["text"], metadata["sequence_length"], metadata.get("mask_rate", 0.15), seed=index
+                )
+                batch_correct, batch_scored = baseline_models.masked_byte_accuracy(
+                    model, inputs["token_ids"], inputs["padding_mask"], targets, weights
+                )
+                correct, scored = correct + batch_correct, scored + batch_scored
+            name = "most frequent byte given its two neighbours (counted on the training split)"
+            value = correct / max(scored, 1.0)
+            return {
+                "masked_lm_accuracy": {
+                    "value": value,
+                    "name": name,
+                    "num_train_tokens": model.num_train_tokens,
+                }
+            }
+        if kind == "reconstruction":
+            keys = metadata.get("reconstruction_keys") or {}
+            video = next((output for output, feature in keys.items() if feature == "video"), None)
+            audio = next((output for output, feature in keys.items() if feature == "audio"), None)
+            if video is None or audio is None:
+                return {}
+            train_videos = np.stack([e["video"] for e in reader.load("train", **options).as_numpy_iterator()])
+            evaluated = list(examples.as_numpy_iterator())
+            result = baseline_models.mean_frame_and_silence_psnr(
+                train_videos,
+                np.stack([e["video"] for e in evaluated]),
+                np.stack([e["audio"] for e in evaluated]),
+            )
+            return {
+                f"psnr_{video}": {"value": result["psnr_video"], "name": "mean training frame"},
+                f"psnr_{audio}": {"value": result["psnr_audio"], "name": "silence"},
+            }
+    except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
+        return {"error": f"no baseline for {dataset!r}: {type(error).__name__}: {error}"}
+    return {}
+
+
+def _summary(metrics):
+    """`name=value [baseline value]` for each float metric (the baseline when there is one)."""
+    baselines = metrics.get("baselines") or {}
+    parts = []
+    for name, value in metrics.items():
+        if isinstance(value, float):
+            baseline = baselines.get(name)
+            suffix = f" [baseline {baseline['value']:.4f}]" if isinstance(baseline, dict) else ""
+            parts.append(f"{name}={value:.4f}{suffix}")
+    return " ".join(parts)
+
+
 def find_history(metadata, history=None, model=None):
     """The training-history file to plot, or None.
 
@@ -392,8 +518,13 @@ def run(
     tflite=None,
     flow_tiled_sizes=None,
     flow_tiled_min_overlap=8,
+    baselines=True,
 ):
     """Evaluate the SavedModel `model` (see the module docstring); return the metrics dict.
+
+    With `baselines` (default True) the task's baseline is computed on the
+    same examples (`compute_baselines`) and reported next to each metric
+    (`metrics["baselines"]`).
 
     With `tflite` (a quantization: `"float32"`, `"float16"`,
     `"dynamic_int8"`), the TFLite file `model/tflite/model_<tflite>.tflite`
@@ -460,6 +591,10 @@ def run(
         "split": split,
         **EVALUATORS[kind](serve, batches, metadata, output_dir),
     }
+    if baselines and kind != "flow":  # flow_metrics adds zero flow itself
+        metrics["baselines"] = compute_baselines(kind, metadata, dataset, options, examples, batch_size)
+    elif not baselines:
+        metrics.pop("baselines", None)
 
     history_file = find_history(metadata, history, model)
     if history_file:
@@ -467,25 +602,51 @@ def run(
             plots.plot_training_curves(history_file, os.path.join(output_dir, "training_curves.png"))
         )
     with open(os.path.join(output_dir, "evaluation.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    summary = " ".join(f"{name}={value:.4f}" for name, value in metrics.items() if isinstance(value, float))
+        json.dump(portable_report(metrics, output_dir), f, indent=2)
+    summary = _summary(metrics)
     print(
         f"{os.path.basename(os.path.normpath(model))} on {dataset}/{split}: {summary} "
         f"(n={metrics['num_examples']})"
     )
+    if isinstance(metrics.get("baselines"), dict) and "error" in metrics["baselines"]:
+        print(f"baselines: {metrics['baselines']['error']}")
+    elif metrics.get("baselines"):
+        print(
+            "baselines: "
+            + "; ".join(f"{key}: {value['name']}" for key, value in metrics["baselines"].items())
+        )
     if metrics["plots"]:
         print(f"plots: {', '.join(metrics['plots'])}")
     return metrics
+
+
+def portable_report(metrics, output_dir):
+    """`metrics` with the model and plot paths relative to `output_dir` (no machine path in the JSON)."""
+
+    def relative(path):
+        return os.path.relpath(os.path.abspath(path), os.path.abspath(output_dir))
+
+    report = dict(metrics)
+    if report.get("model"):
+        report["model"] = relative(report["model"])
+    if report.get("plots"):
+        report["plots"] = [relative(path) for path in report["plots"]]
+    if isinstance(report.get("sizes"), dict):
+        report["sizes"] = {
+            name: {**values, "plots": [relative(path) for path in values.get("plots", [])]}
+            for name, values in report["sizes"].items()
+        }
+    return report
 
 
 def _run_flow_tiled(model, sizes, dataset, split, options, output_dir, min_overlap, max_examples):
     tiled = evaluate_flow_tiled(model, sizes, dataset, split, options, output_dir, min_overlap, max_examples)
     metrics = {"model": model, "dataset": dataset, "split": split, **tiled}
     with open(os.path.join(output_dir, "tiled.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+        json.dump(portable_report(metrics, output_dir), f, indent=2)
     height, width = tiled["window_size"]
     for name, values in tiled["sizes"].items():
-        summary = " ".join(f"{key}={value:.4f}" for key, value in values.items() if isinstance(value, float))
+        summary = _summary(values)
         print(
             f"{os.path.basename(os.path.normpath(model))} on {dataset}/{split} at {name} "
             f"({height}x{width} windows, min overlap {min_overlap}): {summary} (n={values['num_examples']})"
@@ -524,6 +685,9 @@ def define_flags():
     flags.DEFINE_integer(
         "flow_tiled_min_overlap", 8, "Least overlap in pixels of neighbouring windows (--flow_tiled_sizes)."
     )
+    flags.DEFINE_bool(
+        "baselines", True, "Report the task's simple baseline (training/baselines.py) next to each metric."
+    )
 
 
 def main(argv):
@@ -543,6 +707,7 @@ def main(argv):
         FLAGS.tflite,
         FLAGS.flow_tiled_sizes,
         FLAGS.flow_tiled_min_overlap,
+        FLAGS.baselines,
     )
 
 

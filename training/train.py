@@ -25,18 +25,24 @@ biases and norms, global-norm clipping); feeds `model.fit` through
 (`training/pipeline.py`); trains with `BackupAndRestore` (a killed run
 resumes from its last epoch and ends with the same weights), a best-model
 checkpoint, `TerminateOnNaN`, a per-epoch history CSV, TensorBoard logs and
-Keras progress bars (`training/callbacks.py`); evaluates on the held-out
-split and prints the metrics in one line; exports a SavedModel and fails if
-the reloaded model disagrees with the Keras model by more than
-`--export_tolerance`.
+Keras progress bars (`training/callbacks.py`); validates after every epoch
+on the task's validation split (`Task.validation_split`, carved from the
+training data by the reader; never the test split) and keeps the weights
+of the best epoch by `Task.monitor` (`--restore_best`, default on); then
+evaluates the test split once and prints the metrics in one line; exports
+a SavedModel and fails if the reloaded model disagrees with the Keras model
+by more than `--export_tolerance`. `--validate=false` trains without a
+validation split and keeps the last epoch's weights.
 
 Outputs under `--model_dir` (of the chief; other workers of a multi-worker
 run write theirs under `model_dir/worker_<i>`): `saved_model/` (`serve` and
 `serving_default` endpoints), `model.keras`, `best.weights.h5`,
 `history.csv` (`keras.callbacks.CSVLogger`: one row of losses and metrics
 per epoch, appended to by a resumed run; `training.evaluate` plots it),
-`logs/` (TensorBoard), `metrics.json` (test metrics, losses, export check,
-timings, the resolved parameters and the model config).
+`logs/` (TensorBoard), `metrics.json` (`test_*` metrics; `validation_*`
+metrics, `best_epoch` and `monitor_value` of the selected epoch; the last
+epoch's `train_*` losses; export check, timings, the resolved parameters
+and the model config; paths relative to the output directory).
 """
 
 import ast
@@ -51,7 +57,8 @@ from absl import app, flags, logging
 
 from keras_perceiver.export import export_saved_model, load_saved_model, serving_input_signature
 from training import pipeline
-from training.callbacks import BACKUP_SUBDIR, backup_epoch, build_callbacks
+from training.callbacks import BACKUP_SUBDIR, BEST_WEIGHTS_FILE, backup_epoch, build_callbacks
+from training.init_from import load_matching_weights
 from training.optimization import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from training.strategies import STRATEGIES, get_strategy, is_chief, num_workers, split_cpu, worker_dir
 from training.tasks import TASKS, get_task
@@ -84,6 +91,11 @@ DEFAULTS = {
     "rand_augment": False,
     "mixup_alpha": 0.0,
     "cutmix_alpha": 0.0,
+    "mask_ratio": 0.75,
+    "mae_hide": "padding_mask",
+    "mae_loss": "masked",
+    "architecture": "hip",
+    "init_from": None,
     "mixed_precision": "float32",
     "strategy": "auto",
     "tpu": None,
@@ -95,6 +107,7 @@ DEFAULTS = {
     "jit_compile": False,
     "backup": True,
     "validate": True,
+    "restore_best": True,
     "tensorboard": True,
     "export": True,
     "export_tolerance": 1e-5,
@@ -126,6 +139,13 @@ flags.DEFINE_bool("flip", None, "Image tasks: random horizontal flips.")
 flags.DEFINE_bool("rand_augment", None, "Image tasks: RandAugment.")
 flags.DEFINE_float("mixup_alpha", None, "Image tasks: MixUp alpha (0: off).")
 flags.DEFINE_float("cutmix_alpha", None, "Image tasks: CutMix alpha (0: off).")
+flags.DEFINE_float("mask_ratio", None, "hip_mae: fraction of the group positions masked (groupwise).")
+flags.DEFINE_enum("mae_hide", None, ["padding_mask", "zero"], "hip_mae: how a masked element is hidden.")
+flags.DEFINE_enum("mae_loss", None, ["masked", "all"], "hip_mae: score the masked elements or all.")
+flags.DEFINE_enum("architecture", None, ["hip", "perceiver_io"], "hip_classification: the model family.")
+flags.DEFINE_string(
+    "init_from", None, "model_dir of an earlier run: load its weights of equal path and shape."
+)
 flags.DEFINE_enum(
     "mixed_precision", None, MIXED_PRECISION_POLICIES, "Dtype policy (task default, else float32)."
 )
@@ -138,7 +158,17 @@ flags.DEFINE_multi_string("override", [], "Model constructor argument key=value 
 flags.DEFINE_float("test_fraction", None, "digits: held-out fraction of the data (stratified).")
 flags.DEFINE_bool("jit_compile", None, "Compile the train/eval steps with XLA (task default).")
 flags.DEFINE_bool("backup", DEFAULTS["backup"], "BackupAndRestore: resume a killed run.")
-flags.DEFINE_bool("validate", DEFAULTS["validate"], "Evaluate on the held-out split after every epoch.")
+flags.DEFINE_bool(
+    "validate",
+    DEFAULTS["validate"],
+    "Evaluate on the task's validation split (carved from training data) after every epoch and keep the best "
+    "epoch's weights (best.weights.h5); the test split is evaluated once, at the end.",
+)
+flags.DEFINE_bool(
+    "restore_best",
+    DEFAULTS["restore_best"],
+    "With --validate: test, save and export the best validation epoch's weights (else the last epoch's).",
+)
 flags.DEFINE_bool("tensorboard", DEFAULTS["tensorboard"], "Write TensorBoard logs to model_dir/logs.")
 flags.DEFINE_bool("export", DEFAULTS["export"], "Write and check saved_model/ (model.keras is always saved).")
 flags.DEFINE_float("export_tolerance", None, "Max allowed |SavedModel - Keras| output difference.")
@@ -192,6 +222,78 @@ def _load_examples(params, task, split):
         return reader.load(split, data_dir=params["data_dir"], **options)
 
     return load
+
+
+def _validation_loader(params, task):
+    """The loader of the task's validation split, checked once (it must exist: it is never the test split).
+
+    Raises:
+        ValueError: if the task names no validation split, or its data set
+            has none (e.g. `middlebury_flow`, a test-only pair); the message
+            says to run with `--validate=false`.
+    """
+    if not task.validation_split:
+        raise ValueError(
+            f"Task {task.name!r} has no validation split (Task.validation_split="
+            f"{task.validation_split!r}); run with --validate=false to train without validation."
+        )
+    load = _load_examples(params, task, task.validation_split)
+    try:
+        load()
+    except ValueError as error:
+        raise ValueError(
+            f"Task {task.name!r}: data set {params['dataset']!r} gives no validation split "
+            f"{task.validation_split!r} ({error}). Checkpoints are selected on validation data, never on "
+            "the test split: use a data set with one, or run with --validate=false."
+        ) from error
+    return load
+
+
+def select_best_epoch(history, monitor, mode="auto", initial_epoch=0):
+    """The epoch `model.fit` logged the best `monitor` value in, and its validation metrics.
+
+    Args:
+        history: dict name -> list of per-epoch values (`History.history`).
+        monitor: str, e.g. `"val_accuracy"`.
+        mode: `"min"`, `"max"` or `"auto"` (Keras' rule: max when "acc" is in
+            the name, else min). Defaults to `"auto"`.
+        initial_epoch: int, the first epoch of this `fit` (a resumed run).
+
+    Returns:
+        {} if `monitor` was not logged; else {"best_epoch": int (0-based,
+        counting the epochs before a resume), "monitor": str,
+        "monitor_value": float, "validation": {"validation_<name>": float
+        for every logged `val_<name>` of that epoch}}.
+    """
+    values = history.get(monitor) or []
+    if not values:
+        return {}
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    index = int(np.argmax(values) if mode == "max" else np.argmin(values))
+    validation = {
+        f"validation_{name[len('val_'):]}": float(logged[index])
+        for name, logged in history.items()
+        if name.startswith("val_") and len(logged) > index
+    }
+    return {
+        "best_epoch": initial_epoch + index,
+        "monitor": monitor,
+        "monitor_value": float(values[index]),
+        "validation": validation,
+    }
+
+
+PATH_PARAMS = ("model_dir", "data_dir", "init_from")
+
+
+def portable_metrics(metrics, out_dir):
+    """`metrics` with the path parameters (`PATH_PARAMS`) relative to `out_dir` (no machine path in files)."""
+    params = dict(metrics.get("params") or {})
+    for key in PATH_PARAMS:
+        if isinstance(params.get(key), str) and params[key]:
+            params[key] = os.path.relpath(os.path.abspath(params[key]), os.path.abspath(out_dir))
+    return {**metrics, "params": params}
 
 
 def _cast_to_signature(features, signature):
@@ -262,6 +364,10 @@ def _run(params, task, strategy, chief, out_dir, verbose):
     load_eval = _load_examples(params, task, task.eval_split)
     num_train = pipeline.count_examples(load_train())
     num_eval = pipeline.count_examples(load_eval())
+    load_validation, num_validation = None, 0
+    if params["validate"]:
+        load_validation = _validation_loader(params, task)
+        num_validation = pipeline.count_examples(load_validation())
     num_pipelines = num_workers(strategy)
     steps = params["steps_per_epoch"] or pipeline.steps_per_epoch(num_train, batch_size, num_pipelines)
     if params["max_train_steps"] is not None:
@@ -287,9 +393,21 @@ def _run(params, task, strategy, chief, out_dir, verbose):
     eval_data = pipeline.eval_dataset(
         load_eval, to_inputs, batch_size, preprocess=preprocess, cache=task.cache
     )
+    validation_data = None
+    if load_validation is not None:
+        validation_data = pipeline.eval_dataset(
+            load_validation, to_inputs, batch_size, preprocess=preprocess, cache=task.cache
+        )
 
     with strategy.scope():
         model = task.build_model(params)
+        initialization = None
+        if params["init_from"]:
+            initialization = load_matching_weights(model, params["init_from"])
+            print(
+                f"{task.name}: --init_from loaded {len(initialization['loaded'])} weights, "
+                f"{len(initialization['new'])} new ({params['init_from']})"
+            )
         schedule = build_schedule(
             params["schedule"],
             params["learning_rate"],
@@ -314,7 +432,7 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         out_dir,
         seed,
         backup=params["backup"],
-        monitor=task.monitor if params["validate"] else None,
+        monitor=task.monitor if validation_data is not None else None,
         monitor_mode=task.monitor_mode,
         tensorboard=params["tensorboard"],
     )
@@ -324,22 +442,40 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         train_data,
         epochs=epochs,
         steps_per_epoch=steps,
-        validation_data=eval_data if params["validate"] else None,
+        # The validation split (carved from training data), never the test split.
+        validation_data=validation_data,
         callbacks=callbacks,
         shuffle=False,  # the pipeline shuffles (per epoch, seeded)
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
+    selection = {}
+    if validation_data is not None:
+        selection = select_best_epoch(history.history, task.monitor, task.monitor_mode, initial_epoch)
+        best_weights = os.path.join(out_dir, BEST_WEIGHTS_FILE)
+        if params["restore_best"] and selection and os.path.isfile(best_weights):
+            model.load_weights(best_weights)  # the selected epoch's weights are tested, saved and exported
+            selection["restored"] = True
+    # The test split, once, at the end.
     results = model.evaluate(eval_data, verbose=0, return_dict=True)
     summary = " ".join(f"test_{name}={value:.4f}" for name, value in results.items())
+    if selection:
+        summary += f" (epoch {selection['best_epoch']} by {task.monitor}={selection['monitor_value']:.4f})"
     print(f"{task.name}: {summary} (n_test={num_eval})")
 
     metrics = {
         "task": task.name,
         "inputs": task.inputs,
         **{f"test_{name}": float(value) for name, value in results.items()},
-        **{f"train_{name}": float(values[-1]) for name, values in history.history.items() if values},
+        **selection.pop("validation", {}),
+        **{
+            f"train_{name}": float(values[-1])
+            for name, values in history.history.items()
+            if values and not name.startswith("val_")
+        },
+        **selection,
         "num_train": num_train,
+        "num_validation": num_validation,
         "num_test": num_eval,
         "steps_per_epoch": steps,
         "initial_epoch": initial_epoch,
@@ -352,6 +488,7 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         "backend": keras.backend.backend(),
         "params": params,
         "model_config": model.get_config(),
+        "init_from": initialization,
     }
     model.save(os.path.join(out_dir, "model.keras"))
     if params["export"]:
@@ -370,13 +507,13 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         metrics["export_max_abs_diff"] = check_export(
             model, saved_model_dir, eval_data, params["export_check_batches"]
         )
-        metrics["saved_model"] = saved_model_dir
+        metrics["saved_model"] = os.path.relpath(saved_model_dir, out_dir)  # no machine path in metrics.json
         print(
             f"{task.name}: SavedModel vs Keras max_abs_diff={metrics['export_max_abs_diff']:.3g} "
             f"({saved_model_dir})"
         )
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2, default=str)
+        json.dump(portable_metrics(metrics, out_dir), f, indent=2, default=str)
     if params["export"] and not metrics["export_max_abs_diff"] <= params["export_tolerance"]:
         raise RuntimeError(
             "The reloaded SavedModel disagrees with the Keras model: "

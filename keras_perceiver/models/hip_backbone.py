@@ -310,6 +310,17 @@ class HiPBackbone(PerceiverFunctionalModel):
         label_modalities: tuple of modality names (of `input_shapes`) that
             enter at the processor (see above). Defaults to `()`: none, the
             official `HiP`.
+        position_encoding_type: `"learned"` (default, the official code's)
+            or `"fourier"`: HiP-Fourier, the paper's ablation, where pos_m
+            is a learned bias-free projection of the Fourier features of
+            `fourier_positions[m]` (see `ModalityPositionEncoder`).
+        fourier_positions: dict of data modality name -> (M_m, d)
+            coordinates of its elements (e.g. a pixel's original row and
+            column in [-1, 1]); required for `"fourier"`, stored in the
+            config.
+        num_bands: int, Fourier bands per axis. Defaults to 16.
+        max_resolution: None or d ints, the Fourier resolution per axis;
+            None: round(M_m ** (1 / d)) per axis.
         input_dtype: dtype of the inputs. Defaults to `"float32"`.
         seed: optional int, seed of the processor's latent subsets.
         dtype: dtype policy of every layer, e.g. `"mixed_bfloat16"`.
@@ -371,6 +382,10 @@ class HiPBackbone(PerceiverFunctionalModel):
         dropout=0.0,
         drop_path_rate=0.0,
         label_modalities=(),
+        position_encoding_type="learned",
+        fourier_positions=None,
+        num_bands=16,
+        max_resolution=None,
         input_dtype="float32",
         seed=None,
         dtype=None,
@@ -418,8 +433,18 @@ class HiPBackbone(PerceiverFunctionalModel):
         use_projection = num_position_encoding_channels not in (None, num_embedding_channels)
         embedder = ModalityEmbedder(num_embedding_channels, dtype=dtype, name="embedder")
         position_encoder = ModalityPositionEncoder(
-            index_dims, use_projection=use_projection, dtype=dtype, name="position_encoder"
+            index_dims,
+            use_projection=use_projection,
+            position_encoding_type=position_encoding_type,
+            fourier_positions=fourier_positions,
+            num_bands=num_bands,
+            max_resolution=max_resolution,
+            dtype=dtype,
+            name="position_encoder",
         )
+        position_config = position_encoder.get_config()
+        for key in ("fourier_positions", "max_resolution"):
+            config[key] = position_config[key]
         grouper = ModalityGrouper(blocks["num_groups"][0], index_dims, dtype=dtype, name="grouper")
         hip_blocks = [
             HiPBlock(
@@ -484,6 +509,10 @@ class HiPBackbone(PerceiverFunctionalModel):
             "dropout",
             "drop_path_rate",
             "label_modalities",
+            "position_encoding_type",
+            "fourier_positions",
+            "num_bands",
+            "max_resolution",
             "seed",
         ):
             setattr(self, name, config[name])

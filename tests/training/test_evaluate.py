@@ -60,8 +60,23 @@ class EvaluateTest(TestCase):
         names = sorted(os.path.basename(p) for p in metrics["plots"])
         self.assertEqual(names, ["confusion_matrix.png", "training_curves.png"])
         self.assertTrue(all(plots.is_png(p) and os.path.getsize(p) > 5000 for p in metrics["plots"]))
+        # The baseline on the same 100 digits: logistic regression fitted on the training split.
+        from sklearn.linear_model import LogisticRegression
+
+        train_images, train_labels = digits.load_arrays("train")
+        reference = LogisticRegression(max_iter=200).fit(train_images.reshape(-1, 64) / 255.0, train_labels)
+        expected = float(np.mean(reference.predict(images[:100].reshape(-1, 64) / 255.0) == labels[:100]))
+        self.assertAllClose(metrics["baselines"]["accuracy"]["value"], expected, atol=1e-9)
+        self.assertGreater(expected, 0.9)
+        self.assertIn("logistic regression", metrics["baselines"]["accuracy"]["name"])
         with open(os.path.join(path, "evaluation", "evaluation.json")) as f:
-            self.assertEqual(json.load(f)["accuracy"], metrics["accuracy"])
+            report = json.load(f)
+        self.assertEqual(report["accuracy"], metrics["accuracy"])
+        self.assertEqual(report["baselines"]["accuracy"]["value"], metrics["baselines"]["accuracy"]["value"])
+        # Paths relative to the report's directory: no machine path in a committed evaluation.json.
+        self.assertEqual(report["model"], "..")
+        self.assertEqual(sorted(report["plots"]), ["confusion_matrix.png", "training_curves.png"])
+        self.assertNotIn("baselines", evaluate.run(path, max_examples=10, baselines=False))
         with pytest.raises(ValueError, match="for flow SavedModels.*kind=.classification."):
             evaluate.run(path, flow_tiled_sizes=["16x16"])
 
@@ -104,6 +119,8 @@ class EvaluateTest(TestCase):
         self.assertTrue(plots.is_png(metrics["plots"][0]))
         zero = float((np.hypot(*data["flow"].numpy().transpose(3, 0, 1, 2)) * valid).sum() / valid.sum())
         self.assertAllClose(metrics["zero_flow_epe"], zero, atol=1e-5)
+        zero_flow = {"value": metrics["zero_flow_epe"], "name": "zero flow"}
+        self.assertEqual(metrics["baselines"], {"epe": zero_flow})
 
         # Tiled: examples of 8x12 (the reader's crop_size) from overlapping 6x8 windows of the serve endpoint.
         output_dir = self.make_temp_dir()
@@ -152,6 +169,8 @@ class EvaluateTest(TestCase):
         self.assertEqual(metrics["num_examples"], 26)  # frames 106..131, one-frame clips
         self.assertAllClose(metrics["psnr_outputs"], expected, atol=1e-3)
         self.assertTrue(plots.is_png(metrics["plots"][0]))
+        # Audio only (no video key): no mean-frame / silence baseline pair to report.
+        self.assertEqual(metrics["baselines"], {})
 
     def test_errors(self):
         with pytest.raises(FileNotFoundError, match="no SavedModel"):
@@ -208,7 +227,10 @@ class PlotsTest(TestCase):
 class MaskedLMEvaluateTest(TestCase):
     def test_masked_lm_accuracy_on_real_quotes(self):
         from keras_perceiver.tokenizers.byte_tokenizer import MASK_ID
+        from tests.training.data.helpers import debian_data_dir
         from training.data import fortunes
+
+        debian_data_dir("fortunes")  # skips (fails under CI=true) without the Debian data
 
         # A stand-in byte-level "masked LM" (token ids + mask -> (B, L, 262) logits): the evaluation logic is
         # under test. (PerceiverMaskedLM does not export yet: TrainablePositionEncoding with a symbolic
@@ -252,3 +274,11 @@ class MaskedLMEvaluateTest(TestCase):
         self.assertGreater(expected, 0.05)
         self.assertEqual(metrics["num_examples"], 12)
         self.assertAllClose(metrics["masked_lm_accuracy"], expected, atol=1e-6)
+        # The context-count baseline on the same masked positions, counted on the German training quotes.
+        from training.baselines import ContextCountModel
+
+        counts = ContextCountModel(fortunes.load_arrays("train", languages="de")[0])
+        predicted = counts.predict(inputs["token_ids"], inputs["padding_mask"])
+        baseline = float(((predicted == targets) * weights).sum() / weights.sum())
+        self.assertAllClose(metrics["baselines"]["masked_lm_accuracy"]["value"], baseline, atol=1e-9)
+        self.assertGreater(baseline, expected)  # it beats "always a space"

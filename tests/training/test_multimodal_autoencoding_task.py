@@ -43,7 +43,14 @@ class MultimodalAutoencodingTaskTest(TestCase):
         params = train.resolve_params(task=task.name, overrides=TINY)
         options = {**task.reader_options(params), **task.split_options["train"]}
         self.assertEqual(
-            options, {"num_frames": 2, "size": (8, 8), "audio_sample_rate": 4000, "clip_stride": 1}
+            options,
+            {
+                "num_frames": 2,
+                "size": (8, 8),
+                "audio_sample_rate": 4000,
+                "clip_stride": 1,
+                "validation_fraction": 0.15,  # frames 86..105 validate; training clips end before them
+            },
         )
         example = next(iter(bigbuckbunny.load("train", **options)))
         _, to_inputs, _ = task.make_inputs(params)

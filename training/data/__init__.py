@@ -13,6 +13,10 @@ of UNBATCHED examples, each a dict of tensors:
 - optical flow (`warped_flow`, `middlebury_flow`): {"frames": float32 (2, H, W, 3) in [-1, 1],
   "flow": float32 (H, W, 2), "valid": float32 (H, W)};
 - video + audio (`bigbuckbunny`): {"video": float32 (T, H, W, 3) in [0, 1], "audio": float32 (S,)}.
+- point clouds (`inventor_point_clouds`): {"points": float32 (P, 3) in the unit sphere, "label": int64,
+  "model": tf.string};
+- segmentation (`tuxpaint_segmentation`): {"image": uint8 (H, W, 3), "mask": uint8 (H, W), "label": int64,
+  "stamp": tf.string}.
 
 `get_reader("tfds:<name>")` wraps `tensorflow_datasets.load(name, split=...,
 download=False)` in the same interface (data prepared beforehand under
@@ -29,6 +33,8 @@ READERS = (
     "warped_flow",
     "middlebury_flow",
     "bigbuckbunny",
+    "inventor_point_clouds",
+    "tuxpaint_segmentation",
 )
 TFDS_PREFIX = "tfds:"
 

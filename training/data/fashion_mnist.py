@@ -3,8 +3,10 @@
 Source: Debian `dataset-fashion-mnist` (`apt-get install dataset-fashion-mnist`)
 installs the four gzipped IDX files of Zalando's Fashion-MNIST (MIT licence;
 60,000 train / 10,000 test 28x28 grey images of 10 clothing classes) in
-`/usr/share/datasets/fashion-mnist`. Another directory holding the same four
-files is taken from `data_dir` or `$FASHION_MNIST_DIR`.
+`/usr/share/datasets/fashion-mnist` (or under `$KERAS_PERCEIVER_DATA_ROOT`,
+where `make debian-data` extracts the package without root). Another
+directory holding the same four files is taken from `data_dir` or
+`$FASHION_MNIST_DIR`.
 
 Splits: `"train"` (60,000) and `"test"` (10,000), the official ones. With
 `validation_size=K > 0`, `"validation"` is K train examples drawn without
@@ -33,7 +35,11 @@ CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
 )  # fmt: skip
 IMAGE_SHAPE = (28, 28, 1)
-INSTALL_HINT = "Install it with `apt-get install dataset-fashion-mnist` (Debian) or set $FASHION_MNIST_DIR."
+INSTALL_HINT = (
+    "Install it with `apt-get install dataset-fashion-mnist` (Debian), or run `make debian-data` "
+    "(without root it extracts the package under .data/debian, found through $KERAS_PERCEIVER_DATA_ROOT), "
+    "or set $FASHION_MNIST_DIR."
+)
 
 
 def read_idx(path):
@@ -93,7 +99,9 @@ def load(split, data_dir=None, validation_size=0, seed=0):
         split: str, `"train"`, `"test"` or (with `validation_size > 0`)
             `"validation"`.
         data_dir: str or None, a directory with the four IDX `.gz` files;
-            None looks at `$FASHION_MNIST_DIR`, then `/usr/share/datasets/fashion-mnist`.
+            None looks at `$FASHION_MNIST_DIR`, then
+            `$KERAS_PERCEIVER_DATA_ROOT/usr/share/datasets/fashion-mnist`,
+            then `/usr/share/datasets/fashion-mnist`.
         validation_size: int, train examples moved to `"validation"`.
             Defaults to 0 (no validation split).
         seed: int, which train examples go to validation. Defaults to 0.

@@ -3,7 +3,8 @@
 Source: Debian `fortunes`, `fortunes-min` (English, 40 topic files),
 `fortunes-de`, `-es`, `-it`, `-pl`, `-ru`, `-cs`, `-zh` (BSD / GPL; not copied
 into this project) in `/usr/share/games/fortunes` (or `data_dir`, or
-`$FORTUNES_DIR`). Each file holds quotes separated by lines of a single `%`.
+`$FORTUNES_DIR`, or under `$KERAS_PERCEIVER_DATA_ROOT`, where `make
+debian-data` extracts the packages without root). Each file holds quotes separated by lines of a single `%`.
 Per language: `en` the regular files of the top directory, `zh` its
 `chinese`, `song100` and `tang300` (ANSI colour codes removed), the other
 languages their subdirectories (`cs/` for Czech; `cz/` and `sk/` repeat it).
@@ -27,6 +28,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from training.data.sources import first_existing_dir, system_paths
 from training.data.splits import check_hash_split, hash_split_mask
 
 SPLITS = ("train", "validation", "test")
@@ -87,13 +89,14 @@ def _directory(data_dir):
     if data_dir is not None:
         directory = str(data_dir)
     else:
-        directory = os.environ.get(ENV_VAR) or DEFAULT_DIR
+        directory = os.environ.get(ENV_VAR) or first_existing_dir(system_paths(DEFAULT_DIR))
     if not os.path.isdir(directory):
         origin = "data_dir" if data_dir is not None else f"${ENV_VAR} or the default"
         raise FileNotFoundError(
             f"fortunes: data not found. Expected a directory of fortune files. Received: {directory!r} "
             f"(from {origin}). Install it with `apt-get install {' '.join(DEBIAN_PACKAGES.values())}` "
-            f"or set ${ENV_VAR}."
+            f"(or `make debian-data`: without root it extracts them under .data/debian, found through "
+            f"$KERAS_PERCEIVER_DATA_ROOT), or set ${ENV_VAR}."
         )
     return directory
 
@@ -130,7 +133,9 @@ def load(
         split: str, `"train"`, `"test"` or (with `validation_fraction > 0`)
             `"validation"`.
         data_dir: str or None, the fortunes directory; None looks at
-            `$FORTUNES_DIR`, then `/usr/share/games/fortunes`.
+            `$FORTUNES_DIR`, then
+            `$KERAS_PERCEIVER_DATA_ROOT/usr/share/games/fortunes`, then
+            `/usr/share/games/fortunes`.
         languages: sequence of language codes (or a comma-separated str)
             among `LANGUAGES` = ("en", "de", "es", "it", "pl", "ru", "cs",
             "zh"). Defaults to all eight.

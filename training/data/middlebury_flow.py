@@ -16,6 +16,9 @@ ground truth (disparity inf: occluded or unmatched) have valid = 0 and
 flow 0.
 
 One split, `"test"`, with one example (a benchmark pair, not training data).
+No validation split: one image pair cannot be split without testing on what
+was tuned on; flow models select checkpoints on `warped_flow`'s validation
+photos and are tested here once.
 """
 
 import numpy as np

@@ -1,6 +1,40 @@
-"""Locating the files of the offline data sets: an explicit `data_dir`, an environment variable, a default."""
+"""Locating the files of the offline data sets: an explicit `data_dir`, an environment variable, a default.
+
+Defaults that are system paths of Debian data packages (`/usr/share/...`)
+are also looked up under `$KERAS_PERCEIVER_DATA_ROOT` (first): the root
+into which `make debian-data` extracts the packages (`apt-get download` +
+`dpkg -x`) on a machine where it cannot install them (not root), e.g.
+`$KERAS_PERCEIVER_DATA_ROOT/usr/share/datasets/fashion-mnist`. The
+Makefile sets it to `.data/debian` of the checkout.
+"""
 
 import os
+
+DATA_ROOT_ENV_VAR = "KERAS_PERCEIVER_DATA_ROOT"
+
+
+def system_paths(path):
+    """Where a system path (e.g. `/usr/share/games/fortunes`) may be: under the data root, then itself.
+
+    Args:
+        path: str, an absolute path where a Debian package installs data.
+
+    Returns:
+        list of str: `[$KERAS_PERCEIVER_DATA_ROOT + path, path]` when the
+        variable is set (and non-empty), else `[path]`.
+    """
+    root = os.environ.get(DATA_ROOT_ENV_VAR)
+    if not root:
+        return [path]
+    return [os.path.join(root, path.lstrip("/")), path]
+
+
+def first_existing_dir(paths):
+    """The first of `paths` that is a directory, else the last one (for the error message)."""
+    for path in paths:
+        if os.path.isdir(path):
+            return path
+    return paths[-1]
 
 
 def find_data_dir(reader, data_dir, env_var, default, required_files, hint):
@@ -12,7 +46,8 @@ def find_data_dir(reader, data_dir, env_var, default, required_files, hint):
             only place looked at.
         env_var: str, an environment variable that may name the directory.
         default: str, the standard location (e.g. where a Debian package
-            installs the files).
+            installs the files); also looked up under
+            `$KERAS_PERCEIVER_DATA_ROOT` first (`system_paths`).
         required_files: list of str, paths relative to the directory that
             must exist.
         hint: str, how to get the data (e.g. the apt-get command).
@@ -30,6 +65,8 @@ def find_data_dir(reader, data_dir, env_var, default, required_files, hint):
         candidates = []
         if os.environ.get(env_var):
             candidates.append((f"${env_var}", os.environ[env_var]))
+        if os.environ.get(DATA_ROOT_ENV_VAR):
+            candidates.append((f"${DATA_ROOT_ENV_VAR}", system_paths(default)[0]))
         candidates.append(("default", default))
     for _, directory in candidates:
         if all(os.path.exists(os.path.join(directory, name)) for name in required_files):

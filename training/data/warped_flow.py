@@ -17,9 +17,12 @@ So frame0(p) = frame1(p + f(p)) exactly (the standard convention: flow from
 frame 0 to frame 1, u along x/width, v along y/height, in pixels), and
 "valid" is 1 where p + f(p) lies inside frame 1, else 0.
 
-Splits use disjoint photos: `"test"` = chelsea, coins, gravel, rocket; `"train"` =
-the other eight. Example i of a split is drawn with
-`numpy.random.default_rng([seed, split id, i])`.
+Splits use disjoint photos: `"test"` = chelsea, coins, gravel, rocket;
+`"validation"` = brick, coffee (for checkpoint selection: the training
+photos never appear in it); `"train"` = the other six (astronaut, camera,
+grass, hubble_deep_field, ihc, moon). No Middlebury or motorcycle image is
+among them (`training.data.photos.PHOTOS`). Example i of a split is drawn
+with `numpy.random.default_rng([seed, split id, i])`.
 """
 
 import numpy as np
@@ -28,11 +31,13 @@ import tensorflow as tf
 from training.data.photos import PHOTOS, load_photo
 from training.data.splits import check_split
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 TEST_PHOTOS = ("chelsea.png", "coins.png", "gravel.png", "rocket.jpg")
-TRAIN_PHOTOS = tuple(name for name in PHOTOS if name not in TEST_PHOTOS)
-DEFAULT_NUM_EXAMPLES = {"train": 10000, "test": 200}
-_SPLIT_IDS = {"train": 0, "test": 1}
+VALIDATION_PHOTOS = ("brick.png", "coffee.png")
+TRAIN_PHOTOS = tuple(name for name in PHOTOS if name not in TEST_PHOTOS + VALIDATION_PHOTOS)
+SPLIT_PHOTOS = {"train": TRAIN_PHOTOS, "validation": VALIDATION_PHOTOS, "test": TEST_PHOTOS}
+DEFAULT_NUM_EXAMPLES = {"train": 10000, "validation": 200, "test": 200}
+_SPLIT_IDS = {"train": 0, "test": 1, "validation": 2}
 
 
 def random_flow(rng, height, width, max_flow, grid_size):
@@ -81,7 +86,7 @@ def load(
     """`num_examples` warped-photo flow examples of `split` as a `tf.data.Dataset` (parallel map).
 
     Args:
-        split: str, `"train"` or `"test"` (disjoint photos).
+        split: str, `"train"`, `"validation"` or `"test"` (disjoint photos).
         data_dir: unused (the photos ship with scikit-image); accepted for the
             common reader interface.
         crop_size: (H, W) ints, the frame size. Defaults to (64, 64).
@@ -89,10 +94,10 @@ def load(
         grid_size: int >= 1, control cells per side of the smooth field (more
             = less smooth). Defaults to 4.
         num_examples: int or None, examples in the split; None: 10,000 for
-            train, 200 for test.
+            train, 200 for validation and test.
         seed: int, the generator seed. Defaults to 0.
         cache: bool or None, cache the generated examples in memory; None
-            caches the test split only.
+            caches the validation and test splits only.
 
     Returns:
         `tf.data.Dataset` of {"frames": float32 (2, H, W, 3) in [-1, 1],
@@ -120,7 +125,7 @@ def load(
     num_examples = DEFAULT_NUM_EXAMPLES[split] if num_examples is None else int(num_examples)
     if num_examples < 1:
         raise ValueError(f"warped_flow: num_examples must be >= 1. Received: {num_examples}")
-    names = TEST_PHOTOS if split == "test" else TRAIN_PHOTOS
+    names = SPLIT_PHOTOS[split]
     photos = [load_photo(name) for name in names]
 
     def generate(index):
@@ -142,6 +147,6 @@ def load(
     dataset = tf.data.Dataset.range(num_examples).map(
         to_features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    if cache if cache is not None else split == "test":
+    if cache if cache is not None else split != "train":
         dataset = dataset.cache()
     return dataset

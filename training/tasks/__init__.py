@@ -18,6 +18,13 @@ A `Task` names its default data set (a `training.data` reader) and gives:
   learning rate, optimizer, schedule, ...), overriding `training.train`'s;
 - `cache` (keep the preprocessed examples in memory) and `shuffle_buffer`
   (None: the whole training set) for data sets that do not fit in memory;
+- `train_split`, `validation_split` and `eval_split` (the test split): the
+  reader's split names. `model.fit` validates on `validation_split` (carved
+  from training data by the reader: never the test split) and the
+  best-model checkpoint selects the epoch by it; the test split is
+  evaluated once, at the end. The options that carve the validation split
+  (e.g. `validation_fraction`) belong in `reader_options`, so that the
+  training split excludes the validation examples;
 - `monitor`: the validation quantity of the best-model checkpoint,
   `output_name`: the serving output key, `inputs`: what a served model expects.
 
@@ -46,6 +53,7 @@ class Task:
     split_options: dict = dataclasses.field(default_factory=dict)
     defaults: dict = dataclasses.field(default_factory=dict)
     train_split: str = "train"
+    validation_split: str = "validation"
     eval_split: str = "test"
     cache: bool = True
     shuffle_buffer: int | None = None
@@ -86,6 +94,7 @@ from training.tasks import (  # noqa: E402, F401
     digits,
     fashion_mnist,
     fortunes_mlm,
+    hip,
     imagenet,
     multimodal_autoencoding,
     optical_flow,

@@ -1,7 +1,8 @@
 """Task `fortunes_mlm`: byte-level masked language modelling on multilingual fortune quotes.
 
 Data: `training.data.fortunes` (~94k quotes in 8 languages from the Debian
-`fortunes*` packages; content-hash split). Each quote is tokenized to UTF-8
+`fortunes*` packages; content-hash split: 5% test, 5% validation for
+checkpoint selection). Each quote is tokenized to UTF-8
 bytes and corrupted in the tf.data pipeline (15% of the real tokens scored;
 80% MASK / 10% random byte / 10% kept), with random numbers that depend only
 on (seed, epoch, example), so resumed runs mask identically. Model:
@@ -36,6 +37,7 @@ SMALL_CONFIG = {
     "initializer_range": 0.2,
 }
 MASK_RATE = 0.15
+VALIDATION_FRACTION = 0.05
 
 
 def build_model(params):
@@ -68,6 +70,7 @@ TASK = register(
         loss=lambda params: MaskedLMLoss(),
         metrics=lambda params: [],
         weighted_metrics=lambda params: [MaskedLMAccuracy(name="accuracy")],
+        reader_options=lambda params: {"validation_fraction": VALIDATION_FRACTION},
         defaults={
             "epochs": 2,
             "batch_size": 64,

@@ -3,7 +3,9 @@
 Data: `--dataset=tfds:imagenet2012` by default (tensorflow-datasets builds it
 from the manually downloaded archives; nothing is downloaded here), or any
 tfds set of {"image": uint8 (H, W, 3), "label": int64} with
-`--override=num_classes=K`. Training crops are Inception-style random crops
+`--override=num_classes=K`. The tfds "validation" split is the test split;
+checkpoints are selected on the first 1% of "train" (`train[:1%]`,
+tensorflow-datasets' split slicing), trained on the rest. Training crops are Inception-style random crops
 (area 8%..100%, aspect 3/4..4/3, drawn from the pipeline's stateless seed)
 resized to 224x224; evaluation takes the central 87.5% square, resized
 (transformers' `PerceiverImageProcessor`: resize 256, centre crop 224).
@@ -116,6 +118,8 @@ TASK = register(
         make_inputs=make_inputs,
         loss=classification_loss,
         metrics=classification_metrics,
+        train_split="train[1%:]",
+        validation_split="train[:1%]",
         eval_split="validation",
         cache=False,
         shuffle_buffer=10_000,

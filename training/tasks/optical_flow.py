@@ -1,8 +1,9 @@
 """Task `optical_flow`: a small Perceiver IO optical-flow model on warped real photos.
 
 Data: `training.data.warped_flow` (photos bundled with scikit-image warped by
-seeded smooth random flow fields: exact ground truth, disjoint train/test
-photos; frames in [-1, 1]). The frames are generated at the model's size
+seeded smooth random flow fields: exact ground truth, disjoint train /
+validation / test photos; frames in [-1, 1]; checkpoints are selected on
+the validation photos). The frames are generated at the model's size
 (`image_size`, the reader's `crop_size`). Model: `PerceiverOpticalFlow`
 (3x3 patches of both frames + Fourier positions, the inputs as decoder
 queries), a small configuration (or `--preset=optical_flow_perceiver`).

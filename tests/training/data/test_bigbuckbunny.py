@@ -36,7 +36,29 @@ class BigBuckBunnyTest(TestCase):
         self.assertEqual(tuple(example["audio"].shape), (30720,))  # 1,920 samples per frame at 48 kHz
         with pytest.raises(ValueError, match="no clip of 40 frames fits in the test split"):
             bigbuckbunny.load("test", num_frames=40)
-        with pytest.raises(ValueError, match="Received: 'validation'"):
+        with pytest.raises(ValueError, match="needs validation_fraction > 0. Received: validation_fraction"):
             bigbuckbunny.load("validation")
+        with pytest.raises(ValueError, match="Received: 'dev'"):
+            bigbuckbunny.load("dev")
+        with pytest.raises(ValueError, match="must be in .*Received: validation_fraction=0.8"):
+            bigbuckbunny.load("train", validation_fraction=0.8)
+
+    def test_validation_frames_lie_between_train_and_test(self):
+        # 132 frames, 20% test (106..131), 15% validation (86..105), train 0..85; the test split is unchanged.
+        starts = {
+            split: bigbuckbunny.clip_starts(split, 132, 8, 1, 0.2, 0.15) for split in ("train", "validation")
+        }
+        self.assertEqual((starts["train"][0], starts["train"][-1] + 8), (0, 86))
+        self.assertEqual((starts["validation"][0], starts["validation"][-1] + 8), (86, 106))
+        self.assertEqual(bigbuckbunny.clip_starts("test", 132, 8, 8, 0.2, 0.15), [106, 114, 122])
+        options = {"num_frames": 8, "size": (16, 16), "audio_sample_rate": 8000, "validation_fraction": 0.15}
+        validation = as_numpy(bigbuckbunny.load("validation", **options))
+        train = as_numpy(bigbuckbunny.load("train", **options))
+        self.assertEqual((len(validation["video"]), len(train["video"])), (2, 10))
+        video, _ = bigbuckbunny.decode((16, 16), 8000)
+        np.testing.assert_allclose(validation["video"][0], video[86:94] / 255.0, atol=1e-7)
+        test = as_numpy(bigbuckbunny.load("test", **options))
+        without_validation = bigbuckbunny.load("test", num_frames=8, size=(16, 16), audio_sample_rate=8000)
+        np.testing.assert_array_equal(test["video"], as_numpy(without_validation)["video"])
         with pytest.raises(ValueError, match="num_frames, clip_stride"):
             bigbuckbunny.load("train", clip_stride=0)

@@ -34,16 +34,39 @@ class DigitsTest(TestCase):
         self.assertEqual(int(data["image"].max()), 255)
         self.assertEqual(int(data["image"].min()), 0)
         self.assertEqual(set(data["label"].tolist()), set(range(10)))
-        _, _, train_indices, test_indices = digits._split_indices(0, 0.2)
-        self.assertEqual(set(train_indices) & set(test_indices), set())
-        self.assertEqual(len(set(train_indices) | set(test_indices)), 1797)
+        _, _, indices = digits._split_indices(0, 0.2)
+        self.assertEqual(set(indices["train"]) & set(indices["test"]), set())
+        self.assertEqual(len(set(indices["train"]) | set(indices["test"])), 1797)
+        self.assertEqual(len(indices["validation"]), 0)
         again = as_numpy(digits.load("test"))
         np.testing.assert_array_equal(again["image"], data["image"])
         other_seed = as_numpy(digits.load("test", seed=1))
         self.assertFalse(np.array_equal(other_seed["label"], data["label"]))
 
+    def test_validation_carved_from_train_keeps_the_test_split(self):
+        _, _, indices = digits._split_indices(0, 0.2, 0.1)
+        train, validation, test = (set(indices[name].tolist()) for name in ("train", "validation", "test"))
+        # A partition of the 1,797 digits; the test split is the one without validation.
+        self.assertEqual((len(train), len(validation), len(test)), (1257, 180, 360))
+        self.assertEqual(train & validation, set())
+        self.assertEqual((train | validation) & test, set())
+        self.assertEqual(len(train | validation | test), 1797)
+        self.assertEqual(test, set(digits._split_indices(0, 0.2)[2]["test"].tolist()))
+        self.assertEqual(train | validation, set(digits._split_indices(0, 0.2)[2]["train"].tolist()))
+        # Stratified: 18 of each class (the classes have 174..183 digits).
+        labels = as_numpy(digits.load("validation", validation_fraction=0.1))["label"]
+        self.assertLessEqual(np.ptp(np.bincount(labels, minlength=10)), 1)
+        images = as_numpy(digits.load("validation", validation_fraction=0.1))["image"]
+        test_images = as_numpy(digits.load("test", validation_fraction=0.1))["image"]
+        np.testing.assert_array_equal(test_images, as_numpy(digits.load("test"))["image"])
+        self.assertEqual(len(images), 180)
+
     def test_errors(self):
-        with pytest.raises(ValueError, match="Expected one of \\['train', 'test'\\]. Received: 'validation'"):
+        with pytest.raises(ValueError, match="needs validation_fraction > 0. Received: validation_fraction"):
             digits.load("validation")
+        with pytest.raises(ValueError, match="\\['train', 'validation', 'test'\\]. Received: 'dev'"):
+            digits.load("dev")
+        with pytest.raises(ValueError, match="must be in .*Received: validation_fraction=0.9"):
+            digits.load("train", validation_fraction=0.9)
         with pytest.raises(ValueError, match="test_fraction must be in .*Received: test_fraction=1.5"):
             digits.load("test", test_fraction=1.5)

@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 
 from tests.test_case import TestCase
-from tests.training.data.helpers import as_numpy, assert_unbatched_dict
-from training.data import fashion_mnist
+from tests.training.data.helpers import as_numpy, assert_unbatched_dict, debian_data_dir
+from training.data import fashion_mnist, sources
 
 
 class FashionMnistTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.directory = debian_data_dir("fashion_mnist")  # skips (fails under CI=true) without the data
+
     def test_official_splits(self):
         train = fashion_mnist.load("train")
         test = fashion_mnist.load("test")
@@ -47,7 +51,7 @@ class FashionMnistTest(TestCase):
         directory = self.make_temp_dir()
         for names in fashion_mnist.FILES.values():
             for name in names:
-                os.symlink(os.path.join(fashion_mnist.DEFAULT_DIR, name), os.path.join(directory, name))
+                os.symlink(os.path.join(self.directory, name), os.path.join(directory, name))
         self.assertEqual(int(fashion_mnist.load("test", data_dir=directory).cardinality()), 10000)
         empty = self.make_temp_dir()
         with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
@@ -60,11 +64,37 @@ class FashionMnistTest(TestCase):
         with pytest.raises(ValueError, match="Received: 'dev'"):
             fashion_mnist.load("dev")
 
+    def test_data_root_of_extracted_packages(self):
+        # `make debian-data` without root: `dpkg -x` into a root; the reader finds the Debian path under it.
+        root = self.make_temp_dir()
+        directory = os.path.join(root, "usr", "share", "datasets", "fashion-mnist")
+        os.makedirs(directory)
+        for names in fashion_mnist.FILES.values():
+            for name in names:
+                os.symlink(os.path.join(self.directory, name), os.path.join(directory, name))
+        previous = os.environ.get(sources.DATA_ROOT_ENV_VAR)
+        os.environ[sources.DATA_ROOT_ENV_VAR] = root
+        self.addCleanup(
+            lambda: os.environ.pop(sources.DATA_ROOT_ENV_VAR)
+            if previous is None
+            else os.environ.__setitem__(sources.DATA_ROOT_ENV_VAR, previous)
+        )
+        default = fashion_mnist.DEFAULT_DIR
+        self.assertEqual(sources.system_paths(default), [directory, default])
+        required = [name for pair in fashion_mnist.FILES.values() for name in pair]
+        found = sources.find_data_dir("fashion_mnist", None, "UNSET_VARIABLE", default, required, "")
+        self.assertEqual(found, directory)
+        self.assertEqual(len(fashion_mnist.load_arrays("test")[1]), 10000)
+        with pytest.raises(FileNotFoundError, match="KERAS_PERCEIVER_DATA_ROOT='.*make debian-data"):
+            sources.find_data_dir(
+                "fashion_mnist", None, "UNSET_VARIABLE", "/nonexistent", required, fashion_mnist.INSTALL_HINT
+            )
+
     def test_corrupt_idx_file(self):
         path = os.path.join(self.make_temp_dir(), "bad.gz")
         with gzip.open(path, "wb") as f:
             f.write(b"\x00\x00\x0d\x01\x00\x00\x00\x02ab")
         with pytest.raises(ValueError, match="Expected magic 00 00 08"):
             fashion_mnist.read_idx(path)
-        shutil.copy(os.path.join(fashion_mnist.DEFAULT_DIR, "t10k-labels-idx1-ubyte.gz"), path)
+        shutil.copy(os.path.join(self.directory, "t10k-labels-idx1-ubyte.gz"), path)
         self.assertEqual(fashion_mnist.read_idx(path).shape, (10000,))

@@ -5,11 +5,16 @@ import os
 import pytest
 
 from tests.test_case import TestCase
-from tests.training.data.helpers import as_numpy, assert_unbatched_dict
+from tests.training.data.helpers import as_numpy, assert_unbatched_dict, debian_data_dir
 from training.data import fortunes
 
 
 class FortunesTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        if self._testMethodName != "test_file_parsing_data_dir_and_errors":  # that one writes its own files
+            self.directory = debian_data_dir("fortunes")  # skips (fails under CI=true) without the data
+
     def test_languages_labels_and_split(self):
         languages = ("de", "zh")
         dataset = fortunes.load("test", languages=languages, with_labels=True)
@@ -28,10 +33,19 @@ class FortunesTest(TestCase):
         total = len(train_texts) + len(data["text"])
         self.assertAllClose(len(data["text"]) / total, 0.05, atol=0.01)
         self.assertTrue(all(text == text.strip() and text for text in train_texts[:1000]))
+        # A validation split carved from train (checkpoint selection): disjoint from train and test, and the
+        # test split does not move.
+        options = {"languages": languages, "validation_fraction": 0.05}
+        validation, _ = fortunes.load_arrays("validation", **options)
+        carved_train, _ = fortunes.load_arrays("train", **options)
+        self.assertEqual(fortunes.load_arrays("test", **options)[0], data["text"])
+        self.assertEqual(set(validation) & (set(carved_train) | set(data["text"])), set())
+        self.assertEqual(sorted(validation + carved_train), sorted(train_texts))
+        self.assertAllClose(len(validation) / total, 0.05, atol=0.01)
 
     def test_all_languages_and_determinism(self):
         counts = {
-            language: len(fortunes._read_language(language, fortunes.DEFAULT_DIR))
+            language: len(fortunes._read_language(language, self.directory))
             for language in fortunes.LANGUAGES
         }
         # ~94k quotes in 8 languages (Debian's fortunes packages); each language has thousands.

@@ -13,7 +13,7 @@ class GetReaderTest(TestCase):
             reader = get_reader(name)
             self.assertEqual(reader.__name__, f"training.data.{name}")
             self.assertTrue(callable(reader.load))
-        self.assertEqual(len(READERS), 7)
+        self.assertEqual(len(READERS), 9)
 
     def test_unknown_name(self):
         with pytest.raises(ValueError, match="unknown data set.*'digits'.*Received: 'imagenet'"):

@@ -41,16 +41,42 @@ class WarpedFlowTest(TestCase):
         for key in first:
             np.testing.assert_array_equal(first[key], again[key])
         self.assertFalse(np.array_equal(first["flow"], other["flow"]))
-        self.assertEqual(set(warped_flow.TRAIN_PHOTOS) & set(warped_flow.TEST_PHOTOS), set())
-        self.assertEqual(len(warped_flow.TRAIN_PHOTOS) + len(warped_flow.TEST_PHOTOS), 12)
+        splits = [set(warped_flow.SPLIT_PHOTOS[split]) for split in warped_flow.SPLITS]
+        self.assertEqual(set.union(*splits), set(warped_flow.PHOTOS))
+        self.assertEqual(sum(len(photos) for photos in splits), 12)  # pairwise disjoint
+        self.assertEqual(int(warped_flow.load("validation").cardinality()), 200)
         self.assertEqual(int(warped_flow.load("test").cardinality()), 200)
         # Crops larger than a photo (coins is 303 x 384) enlarge it instead of failing.
         large = next(iter(warped_flow.load("test", crop_size=(320, 400), num_examples=1)))
         self.assertEqual(tuple(large["frames"].shape), (2, 320, 400, 3))
 
+    def test_validation_frames_come_from_the_validation_photos(self):
+        from training.data.photos import load_photo
+
+        def source(frame1):  # the photos holding this crop (frame 1 is an unwarped crop)
+            pixels = np.round((frame1 + 1.0) * 127.5).astype(np.uint8)
+            height, width = pixels.shape[:2]
+            found = []
+            for name in warped_flow.PHOTOS:
+                photo = load_photo(name)
+                for y, x in zip(*np.nonzero((photo == pixels[0, 0]).all(axis=-1))):
+                    if np.array_equal(photo[y : y + height, x : x + width], pixels):
+                        found.append(name)
+                        break
+            return found
+
+        validation = as_numpy(warped_flow.load("validation", num_examples=3, crop_size=(12, 12)))
+        for frame1 in validation["frames"][:, 1]:
+            found = source(frame1)
+            self.assertTrue(found and set(found) <= set(warped_flow.VALIDATION_PHOTOS), msg=found)
+        train = as_numpy(warped_flow.load("train", num_examples=2, crop_size=(12, 12)))
+        for frame1 in train["frames"][:, 1]:
+            found = source(frame1)
+            self.assertTrue(found and set(found) <= set(warped_flow.TRAIN_PHOTOS), msg=found)
+
     def test_errors(self):
-        with pytest.raises(ValueError, match="Received: 'validation'"):
-            warped_flow.load("validation")
+        with pytest.raises(ValueError, match="Received: 'dev'"):
+            warped_flow.load("dev")
         with pytest.raises(ValueError, match="crop_size must be"):
             warped_flow.load("train", crop_size=(1, 8))
         with pytest.raises(ValueError, match="max_flow > 0"):

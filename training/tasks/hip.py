@@ -1,0 +1,231 @@
+"""Tasks `hip_mae` and `hip_classification`: HiP pretrained by masked auto-encoding, then fine-tuned.
+
+`hip_mae` (HiP, arXiv 2202.10890, appendix B): a `HierarchicalPerceiver`
+reconstructs its inputs from the learned position embeddings (the MAE
+queries) while a groupwise mask (`training.groupwise_masking`: the same
+within-group positions in every group of the first block, a fresh mask per
+example and epoch, seeded and stateless) hides part of them. The paper
+gives neither the ratio, nor how a masked element is hidden, nor the loss;
+this library's choices, each a flag of `training.train`:
+
+- `--mask_ratio` (default 0.75, MAE's ratio for images): the fraction of
+  the group positions masked;
+- `--mae_hide` (default `padding_mask`): a masked element is hidden from
+  the encoder through the modality's padding mask (block 0 does not attend
+  to it, as MAE's encoder drops masked patches); `zero` sets its values
+  to 0 (the data's mean after normalization) instead and the encoder sees
+  it;
+- `--mae_loss` (default `masked`): mean squared error over the masked
+  elements only (MAE's); `all` scores every element.
+
+`hip_classification`: a `HiPClassifier` (logits read at the processor) on
+the same modalities, from scratch or from an `hip_mae` run
+(`--init_from=<its model_dir>`: the embedder, the position embeddings and
+the encoder and processor blocks are loaded by name; the label layers and
+the head are new). `--architecture=perceiver_io` trains a Perceiver IO
+classifier of similar size on the same inputs with the same command
+(learned positions, one latent array), the comparison of the issue.
+
+The data: `--dataset` names a reader with a modality view
+(`training/tasks/modality_sets.py`), e.g. `fashion_mnist` as an unordered
+set of 784 pixels. `--override=position_encoding_type=fourier` gives the
+HiP every element's Fourier features of its original coordinates instead
+of learned positions (HiP-Fourier).
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_perceiver.models.hierarchical_perceiver import HierarchicalPerceiver
+from keras_perceiver.models.hip_backbone import padding_mask_name
+from keras_perceiver.models.hip_classifier import HiPClassifier
+from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
+from training.groupwise_masking import GroupwiseMasking
+from training.tasks import Task, register
+from training.tasks.modality_sets import get_modality_set
+from training.tasks.model_config import build_model as build_from_config
+
+ARCHITECTURES = ("hip", "perceiver_io")
+MAE_HIDE = ("padding_mask", "zero")
+MAE_LOSSES = ("masked", "all")
+RECONSTRUCTION = "input_reconstruction"
+# A small U-Net HiP (3 blocks: 16 groups, one processor group, 16 groups), ~0.5M parameters.
+SMALL_CONFIG = {
+    "num_groups": (16, 1, 16),
+    "num_self_attends_per_block": (1, 4, 1),
+    "num_latents": (16, 64, 16),
+    "latent_dim": (64, 128, 64),
+    "num_cross_attention_heads": 1,
+    "num_self_attention_heads": (2, 4, 2),
+    "cross_attention_widening_factor": 1,
+    "self_attention_widening_factor": 2,
+    "num_embedding_channels": 32,
+    "dropout": 0.0,
+}
+# The Perceiver IO of similar size: one latent array as wide as HiP's processor, learned positions.
+PERCEIVER_IO_CONFIG = {
+    "prep_type": "pixels",
+    "position_encoding_type": "trainable",
+    "num_channels": 32,
+    "num_latents": 64,
+    "latent_dim": 128,
+    "num_blocks": 1,
+    "num_self_attends_per_block": 6,
+    "num_cross_attention_heads": 1,
+    "num_self_attention_heads": 4,
+    "self_attention_widening_factor": 2,
+    "cross_attention_widening_factor": 1,
+    "dropout": 0.0,
+}
+
+
+def check_choice(name, value, choices):
+    """Raise a ValueError naming the choices unless `value` is one of them."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}")
+
+
+def hip_config(params, modality_set):
+    """The HiP's flat arguments: the small config, the data's shapes and, for Fourier, its coordinates."""
+    config = {**SMALL_CONFIG, "input_shapes": modality_set.input_shapes}
+    if params["overrides"].get("position_encoding_type") == "fourier":
+        config["fourier_positions"] = {m: x.tolist() for m, x in modality_set.coordinates.items()}
+    return config
+
+
+def build_mae_model(params):
+    modality_set = get_modality_set(params["dataset"])
+    return build_from_config(HierarchicalPerceiver, hip_config(params, modality_set), params)
+
+
+def build_classifier(params):
+    check_choice("architecture", params["architecture"], ARCHITECTURES)
+    modality_set = get_modality_set(params["dataset"])
+    if params["architecture"] == "perceiver_io":
+        (modality, (index_dim, channels)), = modality_set.input_shapes.items()
+        return build_from_config(
+            PerceiverImageClassifier,
+            PERCEIVER_IO_CONFIG,
+            params,
+            image_shape=(index_dim, 1, channels),
+            num_classes=modality_set.num_classes,
+        )
+    return build_from_config(
+        HiPClassifier, hip_config(params, modality_set), params, num_classes=modality_set.num_classes
+    )
+
+
+def _reader_options(params):
+    return get_modality_set(params["dataset"]).reader_options
+
+
+def make_mae_inputs(params):
+    check_choice("mae_hide", params["mae_hide"], MAE_HIDE)
+    check_choice("mae_loss", params["mae_loss"], MAE_LOSSES)
+    modality_set = get_modality_set(params["dataset"])
+    num_groups = params["overrides"].get("num_groups", SMALL_CONFIG["num_groups"])[0]
+    shapes = modality_set.input_shapes
+    masking = GroupwiseMasking(num_groups, {m: shape[0] for m, shape in shapes.items()}, params["mask_ratio"])
+
+    def to_inputs(example, training, seed):
+        inputs = example["inputs"]
+        if training and modality_set.augment is not None:
+            inputs = modality_set.augment(inputs, seed)
+        masks = masking(seed)
+        features, targets, weights = {}, {}, {}
+        for m, x in inputs.items():
+            masked = masks[m]
+            if params["mae_hide"] == "zero":
+                features[m] = tf.where(masked[:, None], tf.zeros_like(x), x)
+            else:
+                features[m] = x
+                features[padding_mask_name(m)] = tf.logical_not(masked)
+            targets[m] = x
+            scored = masked if params["mae_loss"] == "masked" else tf.ones_like(masked)
+            weights[m] = tf.cast(scored, tf.float32)
+        return features, {RECONSTRUCTION: targets}, {RECONSTRUCTION: weights}
+
+    return modality_set.preprocess, to_inputs, None
+
+
+def make_classification_inputs(params):
+    modality_set = get_modality_set(params["dataset"])
+
+    def to_inputs(example, training, seed):
+        inputs = example["inputs"]
+        if training and modality_set.augment is not None:
+            inputs = modality_set.augment(inputs, seed)
+        if params["architecture"] == "perceiver_io":
+            (x,) = inputs.values()
+            inputs = {"image": x[:, None, :]}  # the set as an (M, 1, C) "image" with learned positions
+        return inputs, tf.cast(example["label"], tf.int32)
+
+    return modality_set.preprocess, to_inputs, None
+
+
+def mae_loss(params):
+    """Per modality, the mean squared error over the scored elements: sum(w * error) / sum(w).
+
+    Nested like the model's outputs (`{"input_reconstruction": {m: ...}}`);
+    the latents have no loss.
+    """
+    modalities = get_modality_set(params["dataset"]).input_shapes
+    return {
+        RECONSTRUCTION: {
+            m: keras.losses.MeanSquaredError(reduction="mean_with_sample_weight", name=f"mse_{m}")
+            for m in modalities
+        }
+    }
+
+
+def sparse_classification_loss(params):
+    del params
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+_TRAINING_DEFAULTS = {
+    "epochs": 10,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "optimizer": "adamw",
+    "schedule": "constant_cosine",
+    "warmup_steps": 200,
+    "weight_decay": 1e-2,
+    "clip_norm": 1.0,
+    "jit_compile": True,
+}
+
+MAE_TASK = register(
+    Task(
+        name="hip_mae",
+        description="HierarchicalPerceiver masked auto-encoding (groupwise masking) of a modality dict.",
+        dataset="fashion_mnist",
+        build_model=build_mae_model,
+        make_inputs=make_mae_inputs,
+        loss=mae_loss,
+        metrics=lambda params: None,
+        reader_options=_reader_options,
+        defaults=dict(_TRAINING_DEFAULTS),
+        monitor="val_loss",
+        monitor_mode="min",
+        output_name="outputs",
+        inputs="<m>: (B, M_m, C_m) float32 per modality; <m>_padding_mask: (B, M_m) bool (False = masked)",
+    )
+)
+
+CLASSIFICATION_TASK = register(
+    Task(
+        name="hip_classification",
+        description="HiPClassifier (or Perceiver IO, --architecture) on modalities, optionally from MAE.",
+        dataset="fashion_mnist",
+        build_model=build_classifier,
+        make_inputs=make_classification_inputs,
+        loss=sparse_classification_loss,
+        metrics=lambda params: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        reader_options=_reader_options,
+        defaults=dict(_TRAINING_DEFAULTS),
+        monitor="val_accuracy",
+        output_name="logits",
+        inputs="<m>: (B, M_m, C_m) float32 per modality (the data set's modality view)",
+    )
+)
