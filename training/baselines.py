@@ -12,6 +12,8 @@ split, in the same run; `../shared/DESIGN.md` section 8):
   `masked_byte_accuracy`;
 - video + audio autoencoding: `mean_frame_and_silence_psnr` (the mean
   training frame for every frame, silence for the audio);
+- point-cloud classification: `point_cloud_baselines` (the majority
+  class, and logistic regression on voxel occupancy);
 - optical flow: zero flow (`training.evaluate.flow_metrics` computes its
   end-point error on the same pixels as the model's).
 """
@@ -23,6 +25,8 @@ from keras_perceiver.tokenizers.byte_tokenizer import MASK_ID, NUM_SPECIAL_TOKEN
 # Logistic regression: at most this many training examples (a random subsample, seeded) and iterations.
 MAX_TRAIN_EXAMPLES = 20_000
 MAX_ITER = 200
+# Point clouds: cells per axis of the voxel-occupancy features.
+VOXEL_GRID = 8
 
 
 def _subsample(num_examples, max_examples, seed):
@@ -149,6 +153,55 @@ def _logistic_regression(train_x, train_y, x, y, max_train_examples, max_iter, s
         classifier.fit(train_x[chosen], train_y[chosen])
     accuracy = float(np.mean(classifier.predict(x) == y))
     return {"accuracy": accuracy, "num_train": int(len(chosen)), "name": name}
+
+
+def voxel_occupancy(points, grid=VOXEL_GRID):
+    """(N, grid^3) float32: the fraction of each cloud's points in each cell of a grid over [-1, 1]^3.
+
+    Args:
+        points: float (N, P, 3), clouds in the unit cube (points outside
+            count in the nearest border cell).
+        grid: int, cells per axis. Defaults to 8.
+    """
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 3 or points.shape[-1] != 3:
+        raise ValueError(f"Point clouds of shape (N, P, 3) expected. Received: shape={points.shape}")
+    cells = np.clip(((points + 1.0) / 2.0 * grid).astype(np.int64), 0, grid - 1)
+    flat = (cells[..., 0] * grid + cells[..., 1]) * grid + cells[..., 2]
+    counts = np.stack([np.bincount(row, minlength=grid**3) for row in flat]) if len(flat) else (
+        np.zeros((0, grid**3)))
+    return (counts / max(points.shape[1], 1)).astype(np.float32)
+
+
+def point_cloud_baselines(train_points, train_labels, points, labels, max_iter=1000):
+    """Accuracies of the majority class and of logistic regression on voxel occupancy (8^3 cells).
+
+    The majority class is the training split's most frequent label (ties:
+    the smallest). Logistic regression (scikit-learn, C=1, lbfgs) is fitted
+    on `voxel_occupancy` of the training clouds, as given (no augmentation;
+    the Inventor clouds are in their models' own orientation).
+
+    Args:
+        train_points: float (N, P, 3); train_labels: int (N,).
+        points: float (M, P, 3), the evaluated split; labels: int (M,).
+        max_iter: int, lbfgs iterations. Defaults to 1000.
+
+    Returns:
+        list of two dicts with `accuracy`, `num_train` and `name`.
+    """
+    train_labels, labels = np.asarray(train_labels, np.int64), np.asarray(labels, np.int64)
+    majority = int(np.argmax(np.bincount(train_labels)))
+    return [
+        {
+            "accuracy": float(np.mean(labels == majority)),
+            "num_train": int(len(train_labels)),
+            "name": "majority class of the training split",
+        },
+        _logistic_regression(
+            voxel_occupancy(train_points), train_labels, voxel_occupancy(points), labels, None, max_iter, 0,
+            "logistic regression (scikit-learn) on 8^3 voxel occupancy",
+        ),
+    ]
 
 
 class ContextCountModel:

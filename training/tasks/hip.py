@@ -70,7 +70,7 @@ PERCEIVER_IO_CONFIG = {
     "num_latents": 64,
     "latent_dim": 128,
     "num_blocks": 1,
-    "num_self_attends_per_block": 6,
+    "num_self_attends_per_block": 4,
     "num_cross_attention_heads": 1,
     "num_self_attention_heads": 4,
     "self_attention_widening_factor": 2,
@@ -157,7 +157,7 @@ def make_classification_inputs(params):
             inputs = modality_set.augment(inputs, seed)
         if params["architecture"] == "perceiver_io":
             (x,) = inputs.values()
-            inputs = {"image": x[:, None, :]}  # the set as an (M, 1, C) "image" with learned positions
+            inputs = {"images": x[:, None, :]}  # the set as an (M, 1, C) image with learned positions
         return inputs, tf.cast(example["label"], tf.int32)
 
     return modality_set.preprocess, to_inputs, None

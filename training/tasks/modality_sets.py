@@ -13,6 +13,19 @@ an optional per-example augmentation (seeded, stateless).
   2-D structure (issue: learned positions need MAE). The coordinates are
   each pixel's original (row, column) on `linspace(-1, 1, 28)`, permuted
   alike.
+- `inventor_point_clouds`: the Open Inventor CAD models
+  (`training.data.inventor_point_clouds`) as clouds of 2,048 surface points,
+  `{"points": (2048, 3)}` in the unit sphere, labels the 14 category
+  folders; split by model, 5-fold (`--data_option=fold=<k>` picks the test
+  fold; validation is the next fold). Augmentation (training only, seeded
+  and stateless): a random rotation about the vertical (y, Inventor's up)
+  axis, a random isotropic scale in [0.8, 1.2], Gaussian jitter (sigma 0.01,
+  clipped at 0.05) and random subsampling (a new random order of the points,
+  and 25% of them replaced by copies of kept points: PointNet++'s random
+  input dropout, which keeps the shape). The point order is the sampler's
+  (random), so HiP's groups of consecutive points are random subsets.
+  Coordinates (for Fourier features) are the point indices on [-1, 1]; a
+  point's own (x, y, z) are its values.
 """
 
 import dataclasses
@@ -80,7 +93,57 @@ def _fashion_mnist_set():
     )
 
 
-MODALITY_SETS = {"fashion_mnist": _fashion_mnist_set}
+# Inventor point clouds: points per cloud, and the augmentation's constants (see the module docstring).
+NUM_POINTS = 2048
+SCALE_RANGE = (0.8, 1.2)
+JITTER_SIGMA, JITTER_CLIP = 0.01, 0.05
+DROPOUT_FRACTION = 0.25
+
+
+def augment_point_cloud(inputs, seed):
+    """{"points": (P, 3)} rotated about y, scaled, jittered, subsampled (stateless: `seed` (2,) decides)."""
+    points = inputs["points"]
+    num_points = points.shape[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
+    angle = tf.random.stateless_uniform((), seeds[0], 0.0, 2.0 * np.pi)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    zero, one = tf.zeros(()), tf.ones(())
+    rotation = tf.stack(
+        [tf.stack([cos, zero, sin]), tf.stack([zero, one, zero]), tf.stack([-sin, zero, cos])]
+    )
+    scale = tf.random.stateless_uniform((), seeds[1], *SCALE_RANGE)
+    jitter = tf.clip_by_value(
+        JITTER_SIGMA * tf.random.stateless_normal(points.shape, seeds[2]), -JITTER_CLIP, JITTER_CLIP
+    )
+    points = scale * tf.matmul(points, rotation, transpose_b=True) + jitter
+    order = tf.argsort(tf.random.stateless_uniform((num_points,), seeds[3]))
+    num_kept = num_points - int(round(DROPOUT_FRACTION * num_points))
+    copies = tf.random.stateless_uniform((num_points - num_kept,), seeds[4], 0, num_kept, dtype=tf.int32)
+    chosen = tf.concat([order[:num_kept], tf.gather(order[:num_kept], copies)], axis=0)
+    return {"points": tf.gather(points, chosen)}
+
+
+def _inventor_point_cloud_set():
+    from training.data import inventor_point_clouds
+
+    num_classes = len(inventor_point_clouds.categories())
+
+    def preprocess(example):
+        return {"inputs": {"points": tf.ensure_shape(example["points"], (NUM_POINTS, 3))},
+                "label": example["label"]}
+
+    return ModalitySet(
+        name="inventor_point_clouds",
+        input_shapes={"points": (NUM_POINTS, 3)},
+        num_classes=num_classes,
+        coordinates={"points": np.asarray(linear_positions((NUM_POINTS,)), np.float32)},
+        preprocess=preprocess,
+        augment=augment_point_cloud,
+        reader_options={"num_points": NUM_POINTS, "num_folds": 5, "validation_folds": 1},
+    )
+
+
+MODALITY_SETS = {"fashion_mnist": _fashion_mnist_set, "inventor_point_clouds": _inventor_point_cloud_set}
 
 
 def get_modality_set(dataset):

@@ -10,12 +10,14 @@ PRESET_NAMES = {"image_shape": "input_shape"}
 
 def accepted_arguments(model_class):
     """Names a task's overrides may use: the flat form's (`from_hyperparameters`), the latent stack's
-    (`STACK_ARGUMENTS`) and the head's constructor arguments (a set)."""
+    (`STACK_ARGUMENTS`), the backbone's and the head's constructor arguments (a set)."""
     flat = inspect.signature(model_class.from_hyperparameters).parameters
     head = inspect.signature(model_class.__init__).parameters
+    # HiP's flat form takes the backbone's arguments as **kwargs: name them from the backbone class.
+    backbone = inspect.signature(model_class.backbone_class.__init__).parameters
     named = {
         name
-        for name, parameter in [*flat.items(), *head.items()]
+        for name, parameter in [*flat.items(), *head.items(), *backbone.items()]
         if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
     }
     return (named | set(STACK_ARGUMENTS)) - {"self", "cls", "backbone"}
