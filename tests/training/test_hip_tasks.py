@@ -1,4 +1,4 @@
-"""The `hip_*` tasks: masked inputs, loss on masked positions only, `--init_from`, point-cloud augmentation."""
+"""The `hip_*` tasks: masked inputs, loss on masked positions only, `--init_from`, point augmentation."""
 
 import os
 import tempfile
