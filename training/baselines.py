@@ -14,6 +14,7 @@ split, in the same run; `../shared/DESIGN.md` section 8):
   training frame for every frame, silence for the audio);
 - point-cloud classification: `point_cloud_baselines` (the majority
   class, and logistic regression on voxel occupancy);
+- segmentation: `all_background_mean_iou` (background everywhere);
 - optical flow: zero flow (`training.evaluate.flow_metrics` computes its
   end-point error on the same pixels as the model's).
 """
@@ -202,6 +203,27 @@ def point_cloud_baselines(train_points, train_labels, points, labels, max_iter=1
             "logistic regression (scikit-learn) on 8^3 voxel occupancy",
         ),
     ]
+
+
+def all_background_mean_iou(masks, num_classes=2):
+    """Mean IoU (over `num_classes`, accumulated over all pixels) of predicting class 0 everywhere.
+
+    Class 0's IoU is the fraction of background pixels; every other class
+    has IoU 0 (no true positives). The same accumulation as
+    `keras.metrics.MeanIoU` (classes absent from both truth and prediction
+    are left out of the mean).
+
+    Args:
+        masks: int (N, ...) class ids, 0 = background.
+        num_classes: int. Defaults to 2 (background, object).
+
+    Returns:
+        dict: `mean_iou`, `name`.
+    """
+    masks = np.asarray(masks).astype(np.int64)
+    present = [c for c in range(num_classes) if c == 0 or np.any(masks == c)]
+    background = float(np.mean(masks == 0)) if masks.size else 0.0
+    return {"mean_iou": background / len(present), "name": "all background"}
 
 
 class ContextCountModel:

@@ -85,6 +85,17 @@ EXPERIMENTS = {
         "pretrain_budget": {"epochs": 10, "steps_per_epoch": 20},
         "variants": {**HIP_VARIANTS, "perceiver_io_learned": PERCEIVER_IO_VARIANT},
     },
+    "segmentation": {
+        "dataset": "tuxpaint_segmentation",
+        "repeats": "seeds",
+        "metric": "mean_iou",
+        "budget": {"epochs": 4, "steps_per_epoch": 50, "batch_size": 32},
+        "pretrain_budget": {},
+        "variants": {
+            "hip_learned": {"task": "hip_segmentation"},
+            "perceiver_io_learned": {"task": "hip_segmentation", "architecture": "perceiver_io"},
+        },
+    },
 }
 
 
@@ -109,11 +120,18 @@ def baseline(dataset, data_options):
     Fashion-MNIST: logistic regression on the pixels (their order does not
     matter to it). Point clouds: the majority class of the training split
     and logistic regression on voxel occupancy (`baselines.point_cloud_baselines`).
+    Segmentation: the mean IoU of predicting background everywhere.
     """
     from training.tasks.modality_sets import get_modality_set
 
     reader = get_reader(dataset)
     options = {**get_modality_set(dataset).reader_options, **data_options}
+    if dataset == "tuxpaint_segmentation":
+        from training.tasks.hip import SEGMENTATION_TASK
+
+        masks = [example["mask"] for example in reader.load(
+            "test", **options, **SEGMENTATION_TASK.split_options["test"]).as_numpy_iterator()]
+        return [baselines.all_background_mean_iou(np.stack(masks))]
     train_split = reader.load_arrays("train", **options)
     test_split = reader.load_arrays("test", **options)
     if dataset == "inventor_point_clouds":
@@ -131,7 +149,7 @@ def summarize(accuracies):
 def markdown_table(results):
     """The results as a Markdown table: one row per variant and per baseline."""
     lines = [
-        f"| model | test accuracy, mean ± std over {results['repeats']} | runs | parameters |",
+        f"| model | test {results['metric']}, mean ± std over {results['repeats']} | runs | parameters |",
         "|---|---|---|---|",
     ]
     for name, row in results["variants"].items():
@@ -191,8 +209,10 @@ def run_experiment(experiment, output_dir, repeats=None, variants=None, budget=N
         return os.path.join(output_dir, PRETRAIN, repeat_arguments(r)[1]) if by_fold else (
             os.path.join(output_dir, PRETRAIN))
 
+    metric = spec.get("metric", "accuracy")
     results = {
         "experiment": experiment,
+        "metric": metric,
         "repeats": "folds" if by_fold else "seeds",
         "budget": budget,
         "pretrain_budget": pretrain_budget,
@@ -222,13 +242,13 @@ def run_experiment(experiment, output_dir, repeats=None, variants=None, budget=N
                 warmup_steps=warmup_steps(steps),
             ))  # fmt: skip
         results["variants"][name] = {
-            **summarize([m["test_accuracy"] for m in runs]),
+            **summarize([m[f"test_{metric}"] for m in runs]),
             "num_parameters": runs[0]["num_parameters"],
         }
     baseline_runs = {}
     for r in repeats if by_fold else [repeats[0]]:
         for row in baseline(spec["dataset"], repeat_arguments(r)[0].get("data_options", {})):
-            baseline_runs.setdefault(row["name"], []).append(row["accuracy"])
+            baseline_runs.setdefault(row["name"], []).append(row[metric])
     results["baselines"] = {name: summarize(values) for name, values in baseline_runs.items()}
     with open(os.path.join(output_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)

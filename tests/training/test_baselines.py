@@ -91,3 +91,31 @@ class BaselinesTest(TestCase):
         self.assertTrue(10 < result["psnr_video"] < 30 and result["psnr_audio"] > 20)
         with pytest.raises(ValueError, match="one size"):
             baselines.mean_frame_and_silence_psnr(np.zeros((1, 2, 4, 4, 3)), videos, audios)
+
+    def test_voxel_occupancy_and_point_cloud_baselines(self):
+        rng = np.random.default_rng(0)
+        # Two shapes a voxel grid tells apart: points near the top of the cube (class 0) or near the bottom.
+        top = rng.uniform([-1, 0.5, -1], [1, 1, 1], size=(30, 64, 3))
+        bottom = rng.uniform([-1, -1, -1], [1, -0.5, 1], size=(30, 64, 3))
+        points = np.concatenate([top, bottom]).astype(np.float32)
+        labels = np.array([0] * 30 + [1] * 30)
+        occupancy = baselines.voxel_occupancy(points)
+        self.assertEqual(occupancy.shape, (60, 512))
+        self.assertAllClose(occupancy.sum(axis=1), np.ones(60))
+        train = np.arange(60) % 3 != 0
+        majority, regression = baselines.point_cloud_baselines(
+            points[train], labels[train], points[~train], labels[~train]
+        )
+        self.assertEqual(regression["accuracy"], 1.0)
+        self.assertEqual(majority["accuracy"], float(np.mean(labels[~train] == 0)))
+        with pytest.raises(ValueError, match=r"\(N, P, 3\).*shape=\(60, 64\)"):
+            baselines.voxel_occupancy(points[..., 0])
+
+    def test_all_background_mean_iou_equals_keras_mean_iou_of_zero_predictions(self):
+        import keras
+
+        masks = (np.random.default_rng(1).uniform(size=(4, 16, 16)) < 0.3).astype(np.int64)
+        metric = keras.metrics.MeanIoU(num_classes=2)
+        metric.update_state(masks.reshape(-1), np.zeros(masks.size, np.int64))
+        self.assertAllClose(baselines.all_background_mean_iou(masks)["mean_iou"], float(metric.result()))
+        self.assertAllClose(baselines.all_background_mean_iou(np.zeros((2, 3)))["mean_iou"], 1.0)

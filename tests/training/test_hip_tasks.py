@@ -156,3 +156,41 @@ class PointCloudAugmentationTest(TestCase):
         # 25% of the points are copies of kept points.
         unique = np.unique(first.round(6), axis=0)
         self.assertEqual(len(unique), 256 - 64)
+
+
+class SegmentationTaskTest(TestCase):
+    def test_per_pixel_logits_loss_and_mean_iou(self):
+        from training.tasks.modality_sets import get_modality_set
+
+        params = train.resolve_params(task="hip_segmentation", overrides=dict(TINY))
+        modality_set = get_modality_set("tuxpaint_segmentation")
+        rng = np.random.default_rng(0)
+        image = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+        mask = np.zeros((64, 64), np.uint8)
+        mask[10:30, 5:40] = 1
+        example = modality_set.preprocess({"image": tf.constant(image), "mask": tf.constant(mask)})
+        self.assertEqual(example["inputs"]["image"].shape, (4096, 3))
+        self.assertAllClose(example["inputs"]["image"][0], image[0, 0] / 127.5 - 1.0)
+        np.testing.assert_array_equal(example["label"], mask.reshape(-1))
+        features, labels = hip.make_segmentation_inputs(params)[1](example, True, tf.constant([0, 0]))
+        model = hip.build_segmentation_model(params)
+        batch = {m: tf.stack([x, x]) for m, x in features.items()}
+        self.assertEqual(tuple(model(batch).shape), (2, 4096, 2))
+        model.compile(
+            optimizer="adam", loss=hip.segmentation_loss(params), metrics=hip.segmentation_metrics(params)
+        )
+        logs = model.evaluate(batch, tf.stack([labels, labels]), verbose=0, return_dict=True)
+        # A fresh HiP reconstructs zeros (zero-initialized un-embedding): equal logits, loss log(2).
+        self.assertAllClose(logs["loss"], np.log(2.0), rtol=1e-5)
+        self.assertIn("mean_iou", logs)
+
+    def test_perceiver_io_is_the_same_model_with_one_group_per_block(self):
+        params = train.resolve_params(
+            task="hip_segmentation", architecture="perceiver_io", overrides=dict(TINY)
+        )
+        with self.assertRaisesRegex(ValueError, r"one group in every block.*num_groups=\(4, 1, 4\)"):
+            hip.build_segmentation_model(params)
+        del params["overrides"]["num_groups"]
+        model = hip.build_segmentation_model(params)
+        (hip_model,) = [layer for layer in model.layers if isinstance(layer, HierarchicalPerceiver)]
+        self.assertEqual(tuple(hip_model.backbone.num_groups), hip.PERCEIVER_IO_GROUPS["num_groups"])

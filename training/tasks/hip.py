@@ -26,6 +26,17 @@ the head are new). `--architecture=perceiver_io` trains a Perceiver IO
 classifier of similar size on the same inputs with the same command
 (learned positions, one latent array), the comparison of the issue.
 
+`hip_segmentation` (dense prediction, HiP section 4.3): a
+`HierarchicalPerceiver` whose reconstruction head outputs `num_classes`
+logits per input element (`output_channels`), trained with per-pixel
+cross-entropy, scored by mean IoU over the classes (background and
+object). `--architecture=perceiver_io` gives the same model with one group
+in every block (`PERCEIVER_IO_GROUPS`): global cross-attention over all
+pixels in the encoder, one latent array, and a decoder whose per-pixel
+queries (the position embeddings) read that array: Perceiver IO's
+encode-process-decode, built by the same code and trained by the same
+command.
+
 The data: `--dataset` names a reader with a modality view
 (`training/tasks/modality_sets.py`), e.g. `fashion_mnist` as an unordered
 set of 784 pixels. `--override=position_encoding_type=fourier` gives the
@@ -42,7 +53,7 @@ from keras_perceiver.models.hip_classifier import HiPClassifier
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from training.groupwise_masking import GroupwiseMasking
 from training.tasks import Task, register
-from training.tasks.modality_sets import get_modality_set
+from training.tasks.modality_sets import SEGMENTATION_PASTES, get_modality_set
 from training.tasks.model_config import build_model as build_from_config
 
 ARCHITECTURES = ("hip", "perceiver_io")
@@ -62,6 +73,8 @@ SMALL_CONFIG = {
     "num_embedding_channels": 32,
     "dropout": 0.0,
 }
+# Dense prediction's Perceiver IO: the same HiP with one group in every block (global attention).
+PERCEIVER_IO_GROUPS = {"num_groups": (1, 1, 1), "num_latents": (64, 64, 64)}
 # The Perceiver IO of similar size: one latent array as wide as HiP's processor, learned positions.
 PERCEIVER_IO_CONFIG = {
     "prep_type": "pixels",
@@ -115,6 +128,40 @@ def build_classifier(params):
     )
 
 
+def build_segmentation_model(params):
+    """The per-pixel logits (B, M, K) of a `HierarchicalPerceiver` with `output_channels={m: K}`.
+
+    The HiP is wrapped in a one-output Functional model (its outputs nest
+    the reconstruction and the latents; Keras' compiled metrics need flat
+    outputs with a target each).
+    """
+    check_choice("architecture", params["architecture"], ARCHITECTURES)
+    modality_set = get_modality_set(params["dataset"])
+    config = hip_config(params, modality_set)
+    required = {}
+    if params["architecture"] == "perceiver_io":
+        if "num_groups" in params["overrides"]:
+            raise ValueError(
+                "--architecture=perceiver_io has one group in every block: drop --override=num_groups. "
+                f"Received: num_groups={params['overrides']['num_groups']!r}"
+            )
+        config.update(PERCEIVER_IO_GROUPS)
+        required["num_groups"] = PERCEIVER_IO_GROUPS["num_groups"]
+    ((modality, shape),) = modality_set.input_shapes.items()
+    hip_model = build_from_config(
+        HierarchicalPerceiver,
+        config,
+        params,
+        output_channels={modality: modality_set.num_classes},
+        **required,
+    )
+    inputs = {modality: keras.Input(shape, name=modality)}
+    # Every pixel is valid: the padding mask is all True (a nested call needs it as a tensor).
+    valid = keras.ops.ones_like(inputs[modality][..., 0], dtype="bool")
+    logits = hip_model({**inputs, padding_mask_name(modality): valid})[RECONSTRUCTION][modality]
+    return keras.Model(inputs, logits, name=f"{hip_model.name}_segmentation")
+
+
 def _reader_options(params):
     return get_modality_set(params["dataset"]).reader_options
 
@@ -161,6 +208,30 @@ def make_classification_inputs(params):
         return inputs, tf.cast(example["label"], tf.int32)
 
     return modality_set.preprocess, to_inputs, None
+
+
+def make_segmentation_inputs(params):
+    def to_inputs(example, training, seed):
+        del training, seed
+        return example["inputs"], example["label"]
+
+    return get_modality_set(params["dataset"]).preprocess, to_inputs, None
+
+
+def segmentation_loss(params):
+    """Per-pixel sparse cross-entropy of the logits, averaged over the pixels of the batch."""
+    del params
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def segmentation_metrics(params):
+    """Mean IoU over the classes (accumulated over the whole split) and pixel accuracy."""
+    return [
+        keras.metrics.MeanIoU(
+            num_classes=get_modality_set(params["dataset"]).num_classes, sparse_y_pred=False, name="mean_iou"
+        ),
+        keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
+    ]
 
 
 def mae_loss(params):
@@ -227,5 +298,24 @@ CLASSIFICATION_TASK = register(
         monitor="val_accuracy",
         output_name="logits",
         inputs="<m>: (B, M_m, C_m) float32 per modality (the data set's modality view)",
+    )
+)
+
+SEGMENTATION_TASK = register(
+    Task(
+        name="hip_segmentation",
+        description="HierarchicalPerceiver per-pixel logits (dense prediction), mean IoU.",
+        dataset="tuxpaint_segmentation",
+        build_model=build_segmentation_model,
+        make_inputs=make_segmentation_inputs,
+        loss=segmentation_loss,
+        metrics=segmentation_metrics,
+        reader_options=_reader_options,
+        split_options={split: {"examples_per_stamp": n} for split, n in SEGMENTATION_PASTES.items()},
+        defaults={**_TRAINING_DEFAULTS, "batch_size": 32},
+        monitor="val_mean_iou",
+        monitor_mode="max",
+        output_name="logits",
+        inputs="<m>: (B, M_m, C_m) float32, the pixels of the data set's modality view",
     )
 )

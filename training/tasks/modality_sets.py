@@ -26,6 +26,14 @@ an optional per-example augmentation (seeded, stateless).
   (random), so HiP's groups of consecutive points are random subsets.
   Coordinates (for Fourier features) are the point indices on [-1, 1]; a
   point's own (x, y, z) are its values.
+- `tuxpaint_segmentation`: Tux Paint photo cut-outs pasted on real photos
+  (`training.data.tuxpaint_segmentation`, 64 x 64), `{"image": (4096, 3)}`
+  (the pixels in row-major order, scaled to [-1, 1]); the label is
+  per pixel, `(4096,)` int32, 1 on the stamp and 0 on the background
+  (dense prediction: `num_classes` 2 are the classes of every pixel).
+  Splits by stamp; 16 pastes per training stamp, 4 per validation and
+  test stamp (`SEGMENTATION_PASTES`, the `hip_segmentation` task's split
+  options). Coordinates: the pixel grid on [-1, 1]^2.
 """
 
 import dataclasses
@@ -143,7 +151,35 @@ def _inventor_point_cloud_set():
     )
 
 
-MODALITY_SETS = {"fashion_mnist": _fashion_mnist_set, "inventor_point_clouds": _inventor_point_cloud_set}
+# Tux Paint segmentation: image side (pixels) and pastes per stamp of each split.
+SEGMENTATION_IMAGE_SIZE = 64
+SEGMENTATION_PASTES = {"train": 16, "validation": 4, "test": 4}
+
+
+def _tuxpaint_segmentation_set():
+    side = SEGMENTATION_IMAGE_SIZE
+    num_pixels = side * side
+
+    def preprocess(example):
+        image = tf.cast(tf.reshape(example["image"], (num_pixels, 3)), tf.float32) / 127.5 - 1.0
+        mask = tf.cast(tf.reshape(example["mask"], (num_pixels,)) > 0, tf.int32)
+        return {"inputs": {"image": image}, "label": mask}
+
+    return ModalitySet(
+        name="tuxpaint_segmentation",
+        input_shapes={"image": (num_pixels, 3)},
+        num_classes=2,
+        coordinates={"image": np.asarray(linear_positions((side, side)), np.float32)},
+        preprocess=preprocess,
+        reader_options={"image_size": side},
+    )
+
+
+MODALITY_SETS = {
+    "fashion_mnist": _fashion_mnist_set,
+    "inventor_point_clouds": _inventor_point_cloud_set,
+    "tuxpaint_segmentation": _tuxpaint_segmentation_set,
+}
 
 
 def get_modality_set(dataset):
