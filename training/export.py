@@ -96,7 +96,7 @@ def _fashion_mnist_serving(model):
         "input_key": "image",
         "label_key": "label",
         "output_key": "logits",
-        "class_names": list(FASHION_MNIST_CLASSES),
+        "class_names": list(fashion_mnist.CLASS_NAMES),
     }
     client = image_client_inputs(model, "images", normalize=fashion_mnist.normalize)
     return client, classification_outputs(top_k=5), metadata
@@ -138,11 +138,6 @@ def _optical_flow_serving(model):
     metadata["reader_options"] = {"size": size}
     return client, outputs, metadata
 
-
-# Fashion-MNIST's class names (its README), in label order.
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
-)
 
 # Task name -> function(model) -> (ClientInputs, outputs callable or None, metadata dict).
 SERVING = {
@@ -191,23 +186,25 @@ def serving_for(task_name, model, client="auto", dataset=None):
         except ImportError:
             serving = None
         if serving is not None:
-            return serving(model)
+            return serving(model, dataset)
         client = "none"
     return generic_serving(model, client, dataset)
 
 
 def load_keras_model(model_dir):
-    """The Keras model of `model_dir` (`model.keras` inside it, or the `.keras` file itself) and its task."""
+    """The Keras model of `model_dir` (`model.keras` inside it, or the `.keras` file itself), its task and
+    the data set it was trained on (from the run's `metrics.json`; None when there is none)."""
     path = model_dir if str(model_dir).endswith(".keras") else os.path.join(model_dir, "model.keras")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"training.export: no Keras model. Expected a file at {path!r}")
     model = keras.saving.load_model(path, compile=False)
     metrics_file = os.path.join(os.path.dirname(path), "metrics.json")
-    task = None
+    task = dataset = None
     if os.path.isfile(metrics_file):
         with open(metrics_file) as f:
-            task = json.load(f).get("task")
-    return model, task
+            metrics = json.load(f)
+        task, dataset = metrics.get("task"), metrics.get("params", {}).get("dataset")
+    return model, task, dataset
 
 
 def check_batches(metadata, num_examples, batch_size=16):
@@ -264,9 +261,9 @@ def run(
             )
     if client not in CLIENTS:
         raise ValueError(f"training.export: unknown client. Expected one of {CLIENTS}. Received: {client!r}")
-    model, saved_task = load_keras_model(model_dir)
+    model, saved_task, trained_on = load_keras_model(model_dir)
     task = task or saved_task
-    client_inputs, outputs, metadata = serving_for(task, model, client, dataset)
+    client_inputs, outputs, metadata = serving_for(task, model, client, dataset or trained_on)
     # The training run's directory, relative to the export (no machine path travels with a model).
     source = os.path.relpath(os.path.abspath(model_dir), os.path.abspath(output))
     metadata = {"task": task, **metadata, "source": source}

@@ -194,3 +194,21 @@ class SegmentationTaskTest(TestCase):
         model = hip.build_segmentation_model(params)
         (hip_model,) = [layer for layer in model.layers if isinstance(layer, HierarchicalPerceiver)]
         self.assertEqual(tuple(hip_model.backbone.num_groups), hip.PERCEIVER_IO_GROUPS["num_groups"])
+
+
+class ClassificationServingTest(TestCase):
+    def test_client_images_become_the_permuted_pixel_set(self):
+        from training.tasks.modality_sets import get_modality_set
+
+        model = HiPClassifier(input_shapes={"pixels": (NUM_PIXELS, 1)}, **TINY, num_classes=10)
+        client, outputs, metadata = hip.classification_serving(model, "fashion_mnist")
+        self.assertEqual(list(client.input_signature), ["image"])
+        self.assertEqual(metadata["input_key"], "image")
+        self.assertEqual(metadata["class_names"][0], "T-shirt/top")
+        images = np.random.default_rng(0).integers(0, 256, size=(3, 28, 28, 1), dtype=np.uint8)
+        served = client.to_model_inputs({"image": tf.constant(images)})
+        modality_set = get_modality_set("fashion_mnist")
+        for image, pixels in zip(images, served["pixels"].numpy(), strict=True):
+            expected = modality_set.preprocess({"image": tf.constant(image), "label": tf.constant(0)})
+            self.assertAllClose(pixels, expected["inputs"]["pixels"])
+        self.assertEqual(outputs(model(served))["top_k_class_ids"].shape, (3, 5))

@@ -26,7 +26,10 @@ A `Task` names its default data set (a `training.data` reader) and gives:
   (e.g. `validation_fraction`) belong in `reader_options`, so that the
   training split excludes the validation examples;
 - `monitor`: the validation quantity of the best-model checkpoint,
-  `output_name`: the serving output key, `inputs`: what a served model expects.
+  `output_name`: the serving output key, `inputs`: what a served model expects;
+- `serving(model, dataset) -> (ClientInputs, outputs, metadata)`: optional,
+  the client signature `training.export` gives the model trained on
+  `dataset` (tasks without one use `training.export`'s table or `--client`).
 
 `params` is the resolved dict of `training.train` arguments (flags).
 Register a new task with `register(Task(...))` in its module and import the
@@ -61,6 +64,7 @@ class Task:
     monitor_mode: str = "auto"
     output_name: str = "outputs"
     inputs: str = ""
+    serving: Callable | None = None
 
 
 TASKS = {}

@@ -23,6 +23,10 @@ from training.tasks.model_config import build_model as build_from_config
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+# Fashion-MNIST's class names (its README), in label order.
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+)
 VALIDATION_SIZE = 5000
 # Pixel statistics of the Fashion-MNIST training set (of x / 255).
 PIXEL_MEAN = 0.2860

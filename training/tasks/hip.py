@@ -234,6 +234,57 @@ def segmentation_metrics(params):
     ]
 
 
+def classification_serving(model, dataset=None):
+    """Client signature of a `hip_classification` model: the reader's raw features, mapped inside the graph.
+
+    The client sends what the data set's reader gives (`ModalitySet.client_inputs`,
+    e.g. Fashion-MNIST's `image` uint8 (B, 28, 28, 1)); the serving graph
+    applies the modality view (`ModalitySet.preprocess`: normalization and,
+    for the unordered set, the fixed pixel permutation) to every example
+    and returns logits, probabilities and the top-5 classes.
+
+    Args:
+        model: the trained classifier (HiP, or the Perceiver IO comparison
+            with its `images` input).
+        dataset: str, the data set it was trained on. Defaults to the task's.
+
+    Returns:
+        (ClientInputs, outputs, metadata) for `training.export`.
+    """
+    from keras_perceiver.export import ClientInputs, classification_outputs
+
+    modality_set = get_modality_set(dataset or CLASSIFICATION_TASK.dataset)
+    specs = {
+        name: tf.TensorSpec((None, *shape), tf.as_dtype(dtype), name=name)
+        for name, (shape, dtype) in modality_set.client_inputs.items()
+    }
+    as_image = isinstance(model.input, dict) and "images" in model.input
+
+    def to_model_inputs(inputs):
+        def one(example):
+            return modality_set.preprocess({**example, "label": tf.zeros((), tf.int64)})["inputs"]
+
+        modalities = tf.vectorized_map(one, inputs)
+        if as_image:
+            (x,) = modalities.values()
+            return {"images": x[:, :, None, :]}
+        return modalities
+
+    (input_key,) = specs
+    metadata = {
+        "kind": "classification",
+        "dataset": modality_set.name,
+        "split": "test",
+        "reader_options": dict(modality_set.reader_options),
+        "input_key": input_key,
+        "label_key": "label",
+        "output_key": "logits",
+        "class_names": list(modality_set.class_names),
+    }
+    client = ClientInputs(specs, to_model_inputs, {"kind": "modality_set", "dataset": modality_set.name})
+    return client, classification_outputs(top_k=5), metadata
+
+
 def mae_loss(params):
     """Per modality, the mean squared error over the scored elements: sum(w * error) / sum(w).
 
@@ -298,6 +349,7 @@ CLASSIFICATION_TASK = register(
         monitor="val_accuracy",
         output_name="logits",
         inputs="<m>: (B, M_m, C_m) float32 per modality (the data set's modality view)",
+        serving=classification_serving,
     )
 )
 

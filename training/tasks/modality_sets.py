@@ -43,7 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_perceiver.layers.fourier_position_encoding import linear_positions
-from training.tasks.fashion_mnist import IMAGE_SHAPE, NUM_CLASSES, VALIDATION_SIZE, normalize
+from training.tasks.fashion_mnist import CLASS_NAMES, IMAGE_SHAPE, NUM_CLASSES, VALIDATION_SIZE, normalize
 
 # The one fixed pixel permutation of the unordered Fashion-MNIST set (not the run's seed: every run and
 # every image sees the same order).
@@ -64,6 +64,10 @@ class ModalitySet:
             int64}, deterministic (before the cache).
         augment: optional function (inputs, seed) -> inputs, training only.
         reader_options: keyword options of the reader's `load`.
+        client_inputs: dict of reader feature name -> (shape, dtype) of one
+            example: what a served model's client sends (`preprocess` maps
+            them to the modalities inside the serving graph).
+        class_names: the label names, in label order (empty when unknown).
     """
 
     name: str
@@ -73,6 +77,8 @@ class ModalitySet:
     preprocess: Callable
     augment: Callable | None = None
     reader_options: dict = dataclasses.field(default_factory=dict)
+    client_inputs: dict = dataclasses.field(default_factory=dict)
+    class_names: tuple = ()
 
 
 def pixel_permutation():
@@ -98,6 +104,8 @@ def _fashion_mnist_set():
         preprocess=preprocess,
         # The validation split of the `fashion_mnist` task.
         reader_options={"validation_size": VALIDATION_SIZE},
+        client_inputs={"image": ((*IMAGE_SHAPE[:2], 1), "uint8")},
+        class_names=CLASS_NAMES,
     )
 
 
@@ -134,7 +142,7 @@ def augment_point_cloud(inputs, seed):
 def _inventor_point_cloud_set():
     from training.data import inventor_point_clouds
 
-    num_classes = len(inventor_point_clouds.categories())
+    num_classes = len(inventor_point_clouds.categories())  # every model sampled once, then cached
 
     def preprocess(example):
         return {"inputs": {"points": tf.ensure_shape(example["points"], (NUM_POINTS, 3))},
@@ -148,6 +156,8 @@ def _inventor_point_cloud_set():
         preprocess=preprocess,
         augment=augment_point_cloud,
         reader_options={"num_points": NUM_POINTS, "num_folds": 5, "validation_folds": 1},
+        client_inputs={"points": ((NUM_POINTS, 3), "float32")},
+        class_names=tuple(inventor_point_clouds.categories()),
     )
 
 
@@ -172,6 +182,8 @@ def _tuxpaint_segmentation_set():
         coordinates={"image": np.asarray(linear_positions((side, side)), np.float32)},
         preprocess=preprocess,
         reader_options={"image_size": side},
+        client_inputs={"image": ((side, side, 3), "uint8")},
+        class_names=("background", "object"),
     )
 
 

@@ -31,8 +31,6 @@ Baselines (`python -m training.tasks.multimodal_autoencoding`): the PSNR of
 predicting the mean training frame and zero audio on the same clips.
 """
 
-import dataclasses
-from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -207,7 +205,7 @@ def metrics(params):
 # ---------------------------------------------------------------------------------------------------- serving
 
 
-def serving(model):
+def serving(model, dataset=None):
     """Client signature of `training.export`: (ClientInputs, outputs, metadata) of a trained model.
 
     The client sends `video` (B, T, H, W, 3) float32 in [0, 1] and `audio`
@@ -309,14 +307,7 @@ def baseline_psnr(split="test", **options):
     return results
 
 
-@dataclasses.dataclass(frozen=True)
-class ServedTask(Task):
-    """A `Task` with a `serving(model)` function for `training.export` (the client signature)."""
-
-    serving: Callable = None
-
-
-TASK_SPEC = ServedTask(
+TASK_SPEC = Task(
     name="bigbuckbunny_autoencoder",
     description="Perceiver IO multimodal (video + audio) autoencoder on Big Buck Bunny clips.",
     dataset="bigbuckbunny",
