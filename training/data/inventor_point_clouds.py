@@ -70,7 +70,7 @@ import subprocess
 import numpy as np
 import tensorflow as tf
 
-from training.data.sources import system_paths
+from training.data.sources import find_data_dir
 from training.data.splits import check_split, hash_fraction
 
 SPLITS = ("train", "validation", "test")
@@ -103,19 +103,11 @@ def models_dir(data_dir=None):
     Raises:
         FileNotFoundError: naming the places looked at and how to install the data.
     """
-    if data_dir is not None:
-        candidates = [("data_dir", str(data_dir))]
-    else:
-        paths = system_paths(DEBIAN_PATH)  # under $KERAS_PERCEIVER_DATA_ROOT first, when set
-        candidates = [(f"${ROOT_ENV_VAR}", path) for path in paths[:-1]] + [("default", DEBIAN_PATH)]
-    for _, directory in candidates:
-        if os.path.isdir(directory) and _category_dirs(directory):
-            return directory
-    looked = ", ".join(f"{origin}={directory!r}" for origin, directory in candidates)
-    raise FileNotFoundError(
-        f"inventor_point_clouds: data not found. Expected category folders of .iv models in one of: "
-        f"{looked}. {MISSING_HINT}"
-    )
+    return find_data_dir(
+        "inventor_point_clouds", data_dir, None, DEBIAN_PATH,
+        lambda directory: os.path.isdir(directory) and bool(_category_dirs(directory)), MISSING_HINT,
+        expected="category folders of .iv models",
+    )  # fmt: skip
 
 
 def _category_dirs(directory):

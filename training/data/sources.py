@@ -37,20 +37,23 @@ def first_existing_dir(paths):
     return paths[-1]
 
 
-def find_data_dir(reader, data_dir, env_var, default, required_files, hint):
+def find_data_dir(reader, data_dir, env_var, default, required_files, hint, expected=None):
     """The first existing directory among `data_dir`, `$env_var` and `default` that holds `required_files`.
 
     Args:
         reader: str, the reader's name (for messages).
         data_dir: str or None, an explicit directory; when given it is the
             only place looked at.
-        env_var: str, an environment variable that may name the directory.
+        env_var: str or None, an environment variable that may name the directory.
         default: str, the standard location (e.g. where a Debian package
             installs the files); also looked up under
             `$KERAS_PERCEIVER_DATA_ROOT` first (`system_paths`).
         required_files: list of str, paths relative to the directory that
-            must exist.
+            must exist; or a function directory -> bool that accepts a
+            directory (e.g. one with category folders).
         hint: str, how to get the data (e.g. the apt-get command).
+        expected: str, what the directory must hold, for the message.
+            Defaults to "the files <required_files>".
 
     Returns:
         str, the directory.
@@ -63,18 +66,24 @@ def find_data_dir(reader, data_dir, env_var, default, required_files, hint):
         candidates = [("data_dir", str(data_dir))]
     else:
         candidates = []
-        if os.environ.get(env_var):
+        if env_var and os.environ.get(env_var):
             candidates.append((f"${env_var}", os.environ[env_var]))
         if os.environ.get(DATA_ROOT_ENV_VAR):
             candidates.append((f"${DATA_ROOT_ENV_VAR}", system_paths(default)[0]))
         candidates.append(("default", default))
+    if callable(required_files):
+        holds = required_files
+    else:
+        expected = expected or f"the files {list(required_files)}"
+
+        def holds(directory):
+            return all(os.path.exists(os.path.join(directory, name)) for name in required_files)
+
     for _, directory in candidates:
-        if all(os.path.exists(os.path.join(directory, name)) for name in required_files):
+        if holds(directory):
             return directory
     looked = ", ".join(f"{origin}={directory!r}" for origin, directory in candidates)
-    raise FileNotFoundError(
-        f"{reader}: data not found. Expected the files {list(required_files)} in one of: {looked}. {hint}"
-    )
+    raise FileNotFoundError(f"{reader}: data not found. Expected {expected} in one of: {looked}. {hint}")
 
 
 def package_data_path(package, *parts):

@@ -56,7 +56,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from training.data.sources import system_paths
+from training.data.photos import PHOTOS
+from training.data.sources import find_data_dir
 from training.data.splits import check_hash_split, hash_fraction, hash_split_mask
 
 SPLITS = ("train", "validation", "test")
@@ -67,23 +68,7 @@ MISSING_HINT = (
     "root), or unpack it without root: `apt-get download tuxpaint-stamps-default && dpkg -x "
     "tuxpaint-stamps-default_*.deb ROOT` and set $KERAS_PERCEIVER_DATA_ROOT=ROOT."
 )
-BACKGROUNDS = (
-    "astronaut.png",
-    "brick.png",
-    "camera.png",
-    "chelsea.png",
-    "coffee.png",
-    "coins.png",
-    "grass.png",
-    "gravel.png",
-    "hubble_deep_field.jpg",
-    "ihc.png",
-    "moon.png",
-    "motorcycle_left.png",
-    "motorcycle_right.png",
-    "retina.jpg",
-    "rocket.jpg",
-)
+BACKGROUNDS = tuple(sorted(PHOTOS + ("motorcycle_left.png", "motorcycle_right.png", "retina.jpg")))
 SKLEARN_BACKGROUNDS = ("china.jpg", "flower.jpg")
 MASK_MODES = ("binary", "class")
 _MIRROR = re.compile(r"_mirror(?=\.png$)")
@@ -96,19 +81,11 @@ def stamps_dir(data_dir=None):
     Raises:
         FileNotFoundError: naming the places looked at and how to install the stamps.
     """
-    if data_dir is not None:
-        candidates = [("data_dir", str(data_dir))]
-    else:
-        paths = system_paths(DEBIAN_PATH)  # under $KERAS_PERCEIVER_DATA_ROOT first, when set
-        candidates = [(f"${ROOT_ENV_VAR}", path) for path in paths[:-1]] + [("default", DEBIAN_PATH)]
-    for _, directory in candidates:
-        if os.path.isdir(directory) and stamp_paths(directory):
-            return directory
-    looked = ", ".join(f"{origin}={directory!r}" for origin, directory in candidates)
-    raise FileNotFoundError(
-        f"tuxpaint_segmentation: data not found. Expected Tux Paint stamp PNGs in category folders of one "
-        f"of: {looked}. {MISSING_HINT}"
-    )
+    return find_data_dir(
+        "tuxpaint_segmentation", data_dir, None, DEBIAN_PATH,
+        lambda directory: os.path.isdir(directory) and bool(stamp_paths(directory)), MISSING_HINT,
+        expected="Tux Paint stamp PNGs in category folders",
+    )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4)
