@@ -67,8 +67,8 @@ EXPERIMENTS = {
     "positions": {
         "dataset": "fashion_mnist",
         "repeats": "seeds",
-        "budget": {"epochs": 3, "steps_per_epoch": 100, "batch_size": 128},
-        "pretrain_budget": {"epochs": 4, "steps_per_epoch": 150},
+        "budget": {"epochs": 3, "steps_per_epoch": 100, "batch_size": 64},
+        "pretrain_budget": {"epochs": 4, "steps_per_epoch": 150, "batch_size": 128},
         "variants": {
             **HIP_VARIANTS,
             "hip_fourier": {
@@ -81,8 +81,8 @@ EXPERIMENTS = {
     "point_clouds": {
         "dataset": "inventor_point_clouds",
         "repeats": "folds",
-        "budget": {"epochs": 10, "steps_per_epoch": 20, "batch_size": 16},
-        "pretrain_budget": {"epochs": 10, "steps_per_epoch": 20},
+        "budget": {"epochs": 8, "steps_per_epoch": 20, "batch_size": 16},
+        "pretrain_budget": {"epochs": 8, "steps_per_epoch": 20, "batch_size": 16},
         "variants": {**HIP_VARIANTS, "perceiver_io_learned": PERCEIVER_IO_VARIANT},
     },
     "segmentation": {
@@ -174,7 +174,7 @@ def run_experiment(experiment, output_dir, repeats=None, variants=None, budget=N
         budget: dict overriding the experiment's classifier budget
             (`epochs`, `steps_per_epoch`, `batch_size`).
         pretrain_budget: dict overriding the MAE pretraining's (`epochs`,
-            `steps_per_epoch`; same batch size).
+            `steps_per_epoch`, `batch_size`).
 
     Returns:
         dict: `"variants"` {name: summary and parameter count}, `"baselines"`
@@ -197,7 +197,7 @@ def run_experiment(experiment, output_dir, repeats=None, variants=None, budget=N
     repeats = list(repeats if repeats is not None else (range(5) if by_fold else (0, 1, 2)))
     budget = {**spec["budget"], **(budget or {})}
     pretrain_budget = {**spec["pretrain_budget"], **(pretrain_budget or {})}
-    common = {"dataset": spec["dataset"], "batch_size": budget["batch_size"]}
+    common = {"dataset": spec["dataset"]}
 
     def repeat_arguments(r):
         """The seed and data options of repeat `r`, and the name of its directory."""
@@ -238,8 +238,7 @@ def run_experiment(experiment, output_dir, repeats=None, variants=None, budget=N
                 variant["init_from"] = pretrain_dir(r)
             runs.append(run_once(
                 os.path.join(output_dir, name, directory), **variant, **common, **arguments,
-                epochs=budget["epochs"], steps_per_epoch=budget["steps_per_epoch"],
-                warmup_steps=warmup_steps(steps),
+                **budget, warmup_steps=warmup_steps(steps),
             ))  # fmt: skip
         results["variants"][name] = {
             **summarize([m[f"test_{metric}"] for m in runs]),
