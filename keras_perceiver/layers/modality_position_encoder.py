@@ -159,16 +159,20 @@ class ModalityPositionEncoder(keras.layers.Layer):
             positions.build(inputs_shape[modality])
             self.positions[modality] = positions
             if self.use_projection:
-                projection = keras.layers.Dense(
-                    self._width,
-                    use_bias=False,
-                    kernel_initializer=clone_initializer(self.kernel_initializer),
-                    dtype=self.dtype_policy,
-                    name=f"projection_{modality}",
-                )
+                projection = self._projection(f"projection_{modality}")
                 projection.build((None, size, self._width))
                 self.projections[modality] = projection
         self.built = True
+
+    def _projection(self, name):
+        """A bias-free Dense to the position width (learned positions' projection, Fourier features')."""
+        return keras.layers.Dense(
+            self._width,
+            use_bias=False,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
 
     def _fourier_features(self, modality):
         coordinates = self.fourier_positions[modality]
@@ -186,13 +190,7 @@ class ModalityPositionEncoder(keras.layers.Layer):
         for modality, size in self.index_dims.items():
             features = self._fourier_features(modality)
             self.features[modality] = features
-            projection = keras.layers.Dense(
-                self._width,
-                use_bias=False,
-                kernel_initializer=clone_initializer(self.kernel_initializer),
-                dtype=self.dtype_policy,
-                name=f"fourier_projection_{modality}",
-            )
+            projection = self._projection(f"fourier_projection_{modality}")
             projection.build((None, size, features.shape[-1]))
             self.projections[modality] = projection
 
