@@ -32,7 +32,12 @@ def _assert_same_outputs(model, name):
     assert sorted(outputs) == sorted(expected)
     for key, value in expected.items():
         assert np.ptp(value) > 1e-2, "the fixture's outputs must be large enough to show a difference"
-        np.testing.assert_allclose(outputs[key], value, atol=1e-5, rtol=1e-5, err_msg=f"{name}: {key}")
+        # float32 rounding on another CPU: the fixtures were written elsewhere; on an AMD EPYC the multimodal
+        # autoencoder's video (|values| up to 3.4) differs by up to 3.3e-5, with or without this stop's
+        # changes. A wrongly loaded weight moves outputs by far more than this bound, 5e-5 of the scale.
+        scale = max(1.0, float(np.max(np.abs(value))))
+        tolerance = 5e-5 * scale
+        np.testing.assert_allclose(outputs[key], value, atol=tolerance, rtol=1e-5, err_msg=f"{name}: {key}")
 
 
 def _weight_paths(path):
