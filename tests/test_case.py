@@ -321,17 +321,20 @@ class TestCase(parameterized.TestCase):
         self.assertAllClose(restored(inputs), expected, atol=atol, rtol=0)
         return restored
 
-    def run_predict_on_dataset(self, model, inputs, batch_size=2, atol=1e-5):
+    def run_predict_on_dataset(self, model, inputs, batch_size=2, atol=2e-5):
         """`model.predict` on a batched `tf.data.Dataset` equals calling the model directly.
 
         Use a number of examples that is not a multiple of `batch_size` to
-        cover the partial last batch.
+        cover the partial last batch. The tolerance is `atol` times max(1,
+        the largest |output|): another batch size runs other CPU kernels
+        (a masked LM's logits up to ~2 differed by 1.7e-5 on an AMD EPYC).
         """
         dataset = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
         predicted = model.predict(dataset, verbose=0)
         expected = model(inputs)
         self.assertOutputsVisible(expected, atol)
-        self.assertAllClose(predicted, expected, atol=atol, rtol=1e-5)
+        scale = max([1.0] + [float(np.max(np.abs(x))) for x in tf.nest.flatten(to_numpy(expected)) if x.size])
+        self.assertAllClose(predicted, expected, atol=atol * scale, rtol=1e-5)
         return predicted
 
     def run_distributed_fit_step(self, build_model_fn, inputs, targets, loss, optimizer=None):
