@@ -212,3 +212,13 @@ class ClassificationServingTest(TestCase):
             expected = modality_set.preprocess({"image": tf.constant(image), "label": tf.constant(0)})
             self.assertAllClose(pixels, expected["inputs"]["pixels"])
         self.assertEqual(outputs(model(served))["top_k_class_ids"].shape, (3, 5))
+
+    def test_the_perceiver_io_comparison_reads_the_set_as_an_m_by_1_image(self):
+        pixels = np.random.default_rng(1).normal(size=(2, NUM_PIXELS, 1)).astype(np.float32)
+        batched = hip.set_as_image({"pixels": tf.constant(pixels)})["images"]
+        self.assertEqual(batched.shape, (2, NUM_PIXELS, 1, 1))
+        np.testing.assert_array_equal(batched[:, :, 0, :], pixels)
+        unbatched = hip.set_as_image({"pixels": tf.constant(pixels[0])})["images"]
+        self.assertEqual(unbatched.shape, (NUM_PIXELS, 1, 1))
+        with self.assertRaisesRegex(ValueError, "one modality, received \\['a', 'b'\\]"):
+            hip.set_as_image({"a": tf.constant(pixels), "b": tf.constant(pixels)})

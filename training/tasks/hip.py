@@ -195,6 +195,21 @@ def make_mae_inputs(params):
     return modality_set.preprocess, to_inputs, None
 
 
+def set_as_image(modalities):
+    """One modality's set (..., M, C) as the Perceiver IO image input {"images": (..., M, 1, C)}.
+
+    The Perceiver IO comparison of `hip_classification` reads the set through its learned image positions,
+    one position per set element.
+
+    Raises:
+        ValueError: if `modalities` holds more or fewer than one modality.
+    """
+    if len(modalities) != 1:
+        raise ValueError(f"The Perceiver IO comparison reads one modality, received {sorted(modalities)}.")
+    (x,) = modalities.values()
+    return {"images": x[..., None, :]}
+
+
 def make_classification_inputs(params):
     modality_set = get_modality_set(params["dataset"])
 
@@ -203,8 +218,7 @@ def make_classification_inputs(params):
         if training and modality_set.augment is not None:
             inputs = modality_set.augment(inputs, seed)
         if params["architecture"] == "perceiver_io":
-            (x,) = inputs.values()
-            inputs = {"images": x[:, None, :]}  # the set as an (M, 1, C) image with learned positions
+            inputs = set_as_image(inputs)
         return inputs, tf.cast(example["label"], tf.int32)
 
     return modality_set.preprocess, to_inputs, None
@@ -265,10 +279,7 @@ def classification_serving(model, dataset=None):
             return modality_set.preprocess({**example, "label": tf.zeros((), tf.int64)})["inputs"]
 
         modalities = tf.vectorized_map(one, inputs)
-        if as_image:
-            (x,) = modalities.values()
-            return {"images": x[:, :, None, :]}
-        return modalities
+        return set_as_image(modalities) if as_image else modalities
 
     (input_key,) = specs
     metadata = {
