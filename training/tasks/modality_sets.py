@@ -22,10 +22,14 @@ an optional per-example augmentation (seeded, stateless).
   axis, a random isotropic scale in [0.8, 1.2], Gaussian jitter (sigma 0.01,
   clipped at 0.05) and random subsampling (a new random order of the points,
   and 25% of them replaced by copies of kept points: PointNet++'s random
-  input dropout, which keeps the shape). The point order is the sampler's
-  (random), so HiP's groups of consecutive points are random subsets.
-  Coordinates (for Fourier features) are the point indices on [-1, 1]; a
-  point's own (x, y, z) are its values.
+  input dropout, which keeps the shape). The points are then put in Morton
+  (Z-curve) order of their coordinates (`morton_order`; also at evaluation
+  and serving time, in `preprocess`), so that HiP's groups of consecutive
+  points are places on the surface and a point's index says roughly where
+  it is (the sampler's order is random: without the sort, groups are random
+  subsets and a learned position carries nothing). Coordinates (for Fourier
+  features) are the point indices on [-1, 1]; a point's own (x, y, z) are
+  its values.
 - `tuxpaint_segmentation`: Tux Paint photo cut-outs pasted on real photos
   (`training.data.tuxpaint_segmentation`, 64 x 64), `{"image": (4096, 3)}`
   (the pixels in row-major order, scaled to [-1, 1]); the label is
@@ -116,8 +120,40 @@ JITTER_SIGMA, JITTER_CLIP = 0.01, 0.05
 DROPOUT_FRACTION = 0.25
 
 
+# Morton order: bits per axis, and the half-width of the cube they quantize (augmented clouds stay within
+# 1.2 * 1 + 0.05; points outside are clipped to the cube's faces).
+MORTON_BITS = 10
+MORTON_BOUND = 1.25
+
+
+def _spread_bits(values):
+    """Spread the low 10 bits of int64 `values` to every third bit (bit i -> bit 3i)."""
+    for shift, mask in ((16, 0x030000FF), (8, 0x0300F00F), (4, 0x030C30C3), (2, 0x09249249)):
+        values = tf.bitwise.bitwise_and(
+            tf.bitwise.bitwise_or(values, tf.bitwise.left_shift(values, tf.constant(shift, tf.int64))),
+            tf.constant(mask, tf.int64),
+        )
+    return values
+
+
+def morton_codes(points):
+    """Z-curve codes int64 (P,) of points (P, 3): x, y, z quantized to `MORTON_BITS` bits on
+    [-MORTON_BOUND, MORTON_BOUND] and interleaved, x the most significant of each triple."""
+    levels = 2**MORTON_BITS
+    scaled = (tf.clip_by_value(points, -MORTON_BOUND, MORTON_BOUND) + MORTON_BOUND) / (2 * MORTON_BOUND)
+    cells = tf.cast(tf.minimum(tf.floor(scaled * levels), levels - 1), tf.int64)
+    spread = [_spread_bits(cells[:, axis]) for axis in range(3)]
+    return 4 * spread[0] + 2 * spread[1] + spread[2]  # disjoint bits: the sum interleaves them
+
+
+def morton_order(points):
+    """The points (P, 3) sorted along the Z-curve (`morton_codes`, stable: equal codes keep their order)."""
+    return tf.gather(points, tf.argsort(morton_codes(points), stable=True))
+
+
 def augment_point_cloud(inputs, seed):
-    """{"points": (P, 3)} rotated about y, scaled, jittered, subsampled (stateless: `seed` (2,) decides)."""
+    """{"points": (P, 3)} rotated about y, scaled, jittered, subsampled, in Morton order (stateless: `seed`
+    (2,) decides)."""
     points = inputs["points"]
     num_points = points.shape[0]
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
@@ -136,7 +172,7 @@ def augment_point_cloud(inputs, seed):
     num_kept = num_points - int(round(DROPOUT_FRACTION * num_points))
     copies = tf.random.stateless_uniform((num_points - num_kept,), seeds[4], 0, num_kept, dtype=tf.int32)
     chosen = tf.concat([order[:num_kept], tf.gather(order[:num_kept], copies)], axis=0)
-    return {"points": tf.gather(points, chosen)}
+    return {"points": morton_order(tf.gather(points, chosen))}
 
 
 def _inventor_point_cloud_set():
@@ -145,7 +181,7 @@ def _inventor_point_cloud_set():
     num_classes = len(inventor_point_clouds.categories())  # every model sampled once, then cached
 
     def preprocess(example):
-        return {"inputs": {"points": tf.ensure_shape(example["points"], (NUM_POINTS, 3))},
+        return {"inputs": {"points": morton_order(tf.ensure_shape(example["points"], (NUM_POINTS, 3)))},
                 "label": example["label"]}
 
     return ModalitySet(
