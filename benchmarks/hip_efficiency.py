@@ -107,12 +107,20 @@ def parse_memory_ask(text):
 
 
 def error_summary(text, limit=300):
-    """The last informative line of a failed run's stderr (an exception or an allocator message)."""
+    """The last failed allocation of a failed run's stderr, else its last exception line.
+
+    >>> error_summary("OOM when allocating tensor with shape[1,8] and type float\\nHint: ... OOM happens")
+    'OOM when allocating tensor with shape[1,8] and type float'
+    >>> error_summary("Traceback\\nValueError: bad")
+    'ValueError: bad'
+    """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    keys = ("Error", "error", "OOM", "bad_alloc", "Killed", "ran out of memory", "Aborted", "terminate")
-    for line in reversed(lines):
-        if any(key in line for key in keys) and not line.startswith("File "):
-            return line[:limit]
+    memory = ("OOM when allocating", "ran out of memory", "bad_alloc", "Unable to allocate")
+    keys = ("Error", "error", "OOM", "Killed", "Aborted", "terminate")
+    for wanted in (memory, keys):  # the last failed allocation, else the last error line
+        for line in reversed(lines):
+            if any(key in line for key in wanted) and not line.startswith("File "):
+                return line[:limit]
     return lines[-1][:limit] if lines else ""
 
 
@@ -244,7 +252,9 @@ def run_isolated(name, side, args):
         timer.cancel()
     wall = time.perf_counter() - start
     with open(log_path) as log:
-        stderr = log.read()
+        stderr = log.read().replace(REPO_ROOT + os.sep, "")  # paths relative to the repository in the log
+    with open(log_path, "w") as log:
+        log.write(stderr)
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if process.returncode == 0 and lines:
         result = json.loads(lines[-1])
@@ -285,7 +295,8 @@ def cell(result):
     if not result["ok"]:
         ask = result.get("memory_ask_bytes")
         asked = f", asked for {ask / 1e9:.2f} GB" if ask else ""
-        return f"**failed** ({result['error'][:90]}{asked})", "", f"{result['process_peak_rss_gb']:.2f}"
+        error = result["error"].split(" on /job:")[0].strip()[:90]  # TensorFlow's device suffix is noise here
+        return f"**failed** ({error}{asked})", "", f"{result['process_peak_rss_gb']:.2f}"
     timed = "" if len(result["step_times"]) > 1 else " (1 step)"
     return (
         f"{result['step_seconds']:.2f}{timed}",
