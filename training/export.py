@@ -192,19 +192,22 @@ def serving_for(task_name, model, client="auto", dataset=None):
 
 
 def load_keras_model(model_dir):
-    """The Keras model of `model_dir` (`model.keras` inside it, or the `.keras` file itself), its task and
-    the data set it was trained on (from the run's `metrics.json`; None when there is none)."""
+    """The Keras model of `model_dir` (`model.keras` inside it, or the `.keras` file itself), its task, the
+    data set it was trained on and the reader options of its test split (from the run's `metrics.json`; None,
+    None and {} when there is none)."""
     path = model_dir if str(model_dir).endswith(".keras") else os.path.join(model_dir, "model.keras")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"training.export: no Keras model. Expected a file at {path!r}")
     model = keras.saving.load_model(path, compile=False)
     metrics_file = os.path.join(os.path.dirname(path), "metrics.json")
     task = dataset = None
+    test_options = {}
     if os.path.isfile(metrics_file):
         with open(metrics_file) as f:
             metrics = json.load(f)
         task, dataset = metrics.get("task"), metrics.get("params", {}).get("dataset")
-    return model, task, dataset
+        test_options = metrics.get("test_reader_options") or {}
+    return model, task, dataset, test_options
 
 
 def check_batches(metadata, num_examples, batch_size=16):
@@ -261,7 +264,7 @@ def run(
             )
     if client not in CLIENTS:
         raise ValueError(f"training.export: unknown client. Expected one of {CLIENTS}. Received: {client!r}")
-    model, saved_task, trained_on = load_keras_model(model_dir)
+    model, saved_task, trained_on, test_options = load_keras_model(model_dir)
     task = task or saved_task
     client_inputs, outputs, metadata = serving_for(task, model, client, dataset or trained_on)
     # The training run's directory, relative to the export (no machine path travels with a model).
@@ -269,6 +272,10 @@ def run(
     metadata = {"task": task, **metadata, "source": source}
     if dataset:
         metadata["dataset"] = dataset
+    if metadata.get("dataset") == trained_on and test_options:
+        # The run's own held-out split (e.g. the digits split of its --seed, a point-cloud fold), not the
+        # reader's default one: evaluating on another split could score training examples.
+        metadata["reader_options"] = {**metadata.get("reader_options", {}), **test_options}
 
     saved_model_dir = output if "saved_model" in formats else tempfile.mkdtemp(prefix="saved_model_")
     if os.path.exists(saved_model_dir) and "saved_model" in formats:

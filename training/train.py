@@ -212,11 +212,18 @@ def resolve_params(**overrides):
     return params
 
 
+def split_reader_options(params, task, split):
+    """The reader's keyword options for `split` of this run: the task's (e.g. the split seed), its per-split
+    options and `--data_option`s, in that order of precedence (metrics.json records the test split's, so that
+    an export evaluates on the same held-out examples)."""
+    return {**task.reader_options(params), **task.split_options.get(split, {}), **params["data_options"]}
+
+
 def _load_examples(params, task, split):
     from training.data import get_reader
 
     reader = get_reader(params["dataset"])
-    options = {**task.reader_options(params), **task.split_options.get(split, {}), **params["data_options"]}
+    options = split_reader_options(params, task, split)
 
     def load():
         return reader.load(split, data_dir=params["data_dir"], **options)
@@ -487,6 +494,7 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         "train_seconds": round(train_seconds, 1),
         "backend": keras.backend.backend(),
         "params": params,
+        "test_reader_options": split_reader_options(params, task, "test"),
         "model_config": model.get_config(),
         "init_from": initialization,
     }

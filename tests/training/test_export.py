@@ -174,3 +174,32 @@ class ExportJobTest(TestCase):
             self.assertAllClose(tflite({"text": texts})["logits"], expected, atol=1e-5)
         with pytest.raises(ValueError, match="select_tf_ops=True"):
             export_tflite(output, os.path.join(run_dir, "builtins_only.tflite"))
+
+
+class ExportHeldOutSplitTest(TestCase):
+    def test_the_export_evaluates_on_the_test_split_of_its_training_run(self):
+        """A run with --seed=1 holds out other digits than the reader's default: its export must say so."""
+        from training import evaluate, train
+        from training import export as export_job
+        from training.data import digits
+        from training.export import check_batches
+
+        run_dir = os.path.join(self.make_temp_dir(), "run")
+        tiny = {"num_latents": 4, "latent_dim": 16, "num_self_attends_per_block": 1, "query_channels": 16}
+        train.run(
+            verbose=0, model_dir=run_dir, task="digits", seed=1, epochs=1, max_train_steps=1, overrides=tiny,
+            jit_compile=False, tensorboard=False, backup=False, export=False,
+        )  # fmt: skip
+        output = os.path.join(self.make_temp_dir(), "export")
+        export_job.run(run_dir, output, formats=("saved_model",), check_examples=8)
+        metadata = read_metadata(output)
+        self.assertEqual(metadata["reader_options"]["seed"], 1)
+        held_out = check_batches(metadata, 8, batch_size=8)[0]["image"]
+        np.testing.assert_array_equal(held_out, digits.load_arrays("test", seed=1)[0][:8])
+        self.assertFalse(np.array_equal(held_out, digits.load_arrays("test", seed=0)[0][:8]))
+        # training.evaluate scores the run's own 360 held-out digits, as training did.
+        with open(os.path.join(run_dir, "metrics.json")) as f:
+            trained = json.load(f)
+        evaluated = evaluate.run(output)
+        self.assertEqual(evaluated["num_examples"], trained["num_test"])
+        self.assertAlmostEqual(evaluated["accuracy"], trained["test_accuracy"], delta=1e-6)

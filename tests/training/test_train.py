@@ -82,8 +82,9 @@ class TrainJobTest(TestCase):
                 evaluated.append(args[0] if args else kwargs["x"])
             return original_evaluate(model, *args, **kwargs)
 
-        def labels_of(dataset):
-            return [int(label) for _, batch in dataset.as_numpy_iterator() for label in batch]
+        def labels_of(dataset):  # sparse, or one-hot (label smoothing: the task's default)
+            labels = [y if y.ndim == 1 else y.argmax(-1) for _, y in dataset.as_numpy_iterator()]
+            return [int(label) for batch in labels for label in batch]
 
         tiny = {"num_latents": 4, "latent_dim": 16, "num_self_attends_per_block": 1, "query_channels": 16}
         common = dict(

@@ -5,7 +5,8 @@ fixed by the seed: 1,437 train / 360 test; training validates on
 `VALIDATION_FRACTION` of the digits carved from train, stratified: 1,257
 train / 180 validation / 360 test). Model: pixels + 2-D Fourier
 positions -> 32 x 64 latents -> one learned query -> 10 logits (110,795
-parameters). AdamW with cosine decay, sparse categorical cross-entropy.
+parameters). AdamW (weight decay 0.05) with cosine decay over 80 epochs,
+cross-entropy with label smoothing 0.1.
 """
 
 import keras
@@ -125,10 +126,15 @@ TASK = register(
         metrics=classification_metrics,
         reader_options=reader_options,
         defaults={
-            "epochs": 40,
+            # Frozen on the validation split (seed 0, 180 digits; `README.md`, "Main job"): label smoothing
+            # 0.1 and weight decay 0.05 over 80 epochs gave 0.9778 against 0.9611 for the earlier 40 epochs
+            # without them; 1-pixel random shifts (`crop_padding=1`) gave 0.9111, MixUp 0.2 0.9611, a wider
+            # model (64 x 128 latents) 0.9556.
+            "epochs": 80,
             "batch_size": 16,
             "learning_rate": 1e-3,
-            "weight_decay": 1e-4,
+            "weight_decay": 0.05,
+            "label_smoothing": 0.1,
             "optimizer": "adamw",
             "schedule": "cosine",
             "test_fraction": 0.2,
