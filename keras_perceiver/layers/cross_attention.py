@@ -153,7 +153,7 @@ class CrossAttention(AttentionBlock):
         )
         x = self.attention_output_dropout(attended, training=training)
         if self.use_query_residual:
-            x = ops.add(query, x)
+            x = query + x  # `+`: see MLPBlock.call
         return self.mlp(x, training=training)
 
     def compute_output_shape(self, query_shape, inputs_shape):

@@ -246,7 +246,7 @@ class CrossAttentionEncoder(AttentionLayerBase):
         batch_size = ops.shape(inputs)[0] // self.num_groups
         latents = self.latent_queries(batch_size, training=training)
         if skip is not None:
-            latents = ops.add(latents, self._project_skip(skip, inputs, training))
+            latents = latents + self._project_skip(skip, inputs, training)  # `+`: see MLPBlock.call
         return self.cross_attention(latents, inputs, padding_mask=padding_mask, training=training)
 
     def _project_skip(self, skip, inputs, training):

@@ -123,7 +123,9 @@ class MLPBlock(keras.layers.Layer):
         h = self.dropout_layer(h, training=training)
         if self.drop_path is not None:
             h = self.drop_path(h, training=training)
-        return ops.add(x, h)
+        # The residual adds use `+`, not `ops.add`: Keras' TensorFlow `add` takes a (0, 1, C) operand
+        # (an empty batch of one query) for a bias vector and fails in `BiasAdd`.
+        return x + h
 
     def compute_output_shape(self, x_shape):
         return x_shape

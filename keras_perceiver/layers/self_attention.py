@@ -156,7 +156,7 @@ class SelfAttention(AttentionBlock):
         attended = self.attention_output_dropout(attended, training=training)
         if self.attention_drop_path is not None:
             attended = self.attention_drop_path(attended, training=training)
-        return self.mlp(ops.add(x, attended), training=training)
+        return self.mlp(x + attended, training=training)  # `+`: see MLPBlock.call
 
     def compute_output_shape(self, x_shape):
         return x_shape

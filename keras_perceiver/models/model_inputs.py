@@ -1,4 +1,10 @@
-"""Input handling shared by the task models: optional inputs may be left out, integer inputs stay integer."""
+"""Input handling shared by the task models: checks before computing, optional inputs, empty batches.
+
+Every check compares what a call receives with the model's `keras.Input`s and
+raises a `ValueError` (`TypeError` for dtypes) that names the input, the
+expected value and the received one, before any backend op runs: bad input
+never surfaces as a framework-internal error, a NaN or a silent wrong answer.
+"""
 
 import keras
 import numpy as np
@@ -11,45 +17,229 @@ def _is_empty_batch(x):
     return bool(shapes) and all(shape is not None and len(shape) > 0 and shape[0] == 0 for shape in shapes)
 
 
-def _is_float_array(value):
-    """True for a NumPy array or Python sequence of floats (tensors are left to Keras' own checks)."""
-    if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
-    return isinstance(value, (np.ndarray, np.generic)) and np.issubdtype(value.dtype, np.floating)
+def _is_concrete(value):
+    """True for values whose contents Python can read: NumPy arrays, Python sequences, eager tensors."""
+    if isinstance(value, (np.ndarray, np.generic, list, tuple, int, float, bool)):
+        return True
+    return hasattr(value, "numpy") and not keras.backend.is_keras_tensor(value) and _eager_numpy(value)
+
+
+def _eager_numpy(value):
+    try:
+        value.numpy()
+    except (AttributeError, NotImplementedError, TypeError, ValueError):
+        return False  # a symbolic (graph) tensor
+    return True
+
+
+def _as_array(value):
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+def _known_shape(value):
+    """The shape of `value` as a tuple, or None when its rank is unknown (a relaxed trace)."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return np.shape(value)
+    if getattr(shape, "rank", 0) is None:
+        return None
+    return tuple(shape)
+
+
+def _dtype_name(value):
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return np.asarray(value).dtype.name
+    if isinstance(dtype, np.dtype):
+        return dtype.name
+    try:
+        return keras.backend.standardize_dtype(dtype)
+    except ValueError:
+        return str(dtype)
+
+
+def _spec_text(spec):
+    return "(" + ", ".join("B" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(spec)) + ")"
+
+
+def check_model_inputs(model, inputs):
+    """Raise unless the dict `inputs` fits `model`'s named `keras.Input`s.
+
+    Checked, where known: the keys (no unknown input, every required one),
+    each input's kind of dtype (numbers; bool or 0/1 integers for masks;
+    integers for token ids and indices), rank, static dimensions, a common
+    batch size, and, for NumPy and eager values, mask values in {0, 1} and
+    finite floats when `model.check_numerics` is True.
+
+    Args:
+        model: a Functional `keras.Model` with named inputs.
+        inputs: dict of input name -> array/tensor (None for an absent
+            optional input).
+
+    Raises:
+        ValueError: for unknown or missing inputs, a wrong rank or static
+            dimension, batch sizes that disagree, mask values other than 0/1,
+            or non-finite values with `check_numerics`.
+        TypeError: for a string/object dtype, a float mask, or a float array
+            for an integer input.
+    """
+    name = model.__class__.__name__
+    specs = {t.name: t for t in model.inputs}
+    unknown = sorted(k for k in inputs if k not in specs)
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown inputs {unknown}. Expected keys from {sorted(specs)}. "
+            f"Received: keys={sorted(inputs)}"
+        )
+    missing = sorted(
+        k for k, t in specs.items()
+        if inputs.get(k) is None and not getattr(t._keras_history.operation, "optional", False)
+    )
+    if missing:
+        raise ValueError(
+            f"{name}: missing inputs {missing}. Expected keys {sorted(specs)}. Received: keys={sorted(inputs)}"
+        )
+    batch_sizes = {}
+    for key, value in inputs.items():
+        if value is None:
+            continue
+        spec = tuple(specs[key].shape)
+        expected_dtype = keras.backend.standardize_dtype(specs[key].dtype)
+        _check_dtype(name, key, value, expected_dtype)
+        shape = _known_shape(value)
+        if shape is None:
+            continue
+        if len(shape) != len(spec):
+            raise ValueError(
+                f"{name}: input `{key}` must have rank {len(spec)}, shape {_spec_text(spec)}. "
+                f"Received: {key}.shape={shape} (rank {len(shape)})"
+            )
+        for axis, (expected, received) in enumerate(zip(spec, shape)):
+            if axis and expected is not None and received is not None and expected != received:
+                raise ValueError(
+                    f"{name}: input `{key}` must have shape {_spec_text(spec)}: axis {axis} should be "
+                    f"{expected}. Received: {key}.shape={shape}"
+                )
+        if shape and shape[0] is not None:
+            batch_sizes[key] = shape[0]
+        if _is_concrete(value):
+            _check_values(model, key, value, expected_dtype)
+    _check_mask_lengths(name, specs, inputs)
+    if len(set(batch_sizes.values())) > 1:
+        raise ValueError(
+            f"{name}: every input must have the same batch size (axis 0). "
+            f"Received: {', '.join(f'{k}.shape[0]={b}' for k, b in batch_sizes.items())}"
+        )
+
+
+def _check_mask_lengths(name, specs, inputs):
+    """A `padding_mask` (B, M) must match its input (B, M, ...) on M (`<m>_padding_mask`: input `<m>`)."""
+    data = [k for k in specs if not k.endswith("mask")]
+    for key, mask in inputs.items():
+        if mask is None or not key.endswith("padding_mask"):
+            continue
+        partner = key[: -len("_padding_mask")] if key != "padding_mask" else (data[0] if data else None)
+        value = inputs.get(partner)
+        mask_shape, shape = _known_shape(mask), _known_shape(value) if value is not None else None
+        if not mask_shape or not shape or len(mask_shape) < 2 or len(shape) < 2:
+            continue
+        if None not in (mask_shape[1], shape[1]) and mask_shape[1] != shape[1]:
+            raise ValueError(
+                f"{name}: `{key}` must have one entry per element of `{partner}` (axis 1). Expected "
+                f"{key}.shape[1]={shape[1]}. Received: {key}.shape={mask_shape}, {partner}.shape={shape}"
+            )
+
+
+def _check_dtype(name, key, value, expected_dtype):
+    dtype = _dtype_name(value)
+    kind = np.dtype(dtype).kind if dtype in np.sctypeDict or dtype.startswith(("float", "int", "uint")) else "?"
+    if dtype in ("string", "object") or kind in ("U", "S", "O", "?") and dtype != "bfloat16":
+        raise TypeError(
+            f"{name}: input `{key}` must be a numeric tensor ({expected_dtype}). Received: dtype={dtype}"
+        )
+    concrete = isinstance(value, (np.ndarray, np.generic, list, tuple))
+    # Symbolic tensors are not checked here: Keras' symbolic builds under `tf.distribute` pass
+    # float stand-ins for integer and bool inputs.
+    if concrete and kind == "f" and ("int" in expected_dtype or expected_dtype == "bool"):
+        what = "a bool or 0/1 integer mask" if expected_dtype == "bool" else "an integer tensor"
+        raise TypeError(
+            f"{name}: input `{key}` must be {what} ({expected_dtype}); floats would be cast "
+            f"silently. Received: dtype={dtype}"
+        )
+
+
+def _check_values(model, key, value, expected_dtype):
+    name = model.__class__.__name__
+    array = _as_array(value)
+    if expected_dtype == "bool" and array.dtype != bool and array.size:
+        bad = array[(array != 0) & (array != 1)]
+        if bad.size:
+            raise ValueError(
+                f"{name}: mask `{key}` must hold 0/1 (or bool) values. Received: {bad.flat[0]!r} "
+                f"({bad.size} of {array.size} values outside {{0, 1}})"
+            )
+    if getattr(model, "check_numerics", False) and array.dtype.kind == "f" and array.size:
+        finite = np.isfinite(array)
+        if not finite.all():
+            first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise ValueError(
+                f"{name}: input `{key}` holds non-finite values (check_numerics=True). Expected finite "
+                f"floats. Received: {int((~finite).sum())} NaN/inf of {array.size}, the first "
+                f"{array[first]!r} at index {first}"
+            )
+
+
+def _dict_of_arrays(x):
+    return isinstance(x, dict) and all(
+        v is None or isinstance(v, (np.ndarray, np.generic, list, tuple)) for v in x.values()
+    )
 
 
 class ModelInputsMixin:
     """Input checks of a Functional task model taking a dict of named inputs.
 
+    - `check_model_inputs` runs on every call and, for dicts of NumPy arrays,
+      before `predict`, `evaluate` and `fit` (where Keras' own step would
+      fail inside a trace): wrong keys, ranks, dimensions, dtypes and batch
+      sizes raise errors that name the received value.
+    - `check_numerics` (attribute, default False): set it to True to refuse
+      NaN/inf in NumPy and eager inputs with a `ValueError` (inside
+      `tf.function` traces on TensorFlow, `tf.debugging.assert_all_finite`
+      raises with the input's name).
     - Optional inputs (`keras.Input(..., optional=True)`) left out of the
       dict are filled with None: Keras' Functional models accept None for an
       optional input but still require its key, so `model({"inputs": x})`
       and datasets without a `padding_mask` work too.
-    - A float NumPy array (or list) for an integer input (token ids,
-      indices) raises a `TypeError` instead of being silently truncated by
-      Keras' cast. Tensors are not checked here: Keras' symbolic builds under
-      `tf.distribute` pass float stand-ins for integer inputs.
     - `predict` on an empty batch (every input of batch size 0) returns the
       model's empty outputs, where Keras' `predict` loop would end in an
       `UnboundLocalError` (it has no batch to concatenate).
     """
 
+    check_numerics = False
+
+    def _check_array_inputs(self, x):
+        if _dict_of_arrays(x):
+            check_model_inputs(self, x)
+
     def predict(self, x, *args, **kwargs):
+        self._check_array_inputs(x)
         if _is_empty_batch(x):
             outputs = self(x, training=False)
             return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
         return super().predict(x, *args, **kwargs)
 
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_array_inputs(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_array_inputs(x)
+        return super().fit(x, *args, **kwargs)
+
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, dict):
+            check_model_inputs(self, inputs)
             specs = {t.name: t for t in self.inputs}
-            for name, value in inputs.items():
-                spec = specs.get(name)
-                if spec is not None and "int" in spec.dtype and _is_float_array(value):
-                    raise TypeError(
-                        f"{self.__class__.__name__}: input `{name}` must be an integer tensor "
-                        f"({spec.dtype}). Received: dtype={np.asarray(value).dtype}"
-                    )
             missing = [
                 name
                 for name, t in specs.items()
@@ -57,4 +247,19 @@ class ModelInputsMixin:
             ]
             if missing:
                 inputs = {**inputs, **{name: None for name in missing}}
+            if self.check_numerics and keras.backend.backend() == "tensorflow":
+                inputs = _assert_finite_in_graph(inputs)
         return super().__call__(inputs, *args, **kwargs)
+
+
+def _assert_finite_in_graph(inputs):
+    import tensorflow as tf
+
+    def check(key, value):
+        if value is None or _is_concrete(value) or not getattr(value, "dtype", tf.int32).is_floating:
+            return value
+        return tf.debugging.assert_all_finite(
+            value, f"input `{key}` holds NaN/inf (check_numerics=True); expected finite floats"
+        )
+
+    return {key: check(key, value) for key, value in inputs.items()}

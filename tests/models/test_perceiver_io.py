@@ -223,6 +223,6 @@ class PerceiverIOTest(TestCase):
         model = build_model()
         inputs = make_inputs()
         with self.assertRaisesRegex(
-            ValueError, r"padding_mask.*expected shape=\(None, 10\), found shape=\(3, 9\)"
+            ValueError, r"`padding_mask` must have shape \(B, 10\).*Received: padding_mask.shape=\(3, 9\)"
         ):
             model({**inputs, "padding_mask": inputs["padding_mask"][:, :9]})
