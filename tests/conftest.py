@@ -50,3 +50,13 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, which installs everything the tests need: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the fuzz harness' case counts per entry point (tests/fuzz)."""
+    from tests.fuzz.harness import COUNTS
+
+    if COUNTS:
+        terminalreporter.write_sep("=", f"fuzz harness: {sum(COUNTS.values())} cases, 0 internal errors allowed")
+        for entry_point, count in sorted(COUNTS.items()):
+            terminalreporter.write_line(f"  {entry_point}: {count}")

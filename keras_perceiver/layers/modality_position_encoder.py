@@ -225,7 +225,7 @@ class ModalityPositionEncoder(keras.layers.Layer):
             if self.use_projection and self.position_encoding_type == "learned":
                 pos = self.projections[modality](pos)
             positions[modality] = pos
-            with_positions[modality] = ops.add(x, ops.cast(pos, x.dtype))
+            with_positions[modality] = x + ops.cast(pos, x.dtype)  # `+`: see MLPBlock.call
         return with_positions, positions
 
     def compute_output_shape(self, inputs_shape):

@@ -68,8 +68,9 @@ def check_model_inputs(model, inputs):
     Checked, where known: the keys (no unknown input, every required one),
     each input's kind of dtype (numbers; bool or 0/1 integers for masks;
     integers for token ids and indices), rank, static dimensions, a common
-    batch size, and, for NumPy and eager values, mask values in {0, 1} and
-    finite floats when `model.check_numerics` is True.
+    batch size, and, for NumPy and eager values, mask values in {0, 1}, token
+    ids in `model.input_value_ranges()` and finite floats when
+    `model.check_numerics` is True.
 
     Args:
         model: a Functional `keras.Model` with named inputs.
@@ -79,7 +80,7 @@ def check_model_inputs(model, inputs):
     Raises:
         ValueError: for unknown or missing inputs, a wrong rank or static
             dimension, batch sizes that disagree, mask values other than 0/1,
-            or non-finite values with `check_numerics`.
+            token ids out of range, or non-finite values with `check_numerics`.
         TypeError: for a string/object dtype, a float mask, or a float array
             for an integer input.
     """
@@ -175,9 +176,17 @@ def _check_values(model, key, value, expected_dtype):
         bad = array[(array != 0) & (array != 1)]
         if bad.size:
             raise ValueError(
-                f"{name}: mask `{key}` must hold 0/1 (or bool) values. Received: {bad.flat[0]!r} "
+                f"{name}: mask `{key}` must hold 0/1 (or bool) values. Received: {bad.flat[0].item()!r} "
                 f"({bad.size} of {array.size} values outside {{0, 1}})"
             )
+    low_high = model.input_value_ranges().get(key) if hasattr(model, "input_value_ranges") else None
+    if low_high and array.dtype.kind in "iu" and array.size and (
+        array.min() < low_high[0] or array.max() >= low_high[1]
+    ):
+        raise ValueError(
+            f"{name}: input `{key}` (token ids) must lie in [{low_high[0]}, {low_high[1]}). "
+            f"Received: min={array.min()}, max={array.max()}"
+        )
     if getattr(model, "check_numerics", False) and array.dtype.kind == "f" and array.size:
         finite = np.isfinite(array)
         if not finite.all():
@@ -216,6 +225,15 @@ class ModelInputsMixin:
     """
 
     check_numerics = False
+
+    def input_value_ranges(self):
+        """{input name: (low, high)}: integer inputs whose values must lie in [low, high) (token ids)."""
+        backbone = getattr(self, "backbone", self)
+        name = getattr(backbone, "input_name", None)
+        for preprocessor in getattr(backbone, "input_preprocessors", None) or []:
+            if name and hasattr(preprocessor, "vocab_size") and hasattr(preprocessor, "max_sequence_length"):
+                return {name: (0, preprocessor.vocab_size)}
+        return {}
 
     def _check_array_inputs(self, x):
         if _dict_of_arrays(x):
