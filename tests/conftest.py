@@ -37,7 +37,6 @@ tf.get_logger().setLevel(logging.ERROR)
 logging.getLogger("absl").setLevel(logging.ERROR)
 
 
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under CI (`CI=true`), a skipped test is a failure: every capability the suite tests (torch and
@@ -57,6 +56,8 @@ def pytest_terminal_summary(terminalreporter):
     from tests.fuzz.harness import COUNTS
 
     if COUNTS:
-        terminalreporter.write_sep("=", f"fuzz harness: {sum(COUNTS.values())} cases, 0 internal errors allowed")
+        terminalreporter.write_sep(
+            "=", f"fuzz harness: {sum(COUNTS.values())} cases, 0 internal errors allowed"
+        )
         for entry_point, count in sorted(COUNTS.items()):
             terminalreporter.write_line(f"  {entry_point}: {count}")

@@ -1,7 +1,6 @@
 """Pre-norm self-attention block over the latent array."""
 
 import keras
-from keras import ops
 
 from keras_perceiver.layers.attention_block import AttentionBlock
 from keras_perceiver.layers.drop_path import DropPath, check_drop_path_rate

@@ -59,7 +59,9 @@ def _dtype_name(value):
 
 
 def _spec_text(spec):
-    return "(" + ", ".join("B" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(spec)) + ")"
+    return (
+        "(" + ", ".join("B" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(spec)) + ")"
+    )
 
 
 def check_model_inputs(model, inputs):
@@ -93,12 +95,14 @@ def check_model_inputs(model, inputs):
             f"Received: keys={sorted(inputs)}"
         )
     missing = sorted(
-        k for k, t in specs.items()
+        k
+        for k, t in specs.items()
         if inputs.get(k) is None and not getattr(t._keras_history.operation, "optional", False)
     )
     if missing:
         raise ValueError(
-            f"{name}: missing inputs {missing}. Expected keys {sorted(specs)}. Received: keys={sorted(inputs)}"
+            f"{name}: missing inputs {missing}. Expected keys {sorted(specs)}. "
+            f"Received: keys={sorted(inputs)}"
         )
     batch_sizes = {}
     for key, value in inputs.items():
@@ -153,7 +157,9 @@ def _check_mask_lengths(name, specs, inputs):
 
 def _check_dtype(name, key, value, expected_dtype):
     dtype = _dtype_name(value)
-    kind = np.dtype(dtype).kind if dtype in np.sctypeDict or dtype.startswith(("float", "int", "uint")) else "?"
+    kind = (
+        np.dtype(dtype).kind if dtype in np.sctypeDict or dtype.startswith(("float", "int", "uint")) else "?"
+    )
     if dtype in ("string", "object") or kind in ("U", "S", "O", "?") and dtype != "bfloat16":
         raise TypeError(
             f"{name}: input `{key}` must be a numeric tensor ({expected_dtype}). Received: dtype={dtype}"
@@ -180,8 +186,11 @@ def _check_values(model, key, value, expected_dtype):
                 f"({bad.size} of {array.size} values outside {{0, 1}})"
             )
     low_high = model.input_value_ranges().get(key) if hasattr(model, "input_value_ranges") else None
-    if low_high and array.dtype.kind in "iu" and array.size and (
-        array.min() < low_high[0] or array.max() >= low_high[1]
+    if (
+        low_high
+        and array.dtype.kind in "iu"
+        and array.size
+        and (array.min() < low_high[0] or array.max() >= low_high[1])
     ):
         raise ValueError(
             f"{name}: input `{key}` (token ids) must lie in [{low_high[0]}, {low_high[1]}). "

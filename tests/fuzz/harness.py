@@ -54,7 +54,9 @@ class Fuzzer:
             if expect is WORKS:
                 self.failures.append(f"[{label}] expected to work; raised {kind}: {message}")
             elif type(error) is not expect.exception:
-                self.failures.append(f"[{label}] expected {expect.exception.__name__}; raised {kind}: {message}")
+                self.failures.append(
+                    f"[{label}] expected {expect.exception.__name__}; raised {kind}: {message}"
+                )
             elif expect.received not in str(error):
                 self.failures.append(
                     f"[{label}] {expect.exception.__name__} does not name the received value "

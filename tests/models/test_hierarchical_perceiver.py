@@ -293,7 +293,8 @@ class HierarchicalPerceiverTest(TestCase):
             model({"image": inputs["image"]})
         with self.assertRaisesRegex(
             ValueError,
-            r"`image` must have shape \(B, 12, 3\): axis 1 should be 12\. Received: image\.shape=\(2, 11, 3\)",
+            r"`image` must have shape \(B, 12, 3\): axis 1 should be 12\. "
+            r"Received: image\.shape=\(2, 11, 3\)",
         ):
             model({**inputs, "image": inputs["image"][:, :11]})
         with self.assertRaisesRegex(ValueError, r"unknown inputs \['audio'\]"):
