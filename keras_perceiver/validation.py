@@ -70,10 +70,43 @@ def check_nonempty_index(name, x, layer_name):
         )
 
 
+def dtype_name(x):
+    """The dtype of a tensor or array as a name ("float32", "bool", "string", NumPy's "str96", ...)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        import numpy as np
+
+        return np.asarray(x).dtype.name
+    try:
+        return keras.backend.standardize_dtype(dtype)
+    except ValueError:
+        return getattr(dtype, "name", str(dtype))
+
+
+def check_numeric_dtype(name, x, layer_name, floating=False):
+    """Raise a TypeError unless `x` holds numbers (floats when `floating`: a residual operand)."""
+    dtype = dtype_name(x)
+    numeric = dtype.startswith(("float", "bfloat", "int", "uint")) or dtype == "bool"
+    if not numeric or (floating and "float" not in dtype):
+        expected = "a float tensor" if floating else "a numeric tensor"
+        raise TypeError(f"{layer_name}: `{name}` must be {expected}. Received: {name}.dtype={dtype}")
+
+
+def check_same_batch(name, x, other_name, other, layer_name):
+    """Raise unless `x` and `other` have the same (known) batch size, axis 0."""
+    a, b = static_shape(x)[:1], static_shape(other)[:1]
+    if a and b and None not in (a[0], b[0]) and a[0] != b[0]:
+        raise ValueError(
+            f"{layer_name}: `{name}` and `{other_name}` must have the same batch size (axis 0). "
+            f"Received: {name}.shape={static_shape(x)}, {other_name}.shape={static_shape(other)}"
+        )
+
+
 def check_mask(name, mask, x, x_name, layer_name):
-    """Raise unless `mask` is (B, M) matching `x` (B, M, ...) on the known dims."""
+    """Raise unless `mask` is (B, M) matching `x` (B, M, ...) on the known dims, of bool or numeric dtype."""
     if mask is None:
         return
+    check_numeric_dtype(name, mask, layer_name)
     mask_shape = static_shape(mask)
     x_shape = static_shape(x)
     if len(mask_shape) != 2:

@@ -9,7 +9,9 @@ from keras_perceiver.validation import (
     check_choice,
     check_mask,
     check_nonempty_index,
+    check_numeric_dtype,
     check_rank,
+    check_same_batch,
 )
 
 
@@ -138,6 +140,9 @@ class CrossAttention(AttentionBlock):
         check_nonempty_index("inputs", inputs, name)
         check_channels("query", query, self._query_channels, name)
         check_channels("inputs", inputs, self._inputs_channels, name)
+        check_numeric_dtype("query", query, name, floating=self.use_query_residual)
+        check_numeric_dtype("inputs", inputs, name)
+        check_same_batch("query", query, "inputs", inputs, name)
         check_mask("padding_mask", padding_mask, inputs, "inputs", name)
         if padding_mask is not None:
             key_mask = ops.cast(padding_mask, "bool")[:, None, :]

@@ -10,6 +10,7 @@ from keras_perceiver.validation import (
     check_channels,
     check_mask,
     check_nonempty_index,
+    check_numeric_dtype,
     check_positive_int,
     check_rank,
 )
@@ -236,6 +237,7 @@ class CrossAttentionEncoder(AttentionLayerBase):
         check_rank("inputs", inputs, 3, name)
         check_nonempty_index("inputs", inputs, name)
         check_channels("inputs", inputs, self._inputs_channels, name)
+        check_numeric_dtype("inputs", inputs, name)
         check_mask("padding_mask", padding_mask, inputs, "inputs", name)
         rows = inputs.shape[0]
         if rows is not None and rows % self.num_groups:

@@ -5,7 +5,7 @@ import keras
 from keras_perceiver.layers.attention_layer_base import AttentionLayerBase
 from keras_perceiver.layers.drop_path import check_drop_path_rate
 from keras_perceiver.layers.self_attention import SelfAttention
-from keras_perceiver.validation import check_channels, check_positive_int, check_rank
+from keras_perceiver.validation import check_channels, check_numeric_dtype, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -127,6 +127,7 @@ class LatentProcessor(AttentionLayerBase):
         name = self.__class__.__name__
         check_rank("latents", latents, 3, name)
         check_channels("latents", latents, self._channels, name)
+        check_numeric_dtype("latents", latents, name, floating=True)
         for _ in range(self.num_blocks):
             for layer in self.self_attends:
                 latents = layer(latents, training=training)

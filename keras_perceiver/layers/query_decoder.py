@@ -11,8 +11,10 @@ from keras_perceiver.validation import (
     check_choice,
     check_mask,
     check_nonempty_index,
+    check_numeric_dtype,
     check_positive_int,
     check_rank,
+    check_same_batch,
 )
 
 QUERY_MASK_MODES = ("zero", "ignore")
@@ -149,6 +151,9 @@ class QueryDecoder(AttentionLayerBase):
         check_nonempty_index("queries", queries, name)
         check_channels("queries", queries, self._queries_channels, name)
         check_channels("latents", latents, self._latents_channels, name)
+        check_numeric_dtype("queries", queries, name)
+        check_numeric_dtype("latents", latents, name, floating=True)
+        check_same_batch("queries", queries, "latents", latents, name)
         check_mask("query_mask", query_mask, queries, "queries", name)
         attention_mask = None
         if query_mask is not None and self.query_mask_mode == "zero":

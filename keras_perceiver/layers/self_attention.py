@@ -4,7 +4,7 @@ import keras
 
 from keras_perceiver.layers.attention_block import AttentionBlock
 from keras_perceiver.layers.drop_path import DropPath, check_drop_path_rate
-from keras_perceiver.validation import check_channels, check_positive_int, check_rank
+from keras_perceiver.validation import check_channels, check_numeric_dtype, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -150,6 +150,7 @@ class SelfAttention(AttentionBlock):
         name = self.__class__.__name__
         check_rank("x", x, 3, name)
         check_channels("x", x, self._channels, name)
+        check_numeric_dtype("x", x, name, floating=True)
         normed = self.layer_norm(x)
         attended = self.attention(normed, normed, attention_mask=attention_mask, training=training)
         attended = self.attention_output_dropout(attended, training=training)

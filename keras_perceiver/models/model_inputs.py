@@ -9,6 +9,8 @@ never surfaces as a framework-internal error, a NaN or a silent wrong answer.
 import keras
 import numpy as np
 
+from keras_perceiver.validation import dtype_name
+
 
 def _is_empty_batch(x):
     """True for arrays (or a dict/list of arrays) whose leading (batch) dimension is 0 in every entry."""
@@ -44,18 +46,6 @@ def _known_shape(value):
     if getattr(shape, "rank", 0) is None:
         return None
     return tuple(shape)
-
-
-def _dtype_name(value):
-    dtype = getattr(value, "dtype", None)
-    if dtype is None:
-        return np.asarray(value).dtype.name
-    if isinstance(dtype, np.dtype):
-        return dtype.name
-    try:
-        return keras.backend.standardize_dtype(dtype)
-    except ValueError:
-        return str(dtype)
 
 
 def _spec_text(spec):
@@ -138,12 +128,16 @@ def check_model_inputs(model, inputs):
 
 
 def _check_mask_lengths(name, specs, inputs):
-    """A `padding_mask` (B, M) must match its input (B, M, ...) on M (`<m>_padding_mask`: input `<m>`)."""
+    """A `padding_mask` (B, M) must match its input (B, M, ...) on a free M (`<m>_padding_mask`: `<m>`)."""
     data = [k for k in specs if not k.endswith("mask")]
     for key, mask in inputs.items():
         if mask is None or not key.endswith("padding_mask"):
             continue
         partner = key[: -len("_padding_mask")] if key != "padding_mask" else (data[0] if data else None)
+        if partner not in specs or len(specs[partner].shape) < 2:
+            continue
+        if specs[key].shape[1] is not None or specs[partner].shape[1] is not None:
+            continue  # static sizes are checked on their own (an image's mask is over its flattened pixels)
         value = inputs.get(partner)
         mask_shape, shape = _known_shape(mask), _known_shape(value) if value is not None else None
         if not mask_shape or not shape or len(mask_shape) < 2 or len(shape) < 2:
@@ -156,7 +150,7 @@ def _check_mask_lengths(name, specs, inputs):
 
 
 def _check_dtype(name, key, value, expected_dtype):
-    dtype = _dtype_name(value)
+    dtype = dtype_name(value)
     kind = (
         np.dtype(dtype).kind if dtype in np.sctypeDict or dtype.startswith(("float", "int", "uint")) else "?"
     )

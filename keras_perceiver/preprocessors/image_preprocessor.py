@@ -8,7 +8,13 @@ from keras import ops
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.preprocessors.conv_downsample import PADDINGS, ConvDownsample
 from keras_perceiver.preprocessors.position_encoding_mixin import PositionEncodingMixin
-from keras_perceiver.validation import check_choice, check_positive_int, check_rank, pop_renamed_argument
+from keras_perceiver.validation import (
+    check_choice,
+    check_numeric_dtype,
+    check_positive_int,
+    check_rank,
+    pop_renamed_argument,
+)
 
 PREP_TYPES = ("pixels", "conv1x1", "conv", "patches")
 
@@ -311,6 +317,7 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
     def call(self, inputs, training=None):
         name = self.__class__.__name__
         check_rank("inputs", inputs, len(self._input_shape) + 1, name)
+        check_numeric_dtype("inputs", inputs, name)
         shape = tuple(inputs.shape)
         if shape[1:] != self._input_shape:
             expected = ", ".join(str(n) for n in self._input_shape)

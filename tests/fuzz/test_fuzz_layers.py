@@ -1,0 +1,191 @@
+"""Fuzz cases for the layers users compose (CrossAttentionEncoder, LatentProcessor, QueryDecoder, the
+attention blocks and the input preprocessors): wrong ranks, channels, dtypes, masks and batch sizes raise a
+named error naming the received value; valid variations (batch sizes, index sizes, integer or float masks,
+float64, many inputs through the chunked cross-attention) work.
+"""
+
+import numpy as np
+from absl.testing import parameterized
+
+from keras_perceiver import layers
+from keras_perceiver.preprocessors import ImagePreprocessor, TextPreprocessor
+from tests.fuzz.harness import WORKS, Fuzzer, Raises
+from tests.test_case import TestCase
+
+
+class Argument:
+    """One call argument: its example shape, dtype, and which axes may vary freely."""
+
+    def __init__(self, shape, dtype="float32", free_axes=(0,), floating=True, keyword=False, low_high=None):
+        self.shape, self.dtype, self.free_axes = shape, dtype, free_axes
+        self.floating, self.keyword, self.low_high = floating, keyword, low_high
+
+
+# name -> (factory, {argument: Argument}, axes tied across arguments: ((arg, axis), (arg, axis)), ...)
+LAYERS = {
+    "CrossAttentionEncoder": (
+        lambda: layers.CrossAttentionEncoder(num_latents=4, latent_dim=16),
+        {
+            "inputs": Argument((2, 10, 3), free_axes=(0, 1), floating=False),
+            "padding_mask": Argument((2, 10), "bool", free_axes=(0, 1), floating=False, keyword=True),
+        },
+        ((("inputs", 0), ("padding_mask", 0)), (("inputs", 1), ("padding_mask", 1))),
+    ),
+    "LatentProcessor": (
+        lambda: layers.LatentProcessor(num_self_attends_per_block=1, num_self_attention_heads=2),
+        {"latents": Argument((2, 4, 16), free_axes=(0, 1))},
+        (),
+    ),
+    "QueryDecoder": (
+        lambda: layers.QueryDecoder(output_channels=5),
+        {
+            "queries": Argument((2, 6, 8), free_axes=(0, 1), floating=False),
+            "latents": Argument((2, 4, 16), free_axes=(0, 1)),
+            "query_mask": Argument((2, 6), "bool", free_axes=(0, 1), floating=False, keyword=True),
+        },
+        (
+            (("queries", 0), ("latents", 0)),
+            (("queries", 0), ("query_mask", 0)),
+            (("queries", 1), ("query_mask", 1)),
+        ),
+    ),
+    "CrossAttention": (
+        lambda: layers.CrossAttention(num_heads=1),
+        {
+            "query": Argument((2, 4, 16), free_axes=(0, 1)),
+            "inputs": Argument((2, 10, 16), free_axes=(0, 1), floating=False),
+            "padding_mask": Argument((2, 10), "bool", free_axes=(0, 1), floating=False, keyword=True),
+        },
+        (
+            (("query", 0), ("inputs", 0)),
+            (("inputs", 0), ("padding_mask", 0)),
+            (("inputs", 1), ("padding_mask", 1)),
+        ),
+    ),
+    "SelfAttention": (
+        lambda: layers.SelfAttention(num_heads=2),
+        {"x": Argument((2, 4, 16), free_axes=(0, 1))},
+        (),
+    ),
+    "TextPreprocessor": (
+        lambda: TextPreprocessor(262, 12, 16),
+        {"token_ids": Argument((2, 8), "int32", free_axes=(0, 1), floating=False, low_high=(0, 262))},
+        (),
+    ),
+    "ImagePreprocessor": (
+        lambda: ImagePreprocessor(num_bands=2),
+        {"images": Argument((2, 8, 8, 3), floating=False)},
+        (),
+    ),
+}
+DRAWS = 8
+MINIMUM_CASES = 40
+
+
+def example(argument, rng, sizes):
+    shape = tuple(sizes.get(axis, d) for axis, d in enumerate(argument.shape))
+    if argument.dtype == "bool":
+        return np.ones(shape, bool)
+    if argument.low_high:
+        return rng.randint(*argument.low_high, size=shape).astype(argument.dtype)
+    return rng.normal(size=shape).astype(argument.dtype)
+
+
+def call(layer, arguments, values):
+    positional = [values[k] for k, a in arguments.items() if not a.keyword]
+    keywords = {k: values[k] for k, a in arguments.items() if a.keyword and k in values}
+    return layer(*positional, **keywords)
+
+
+def no_non_finite(result):
+    return None if np.isfinite(np.asarray(result)).all() else "gave non-finite outputs"
+
+
+def cases(arguments, ties, rng):
+    """Yield (label, values, expectation, validate)."""
+    base = {k: example(a, rng, {}) for k, a in arguments.items()}
+    for draw in range(DRAWS):
+        # Valid: every free axis resized together with the axes tied to it.
+        sizes = {}
+        for key, argument in arguments.items():
+            for axis in argument.free_axes:
+                sizes.setdefault(
+                    (key, axis), int(rng.choice([1, 3, 7])) if axis else int(rng.choice([0, 1, 3]))
+                )
+        for (a, i), (b, j) in ties:
+            sizes[(b, j)] = sizes[(a, i)]
+        values = {
+            k: example(a, rng, {ax: s for (kk, ax), s in sizes.items() if kk == k})
+            for k, a in arguments.items()
+        }
+        yield f"sizes {sorted(sizes.items())}", values, WORKS, no_non_finite
+
+        key = list(arguments)[draw % len(arguments)]
+        argument, value = arguments[key], base[key]
+        if argument.dtype == "bool":
+            partial = value.astype(rng.choice(["int32", "float32"]))
+            partial[0, rng.randint(0, partial.shape[1]) :] = 0
+            yield f"{key} partial {partial.dtype}", {**base, key: partial}, WORKS, no_non_finite
+        elif argument.dtype == "float32":
+            yield f"{key} float64", {**base, key: value.astype("float64")}, WORKS, no_non_finite
+        if key in ("inputs", "query") and draw == 0:
+            many = int(rng.choice([2**16, 2**17]))  # many keys: the chunked attention path
+            big = {**base, key: np.broadcast_to(np.float32(0.5), (1, many, value.shape[2]))}
+            big = {k: (v[:1] if k != key else v) for k, v in big.items()}
+            if "padding_mask" in big and key == "inputs":
+                big["padding_mask"] = np.ones((1, many), bool)
+            yield f"{key} {many} elements", big, WORKS, no_non_finite
+
+        # Wrong rank.
+        extra = tuple(int(s) for s in rng.randint(1, 4, size=rng.randint(1, 3)))
+        bad = np.zeros(value.shape + extra, value.dtype)
+        yield f"{key} rank+{len(extra)}", {**base, key: bad}, Raises(ValueError, str(bad.shape)), None
+        bad = np.take(value, 0, axis=int(rng.randint(0, value.ndim)))
+        yield f"{key} rank-1", {**base, key: bad}, Raises(ValueError, str(bad.shape)), None
+
+        # Wrong channels (the last axis of a built float input).
+        if value.ndim == 3 or key == "images":
+            new = list(value.shape)
+            new[-1] = int(rng.choice([1, 2, value.shape[-1] + 1, value.shape[-1] * 2]))
+            bad = np.zeros(new, value.dtype)
+            yield f"{key} {new[-1]} channels", {**base, key: bad}, Raises(ValueError, str(bad.shape)), None
+
+        # Tied axes that disagree (batch sizes, mask lengths).
+        if ties:
+            (a, i), (b, j) = ties[draw % len(ties)]
+            new = list(base[b].shape)
+            new[j] = base[a].shape[i] + int(rng.randint(1, 4))
+            bad = np.zeros(new, base[b].dtype)
+            yield f"{b} axis {j} = {new[j]}", {**base, b: bad}, Raises(ValueError, str(tuple(new))), None
+
+        # Wrong dtypes.
+        text = value.astype(str)
+        yield f"{key} strings", {**base, key: text}, Raises(TypeError, "dtype="), None
+        if argument.floating:
+            ints = value.astype(rng.choice(["int32", "int64"]))
+            yield (
+                f"{key} {ints.dtype}",
+                {**base, key: ints},
+                Raises(TypeError, f"dtype={ints.dtype.name}"),
+                None,
+            )
+        if argument.low_high:
+            bad = value.copy()
+            bad[0, 0] = int(rng.choice([-1, argument.low_high[1], argument.low_high[1] + 99]))
+            received = f"max={bad.max()}" if bad[0, 0] >= 0 else f"min={bad.min()}"
+            yield f"{key} id {bad[0, 0]}", {**base, key: bad}, Raises(ValueError, received), None
+            floats = value.astype("float32")
+            yield f"{key} floats", {**base, key: floats}, Raises(TypeError, "dtype=float32"), None
+
+
+class LayerFuzzTest(TestCase, parameterized.TestCase):
+    @parameterized.named_parameters((name, name) for name in LAYERS)
+    def test_fuzz(self, name):
+        factory, arguments, ties = LAYERS[name]
+        layer = factory()
+        rng = np.random.RandomState(sum(map(ord, name)))
+        fuzzer = Fuzzer(name, MINIMUM_CASES)
+        call(layer, arguments, {k: example(a, rng, {}) for k, a in arguments.items()})  # build
+        for label, values, expect, validate in cases(arguments, ties, rng):
+            fuzzer.check(label, lambda values=values: call(layer, arguments, values), expect, validate)
+        fuzzer.finish(self)
