@@ -34,6 +34,33 @@ MAX_SHUFFLE_BUFFER = 200_000
 EVAL_SEED = 20_211
 
 
+def assert_finite(batch, what):
+    """`batch` (a tuple of nests of tensors) unchanged, but failing when a float tensor holds NaN or inf.
+
+    The error (TensorFlow's `InvalidArgumentError`, raised by `fit`/`evaluate`
+    when the batch is read) names the feature, e.g. "training batch:
+    `0/images` holds NaN or inf": a broken data set or preprocessing stops the
+    job at its first bad batch, before a NaN loss (`TerminateOnNaN`) or a
+    silently wrong model.
+    """
+
+    def check(path, value):
+        if isinstance(value, dict):
+            return {key: check(f"{path}/{key}", item) for key, item in value.items()}
+        if isinstance(value, (tuple, list)):
+            return type(value)(check(f"{path}/{i}", item) for i, item in enumerate(value))
+        if not value.dtype.is_floating:
+            return value
+        return tf.debugging.assert_all_finite(
+            value,
+            f"{what}: `{path.lstrip('/')}` holds NaN or inf; expected finite floats (check the data set and "
+            "its preprocessing)",
+        )
+
+    checked = check("", tuple(batch))
+    return checked if len(checked) > 1 else checked[0]
+
+
 def count_examples(dataset):
     """Number of elements: the known cardinality, else one pass over the dataset."""
     cardinality = int(dataset.cardinality())
@@ -169,7 +196,9 @@ def train_dataset(
             )
             if batch_augment is not None:
                 batches = batches.map(batch_augment, num_parallel_calls=AUTOTUNE)
-            return batches.take(batches_per_epoch)
+            return batches.map(lambda *batch: assert_finite(batch, "training batch")).take(
+                batches_per_epoch
+            )
 
         dataset = _concatenate(
             [one_epoch(epoch) for epoch in range(initial_epoch, max(epochs, initial_epoch + 1))]
@@ -205,7 +234,8 @@ def eval_dataset(load_examples, to_inputs, batch_size, preprocess=None, cache=Tr
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.batch(batch_size).prefetch(AUTOTUNE).with_options(options)
+    dataset = dataset.batch(batch_size).map(lambda *batch: assert_finite(batch, "evaluation batch"))
+    return dataset.prefetch(AUTOTUNE).with_options(options)
 
 
 def eval_steps(num_examples, batch_size):

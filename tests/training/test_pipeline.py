@@ -111,3 +111,25 @@ class PipelineTest(TestCase):
         self.assertEqual(pipeline.count_examples(unknown), NUM_EXAMPLES // 2)
         with self.assertRaisesRegex(ValueError, "fewer than one global batch"):
             pipeline.steps_per_epoch(5, 8)
+
+    def test_a_batch_with_nan_or_inf_stops_with_the_feature_named(self):
+        def load_examples():
+            values = np.arange(NUM_EXAMPLES, dtype="float32")
+            values[13] = np.nan
+            return tf.data.Dataset.from_tensor_slices({"value": values})
+
+        def to_inputs(example, training, seed):
+            return {"value": example["value"]}, tf.constant(0.0)
+
+        train = pipeline.train_dataset(
+            self.strategy, load_examples, to_inputs, 8, 3, 0, 1, num_examples=NUM_EXAMPLES
+        )
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError, r"training batch: `0/value` holds NaN or inf"
+        ):
+            list(train)
+        evaluation = pipeline.eval_dataset(load_examples, to_inputs, 10)
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, r"evaluation batch: `0/value` holds NaN"):
+            list(evaluation)
+        finite = pipeline.eval_dataset(_load_examples, _to_inputs, 10)
+        self.assertLen(list(finite), 3)
