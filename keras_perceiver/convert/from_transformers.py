@@ -75,23 +75,57 @@ class _WeightReader:
         return self.weights.pop(name)
 
 
+# transformers `PerceiverConfig` sizes: positive integers (None allowed where the config allows it).
+_CONFIG_SIZES = (
+    "num_latents", "d_latents", "d_model", "num_blocks", "num_self_attends_per_block",
+    "num_self_attention_heads", "num_cross_attention_heads", "cross_attention_widening_factor",
+    "self_attention_widening_factor", "vocab_size", "max_position_embeddings",
+)
+_OPTIONAL_CONFIG_SIZES = ("qk_channels", "v_channels")
+
+
+def _check_config_sizes(config):
+    """Raise a ValueError naming the config field whose size is not a positive integer."""
+    for field in _CONFIG_SIZES + _OPTIONAL_CONFIG_SIZES:
+        if field not in config or (config[field] is None and field in _OPTIONAL_CONFIG_SIZES):
+            continue
+        value = config[field]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"The checkpoint's config.json field `{field}` must be a positive integer. "
+                f"Received: {field}={value!r}"
+            )
+
+
+def _reshape(value, shape, name):
+    """`value.reshape(shape)`, or a ValueError naming the checkpoint tensor that does not fit."""
+    try:
+        return value.reshape(shape)
+    except ValueError as error:
+        raise ValueError(
+            f"Checkpoint tensor {name!r} does not fit the config: cannot reshape {value.shape} to {shape} "
+            f"({error})"
+        ) from error
+
+
 def _assign(variable, value, name):
     if tuple(variable.shape) != tuple(value.shape):
         raise ValueError(
-            f"Shape mismatch converting {name!r} to {variable.path}: expected {tuple(variable.shape)}, "
+            f"Shape mismatch converting checkpoint tensor {name!r} to {variable.path}: expected "
+            f"{tuple(variable.shape)}, "
             f"received {tuple(value.shape)}"
         )
     variable.assign(value.astype(np.float32))
 
 
 def _load_layer_norm(layer, reader, prefix):
-    _assign(layer.gamma, reader.pop(f"{prefix}.weight"), prefix)
-    _assign(layer.beta, reader.pop(f"{prefix}.bias"), prefix)
+    _assign(layer.gamma, reader.pop(f"{prefix}.weight"), f"{prefix}.weight")
+    _assign(layer.beta, reader.pop(f"{prefix}.bias"), f"{prefix}.bias")
 
 
 def _load_dense(layer, reader, prefix):
-    _assign(layer.kernel, reader.pop(f"{prefix}.weight").T, prefix)
-    _assign(layer.bias, reader.pop(f"{prefix}.bias"), prefix)
+    _assign(layer.kernel, reader.pop(f"{prefix}.weight").T, f"{prefix}.weight")
+    _assign(layer.bias, reader.pop(f"{prefix}.bias"), f"{prefix}.bias")
 
 
 def _load_attention(attention, reader, prefix):
@@ -104,11 +138,14 @@ def _load_attention(attention, reader, prefix):
     ):
         w = reader.pop(f"{prefix}.self.{theirs}.weight")
         b = reader.pop(f"{prefix}.self.{theirs}.bias")
-        _assign(ours.kernel, w.T.reshape(w.shape[1], heads, -1), f"{prefix}.self.{theirs}")
-        _assign(ours.bias, b.reshape(heads, -1), f"{prefix}.self.{theirs}")
+        w_name, b_name = f"{prefix}.self.{theirs}.weight", f"{prefix}.self.{theirs}.bias"
+        _assign(ours.kernel, _reshape(w.T, (w.shape[1], heads, -1), w_name), w_name)
+        _assign(ours.bias, _reshape(b, (heads, -1), b_name), b_name)
     w = reader.pop(f"{prefix}.output.dense.weight")
-    _assign(attention.output_dense.kernel, w.T.reshape(heads, -1, w.shape[0]), f"{prefix}.output")
-    _assign(attention.output_dense.bias, reader.pop(f"{prefix}.output.dense.bias"), f"{prefix}.output")
+    name = f"{prefix}.output.dense.weight"
+    _assign(attention.output_dense.kernel, _reshape(w.T, (heads, -1, w.shape[0]), name), name)
+    name = f"{prefix}.output.dense.bias"
+    _assign(attention.output_dense.bias, reader.pop(name), name)
 
 
 def _load_mlp(mlp, reader, prefix):
@@ -132,7 +169,7 @@ def _load_self_attention(block, reader, prefix):
 
 def _load_encoder_and_processor(model, reader, prefix):
     encoder = model.get_layer("encoder")
-    _assign(encoder.latents, reader.pop(f"{prefix}embeddings.latents"), "embeddings.latents")
+    _assign(encoder.latents, reader.pop(f"{prefix}embeddings.latents"), f"{prefix}embeddings.latents")
     _load_cross_attention(encoder.cross_attention, reader, f"{prefix}encoder.cross_attention")
     for i, block in enumerate(model.get_layer("processor").self_attends):
         _load_self_attention(block, reader, f"{prefix}encoder.self_attends.{i}")
@@ -190,12 +227,12 @@ def _build_masked_lm(config, reader, dtype):
         dtype=dtype,
     )
     _load_text_encoder(model, reader)
-    bias = reader.pop("embedding_decoder.bias")
-    _assign(model.get_layer("output_bias").bias, bias, "embedding_decoder.bias")
+    name = "embedding_decoder.bias"
+    _assign(model.get_layer("output_bias").bias, reader.pop(name), name)
     _assign(
         model.get_layer("decoder_queries").position_embeddings,
         reader.pop("perceiver.decoder.output_position_encodings.position_embeddings"),
-        "decoder.output_position_encodings",
+        "perceiver.decoder.output_position_encodings.position_embeddings",
     )
     _load_cross_attention(
         model.get_layer("decoder").cross_attention, reader, "perceiver.decoder.decoding_cross_attention"
@@ -205,11 +242,12 @@ def _build_masked_lm(config, reader, dtype):
 
 def _load_text_encoder(model, reader):
     text = model.get_layer("text_preprocessor")
-    _assign(text.token_embeddings, reader.pop("perceiver.input_preprocessor.embeddings.weight"), "embeddings")
+    name = "perceiver.input_preprocessor.embeddings.weight"
+    _assign(text.token_embeddings, reader.pop(name), name)
     _assign(
         text.position_embeddings,
         reader.pop("perceiver.input_preprocessor.position_embeddings.weight"),
-        "position_embeddings",
+        "perceiver.input_preprocessor.position_embeddings.weight",
     )
     _load_encoder_and_processor(model, reader, "perceiver.")
 
@@ -219,7 +257,7 @@ def _load_classification_decoder(model, reader, prefix):
     _assign(
         model.get_layer("decoder_queries").position_embeddings,
         reader.pop(f"{prefix}.output_position_encodings.position_embeddings"),
-        f"{prefix}.output_position_encodings",
+        f"{prefix}.output_position_encodings.position_embeddings",
     )
     decoder = model.get_layer("decoder")
     _load_cross_attention(decoder.cross_attention, reader, f"{prefix}.decoding_cross_attention")
@@ -245,23 +283,24 @@ def _build_sequence_classifier(config, reader, dtype):
 def _load_image_preprocessor(layer, reader, prefix):
     if layer.prep_type == "conv1x1":
         w = reader.pop(f"{prefix}.convnet_1x1.weight")
-        _assign(layer.stem.kernel, w.transpose(2, 3, 1, 0), f"{prefix}.convnet_1x1")
-        _assign(layer.stem.bias, reader.pop(f"{prefix}.convnet_1x1.bias"), f"{prefix}.convnet_1x1")
+        _assign(layer.stem.kernel, w.transpose(2, 3, 1, 0), f"{prefix}.convnet_1x1.weight")
+        _assign(layer.stem.bias, reader.pop(f"{prefix}.convnet_1x1.bias"), f"{prefix}.convnet_1x1.bias")
     elif layer.prep_type == "conv":
         conv = layer.stem
-        _assign(conv.conv.kernel, reader.pop(f"{prefix}.convnet.conv.weight").transpose(2, 3, 1, 0), "conv")
+        name = f"{prefix}.convnet.conv.weight"
+        _assign(conv.conv.kernel, reader.pop(name).transpose(2, 3, 1, 0), name)
         if conv.batchnorm is not None:
             bn = f"{prefix}.convnet.batchnorm"
-            _assign(conv.batchnorm.gamma, reader.pop(f"{bn}.weight"), bn)
-            _assign(conv.batchnorm.beta, reader.pop(f"{bn}.bias"), bn)
-            _assign(conv.batchnorm.moving_mean, reader.pop(f"{bn}.running_mean"), bn)
-            _assign(conv.batchnorm.moving_variance, reader.pop(f"{bn}.running_var"), bn)
+            _assign(conv.batchnorm.gamma, reader.pop(f"{bn}.weight"), f"{bn}.weight")
+            _assign(conv.batchnorm.beta, reader.pop(f"{bn}.bias"), f"{bn}.bias")
+            _assign(conv.batchnorm.moving_mean, reader.pop(f"{bn}.running_mean"), f"{bn}.running_mean")
+            _assign(conv.batchnorm.moving_variance, reader.pop(f"{bn}.running_var"), f"{bn}.running_var")
             reader.weights.pop(f"{bn}.num_batches_tracked", None)  # a step counter, not a weight
     if layer.position_encoding_type == "trainable":
         _assign(
             layer.position_encoding.position_embeddings,
             reader.pop(f"{prefix}.position_embeddings.position_embeddings"),
-            f"{prefix}.position_embeddings",
+            f"{prefix}.position_embeddings.position_embeddings",
         )
     if layer.project_pos_dim is not None:
         _load_dense(layer.position_combiner.projection, reader, f"{prefix}.positions_projection")
@@ -352,7 +391,7 @@ def _build_multimodal_autoencoder(config, reader, dtype):
     _assign(
         queries.query_layers["label"].position_embeddings,
         reader.pop(f"{prefix}.modalities.label.decoder.output_position_encodings.position_embeddings"),
-        f"{prefix}.modalities.label",
+        f"{prefix}.modalities.label.decoder.output_position_encodings.position_embeddings",
     )
     for theirs, ours in _MULTIMODAL_NAMES.items():
         padding = reader.pop(f"{prefix}.padding.{theirs}")[0]
@@ -464,9 +503,10 @@ def from_state_dict(config, weights, dtype=None, source_name=None):
             f"Expected a Perceiver checkpoint (model_type 'perceiver'). Received: model_type="
             f"{config.get('model_type')!r}"
         )
+    _check_config_sizes(config)
     architectures = config.get("architectures") or ["PerceiverModel"]
-    architecture = architectures[0]
-    if architecture not in _BUILDERS:
+    architecture = architectures[0] if isinstance(architectures, list) and architectures else architectures
+    if not isinstance(architecture, str) or architecture not in _BUILDERS:
         raise ValueError(
             f"Unsupported transformers architecture {architecture!r}. Expected one of "
             f"{list(SUPPORTED_ARCHITECTURES)}"

@@ -1,0 +1,137 @@
+"""Fuzz cases for `from_transformers` on damaged checkpoint directories: configs that do not parse, of
+another model type or with fields of the wrong type or range; weights files that are truncated, garbage,
+missing tensors, or hold tensors of the wrong shape. Each raises a named error naming the file, field or
+tensor; untouched and harmlessly changed checkpoints convert.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+
+from keras_perceiver.convert.from_transformers import from_transformers
+from tests.fuzz.harness import WORKS, Fuzzer, Raises
+from tests.test_case import TestCase
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+safetensors_numpy = pytest.importorskip("safetensors.numpy")
+
+CONFIG = dict(
+    num_latents=4,
+    d_latents=16,
+    d_model=8,
+    num_blocks=1,
+    num_self_attends_per_block=1,
+    num_self_attention_heads=2,
+    num_cross_attention_heads=1,
+    vocab_size=262,
+    max_position_embeddings=16,
+)
+DRAWS = 6
+MINIMUM_CASES = 40
+
+
+class ConverterFuzzTest(TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        cls.checkpoints = {}
+        torch.manual_seed(0)
+        for name, model_class in (
+            ("model", transformers.PerceiverModel),
+            ("masked_lm", transformers.PerceiverForMaskedLM),
+        ):
+            path = os.path.join(cls.root, name)
+            model_class(transformers.PerceiverConfig(**CONFIG)).save_pretrained(path)
+            cls.checkpoints[name] = path
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
+
+    def copy(self, name):
+        path = tempfile.mkdtemp(dir=self.root)
+        shutil.copytree(self.checkpoints[name], path, dirs_exist_ok=True)
+        return path
+
+    def cases(self, rng):
+        """Yield (label, path, expectation)."""
+        for draw in range(DRAWS):
+            name = ("model", "masked_lm")[draw % 2]
+            path = self.copy(name)
+            yield f"{name} untouched", path, WORKS
+            config_path = os.path.join(path, "config.json")
+            weights_path = os.path.join(path, "model.safetensors")
+            with open(config_path) as f:
+                config = json.load(f)
+            weights = safetensors_numpy.load_file(weights_path)
+
+            def write_config(data, path=path, config_path=config_path):
+                with open(config_path, "w") as f:
+                    json.dump(data, f)
+                return path
+
+            # The config.
+            path = self.copy(name)
+            config_path = os.path.join(path, "config.json")
+            raw = bytes(rng.randint(0, 256, size=rng.randint(1, 64)).astype(np.uint8))
+            with open(config_path, "wb") as f:
+                f.write(b"{" + raw)
+            yield f"{name} config garbage", path, Raises(ValueError, f"Received: {len(raw) + 1} bytes")
+            path = self.copy(name)
+            config_path = os.path.join(path, "config.json")
+            value = [[1, 2], "text", 3.5, None][draw % 4]
+            write_config(value, path, config_path)
+            yield f"{name} config {value!r}", path, Raises(ValueError, "Received: a JSON")
+            path = self.copy(name)
+            config_path = os.path.join(path, "config.json")
+            model_type = str(rng.choice(["bert", "gpt2", "vit", ""]))
+            write_config({**config, "model_type": model_type}, path, config_path)
+            yield f"{name} model_type {model_type!r}", path, Raises(ValueError, f"model_type={model_type!r}")
+            path = self.copy(name)
+            config_path = os.path.join(path, "config.json")
+            field = str(rng.choice(["num_latents", "d_latents", "num_self_attention_heads", "num_blocks"]))
+            bad = [0, -3, "eight", 2.5, None][draw % 5]
+            write_config({**config, field: bad}, path, config_path)
+            yield f"{name} {field}={bad!r}", path, Raises(ValueError, f"{field}={bad!r}")
+            path = self.copy(name)
+            os.remove(os.path.join(path, "config.json"))
+            yield f"{name} no config", path, Raises(FileNotFoundError, "config.json")
+
+            # The weights.
+            path = self.copy(name)
+            weights_path = os.path.join(path, "model.safetensors")
+            size = os.path.getsize(weights_path)
+            cut = int(rng.randint(0, size))
+            with open(weights_path, "rb") as f:
+                data = f.read()[:cut]
+            with open(weights_path, "wb") as f:
+                f.write(data)
+            yield f"{name} weights cut at {cut}", path, Raises(ValueError, f"Received: {cut} bytes")
+            path = self.copy(name)
+            os.remove(os.path.join(path, "model.safetensors"))
+            yield f"{name} no weights", path, Raises(FileNotFoundError, "model.safetensors")
+            keys = sorted(weights)
+            missing = keys[rng.randint(0, len(keys))]
+            path = self.copy(name)
+            safetensors_numpy.save_file(
+                {k: v for k, v in weights.items() if k != missing}, os.path.join(path, "model.safetensors")
+            )
+            yield f"{name} without {missing}", path, Raises(ValueError, repr(missing))
+            reshaped = keys[rng.randint(0, len(keys))]
+            path = self.copy(name)
+            wrong = np.zeros(weights[reshaped].shape + (2,), weights[reshaped].dtype)
+            safetensors_numpy.save_file({**weights, reshaped: wrong}, os.path.join(path, "model.safetensors"))
+            yield f"{name} {reshaped} shape {wrong.shape}", path, Raises(ValueError, repr(reshaped))
+
+    def test_fuzz(self):
+        fuzzer = Fuzzer("from_transformers", MINIMUM_CASES)
+        for label, path, expect in self.cases(np.random.RandomState(7)):
+            fuzzer.check(label, lambda path=path: from_transformers(path), expect)
+        fuzzer.finish(self)
