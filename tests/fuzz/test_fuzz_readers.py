@@ -55,7 +55,7 @@ class ReaderFuzzTest(TestCase):
     def test_fuzz_names_and_splits(self):
         fuzzer = Fuzzer("get_reader / load(split)", MINIMUM_CASES)
         rng = np.random.RandomState(1)
-        for draw in range(DRAWS):
+        for _ in range(DRAWS):
             name = "".join(rng.choice(list("abcdefxyz_:"), size=rng.randint(1, 9)))
             fuzzer.check(
                 f"reader {name!r}", lambda name=name: get_reader(name), Raises(ValueError, repr(name))
@@ -89,14 +89,16 @@ class ReaderFuzzTest(TestCase):
 
             path = fashion_dir(self.root, rng)
             os.remove(os.path.join(path, name))
-            fuzzer.check(f"no {name}", lambda p=path: reader.load(part, p), Raises(FileNotFoundError, name))
+            fuzzer.check(
+                f"no {name}", lambda p=path, part=part: reader.load(part, p), Raises(FileNotFoundError, name)
+            )
 
             path = fashion_dir(self.root, rng)
             garbage = bytes(rng.randint(0, 256, size=rng.randint(0, 200)).astype(np.uint8))
             with open(os.path.join(path, name), "wb") as f:
                 f.write(garbage)
             expect = Raises(ValueError, f"Received: {len(garbage)} bytes")
-            fuzzer.check(f"{name} garbage", lambda p=path: reader.load(part, p), expect)
+            fuzzer.check(f"{name} garbage", lambda p=path, part=part: reader.load(part, p), expect)
 
             path = fashion_dir(self.root, rng)
             with open(os.path.join(path, name), "rb") as f:
@@ -106,7 +108,7 @@ class ReaderFuzzTest(TestCase):
                 f.write(data[:cut])
             fuzzer.check(
                 f"{name} cut at {cut}",
-                lambda p=path: reader.load(part, p),
+                lambda p=path, part=part: reader.load(part, p),
                 Raises(ValueError, f"{cut} bytes"),
             )
 
@@ -115,7 +117,9 @@ class ReaderFuzzTest(TestCase):
             with gzip.open(os.path.join(path, name), "wb") as f:
                 f.write(magic + b"\x00\x00\x00\x02ab")
             fuzzer.check(
-                f"{name} magic", lambda p=path: reader.load(part, p), Raises(ValueError, magic.hex())
+                f"{name} magic",
+                lambda p=path, part=part: reader.load(part, p),
+                Raises(ValueError, magic.hex()),
             )
 
             path = fashion_dir(self.root, rng)
