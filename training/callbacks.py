@@ -93,6 +93,32 @@ class EpochSeeds(keras.callbacks.Callback):
             variable.assign(value)
 
 
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` whose file is replaced in one step.
+
+    Keras writes the checkpoint in place, so a kill during the write leaves a
+    truncated file where the last good checkpoint was. Here Keras writes to a
+    hidden sibling (`.<name>.partial-checkpoint.weights.h5`), which then
+    replaces `filepath` with `os.replace`: `filepath` always holds a complete
+    checkpoint (the previous one until the new one is whole).
+
+    Args:
+        filepath: str, the checkpoint file (no `{epoch}` formatting).
+        **kwargs: `keras.callbacks.ModelCheckpoint` arguments.
+    """
+
+    def __init__(self, filepath, **kwargs):
+        self.final_filepath = os.path.abspath(filepath)
+        directory, name = os.path.split(self.final_filepath)
+        suffix = ".weights.h5" if kwargs.get("save_weights_only") else os.path.splitext(name)[1]
+        super().__init__(os.path.join(directory, f".{name}.partial-checkpoint{suffix}"), **kwargs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if os.path.exists(self.filepath):
+            os.replace(self.filepath, self.final_filepath)
+
+
 def build_callbacks(
     model_dir,
     seed,
@@ -137,7 +163,7 @@ def build_callbacks(
         callbacks.append(keras.callbacks.TerminateOnNaN())
     if monitor:
         callbacks.append(
-            keras.callbacks.ModelCheckpoint(
+            AtomicModelCheckpoint(
                 os.path.join(model_dir, BEST_WEIGHTS_FILE),
                 monitor=monitor,
                 mode=monitor_mode,

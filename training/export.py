@@ -50,6 +50,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 import keras_perceiver  # noqa: F401  (registers the serializable layers and models)
+from keras_perceiver.atomic_files import staged_directory
 from keras_perceiver.export import (
     TFLITE_QUANTIZATIONS,
     FlexDelegateError,
@@ -277,104 +278,109 @@ def run(
         # reader's default one: evaluating on another split could score training examples.
         metadata["reader_options"] = {**metadata.get("reader_options", {}), **test_options}
 
-    saved_model_dir = output if "saved_model" in formats else tempfile.mkdtemp(prefix="saved_model_")
-    if os.path.exists(saved_model_dir) and "saved_model" in formats:
-        shutil.rmtree(saved_model_dir)
-    export_saved_model(
-        model,
-        saved_model_dir,
-        client_inputs=client_inputs,
-        outputs=outputs,
-        metadata=metadata,
-        output_name="outputs",
-        # A masked LM is served with its padding mask (evaluation feeds padded texts).
-        include_optional_inputs=metadata.get("kind") == "masked_lm",
-    )
-    metadata = read_metadata(saved_model_dir)
-    serving = load_saved_model(saved_model_dir)
-    batches = check_batches(metadata, check_examples) if client_inputs is not None else None
-    report = {
-        "task": task,
-        "saved_model": os.path.relpath(os.path.abspath(saved_model_dir), os.path.abspath(output)),
-        "max_abs_diff": {},
-        "file_bytes": {},
-    }
-
-    # Keras reference: the client inputs mapped by the same graph function, then the model in a tf.function.
-    def keras_outputs(inputs):
-        tensors = {key: tf.convert_to_tensor(value) for key, value in inputs.items()}
-        model_inputs = client_inputs.to_model_inputs(tensors) if client_inputs is not None else tensors
-        results = model(model_inputs, training=False)
-        if outputs is not None:
-            return dict(outputs(results))
-        return results if isinstance(results, dict) else {"outputs": results}
-
-    keras_outputs = tf.function(keras_outputs, jit_compile=False)
-    references = [{k: v.numpy() for k, v in keras_outputs(batch).items()} for batch in batches or []]
-    if batches:
-        report["check_examples"] = int(sum(len(next(iter(batch.values()))) for batch in batches))
-        # The scale the differences compare with: the largest |output| of the Keras model on the check data.
-        report["max_abs_keras_output"] = max(
-            float(np.max(np.abs(value)))
-            for reference in references
-            for value in reference.values()
-            if value.dtype.kind == "f"
+    # Everything is written to a sibling of `output` that replaces it in one step at the end: a failed or
+    # killed export leaves the previous one intact (keras_perceiver.atomic_files).
+    with staged_directory(output) as output:
+        saved_model_dir = output if "saved_model" in formats else tempfile.mkdtemp(prefix="saved_model_")
+        export_saved_model(
+            model,
+            saved_model_dir,
+            client_inputs=client_inputs,
+            outputs=outputs,
+            metadata=metadata,
+            output_name="outputs",
+            # A masked LM is served with its padding mask (evaluation feeds padded texts).
+            include_optional_inputs=metadata.get("kind") == "masked_lm",
         )
-        report["max_abs_diff"]["saved_model"] = max(
-            _max_diff(serving(batch)[key].numpy(), reference[key])
-            for batch, reference in zip(batches, references)
-            for key in reference
-        )
+        metadata = read_metadata(saved_model_dir)
+        serving = load_saved_model(saved_model_dir)
+        batches = check_batches(metadata, check_examples) if client_inputs is not None else None
+        report = {
+            "task": task,
+            "saved_model": os.path.relpath(os.path.abspath(saved_model_dir), os.path.abspath(output)),
+            "max_abs_diff": {},
+            "file_bytes": {},
+        }
 
-    if "tflite" in formats:
-        tflite_dir = os.path.join(output, "tflite")
-        os.makedirs(tflite_dir, exist_ok=True)
-        for quantization in quantizations:
-            path = os.path.join(tflite_dir, f"model_{quantization}.tflite")
-            report["file_bytes"][f"tflite_{quantization}"] = export_tflite(
-                saved_model_dir, path, quantization, select_tf_ops=select_tf_ops
+        # Keras reference: the client inputs mapped by the same graph function, then the model in a
+        # tf.function.
+        def keras_outputs(inputs):
+            tensors = {key: tf.convert_to_tensor(value) for key, value in inputs.items()}
+            model_inputs = client_inputs.to_model_inputs(tensors) if client_inputs is not None else tensors
+            results = model(model_inputs, training=False)
+            if outputs is not None:
+                return dict(outputs(results))
+            return results if isinstance(results, dict) else {"outputs": results}
+
+        keras_outputs = tf.function(keras_outputs, jit_compile=False)
+        references = [{k: v.numpy() for k, v in keras_outputs(batch).items()} for batch in batches or []]
+        if batches:
+            report["check_examples"] = int(sum(len(next(iter(batch.values()))) for batch in batches))
+            # The scale the differences compare with: the largest |output| of the Keras model on the check
+            # data.
+            report["max_abs_keras_output"] = max(
+                float(np.max(np.abs(value)))
+                for reference in references
+                for value in reference.values()
+                if value.dtype.kind == "f"
             )
-            if batches:
-                try:
-                    run_tflite = load_tflite(path)
-                except FlexDelegateError as error:  # converted, but this TensorFlow cannot run it
-                    report.setdefault("not_checked", {})[f"tflite_{quantization}"] = str(error)
-                    print(f"export: tflite_{quantization} written but NOT checked: {error}")
-                    continue
-                diffs, agree = [], []
-                for batch, reference in zip(batches, references):
-                    results = run_tflite(batch)
-                    float_keys = [key for key in reference if reference[key].dtype.kind == "f"]
-                    diffs += [_max_diff(results[key], reference[key]) for key in float_keys]
-                    if "top_k_class_ids" in reference:
-                        agree += list(results["top_k_class_ids"][:, 0] == reference["top_k_class_ids"][:, 0])
-                report["max_abs_diff"][f"tflite_{quantization}"] = max(diffs)
-                if agree:
-                    report.setdefault("top1_agreement", {})[f"tflite_{quantization}"] = float(np.mean(agree))
-    if "saved_model" not in formats:
-        shutil.rmtree(saved_model_dir, ignore_errors=True)
-        report["saved_model"] = None
-    bound = tolerance * max(1.0, report.get("max_abs_keras_output", 1.0))
-    report["tolerance_bound"] = bound
-    os.makedirs(output, exist_ok=True)
-    with open(os.path.join(output, "export_report.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    history = os.path.join(model_dir, "history.csv")
-    if os.path.exists(history):  # training.evaluate draws the training curves from it
-        shutil.copyfile(history, os.path.join(output, "history.csv"))
-    for name, diff in report["max_abs_diff"].items():
-        print(f"export: {name} vs Keras max_abs_diff={diff:.3g}")
-    failures = {
-        name: diff
-        for name, diff in report["max_abs_diff"].items()
-        if name in ("saved_model", "tflite_float32") and not diff <= bound
-    }
-    if failures:
-        raise RuntimeError(
-            f"training.export: exported model disagrees with Keras by more than {bound:.3g} "
-            f"(tolerance {tolerance} x max(1, max |Keras output|)): {failures}"
-        )
-    return report
+            report["max_abs_diff"]["saved_model"] = max(
+                _max_diff(serving(batch)[key].numpy(), reference[key])
+                for batch, reference in zip(batches, references)
+                for key in reference
+            )
+
+        if "tflite" in formats:
+            tflite_dir = os.path.join(output, "tflite")
+            os.makedirs(tflite_dir, exist_ok=True)
+            for quantization in quantizations:
+                path = os.path.join(tflite_dir, f"model_{quantization}.tflite")
+                report["file_bytes"][f"tflite_{quantization}"] = export_tflite(
+                    saved_model_dir, path, quantization, select_tf_ops=select_tf_ops
+                )
+                if batches:
+                    try:
+                        run_tflite = load_tflite(path)
+                    except FlexDelegateError as error:  # converted, but this TensorFlow cannot run it
+                        report.setdefault("not_checked", {})[f"tflite_{quantization}"] = str(error)
+                        print(f"export: tflite_{quantization} written but NOT checked: {error}")
+                        continue
+                    diffs, agree = [], []
+                    for batch, reference in zip(batches, references):
+                        results = run_tflite(batch)
+                        float_keys = [key for key in reference if reference[key].dtype.kind == "f"]
+                        diffs += [_max_diff(results[key], reference[key]) for key in float_keys]
+                        if "top_k_class_ids" in reference:
+                            top1 = results["top_k_class_ids"][:, 0]
+                            agree += list(top1 == reference["top_k_class_ids"][:, 0])
+                    report["max_abs_diff"][f"tflite_{quantization}"] = max(diffs)
+                    if agree:
+                        agreement = report.setdefault("top1_agreement", {})
+                        agreement[f"tflite_{quantization}"] = float(np.mean(agree))
+        if "saved_model" not in formats:
+            shutil.rmtree(saved_model_dir, ignore_errors=True)
+            report["saved_model"] = None
+        bound = tolerance * max(1.0, report.get("max_abs_keras_output", 1.0))
+        report["tolerance_bound"] = bound
+        os.makedirs(output, exist_ok=True)
+        with open(os.path.join(output, "export_report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        history = os.path.join(model_dir, "history.csv")
+        if os.path.exists(history):  # training.evaluate draws the training curves from it
+            shutil.copyfile(history, os.path.join(output, "history.csv"))
+        for name, diff in report["max_abs_diff"].items():
+            print(f"export: {name} vs Keras max_abs_diff={diff:.3g}")
+        failures = {
+            name: diff
+            for name, diff in report["max_abs_diff"].items()
+            if name in ("saved_model", "tflite_float32") and not diff <= bound
+        }
+        if failures:
+            raise RuntimeError(
+                f"training.export: exported model disagrees with Keras by more than {bound:.3g} "
+                f"(tolerance {tolerance} x max(1, max |Keras output|)): {failures}"
+            )
+        return report
 
 
 FLAGS = flags.FLAGS

@@ -55,6 +55,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
+from keras_perceiver.atomic_files import staged_directory, staged_file
 from keras_perceiver.export import export_saved_model, load_saved_model, serving_input_signature
 from training import pipeline
 from training.callbacks import BACKUP_SUBDIR, BEST_WEIGHTS_FILE, backup_epoch, build_callbacks
@@ -498,7 +499,8 @@ def _run(params, task, strategy, chief, out_dir, verbose):
         "model_config": model.get_config(),
         "init_from": initialization,
     }
-    model.save(os.path.join(out_dir, "model.keras"))
+    with staged_file(os.path.join(out_dir, "model.keras"), suffix=".keras") as path:
+        model.save(path)
     if params["export"]:
         saved_model_dir = os.path.join(out_dir, "saved_model")
         # The serving signature takes the inputs the pipeline feeds (optional ones such as masks included).
@@ -511,7 +513,8 @@ def _run(params, task, strategy, chief, out_dir, verbose):
                 for name, spec in signature.items()
                 if name in fed
             }
-        export_saved_model(model, saved_model_dir, input_signature=signature, output_name=task.output_name)
+        with staged_directory(saved_model_dir) as staging:
+            export_saved_model(model, staging, input_signature=signature, output_name=task.output_name)
         metrics["export_max_abs_diff"] = check_export(
             model, saved_model_dir, eval_data, params["export_check_batches"]
         )
@@ -520,7 +523,7 @@ def _run(params, task, strategy, chief, out_dir, verbose):
             f"{task.name}: SavedModel vs Keras max_abs_diff={metrics['export_max_abs_diff']:.3g} "
             f"({saved_model_dir})"
         )
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+    with staged_file(os.path.join(out_dir, "metrics.json")) as path, open(path, "w") as f:
         json.dump(portable_metrics(metrics, out_dir), f, indent=2, default=str)
     if params["export"] and not metrics["export_max_abs_diff"] <= params["export_tolerance"]:
         raise RuntimeError(

@@ -9,16 +9,17 @@ A preset directory holds, in Keras' own formats:
 - `metadata.json`: the keras_perceiver and Keras versions, the registered
   class name, the parameter count and the format version.
 
-Directories are written into a temporary sibling first and renamed into
-place, so a failure never leaves a partial preset behind.
+Directories are written into a temporary sibling first and swapped into
+place in one step (`keras_perceiver.atomic_files`), so a failure or a kill
+at any moment leaves either the previous preset or the new one, complete.
 """
 
 import json
 import os
-import shutil
-import tempfile
 
 import keras
+
+from keras_perceiver.atomic_files import staged_directory
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -40,8 +41,9 @@ def save_to_preset(model, directory, overwrite=False):
     Raises:
         FileExistsError: if `directory` exists, is not empty and `overwrite`
             is False, or is a file.
-        OSError, ValueError: from writing; nothing is left at `directory`
-            (an existing preset is kept as it was).
+        OSError, ValueError: from writing (e.g. `OSError` EFBIG or ENOSPC
+            for a full disk); an existing preset is kept as it was, and a
+            new `directory` is not created.
     """
     import keras_perceiver  # the package imports this module: read its version at call time
 
@@ -53,10 +55,7 @@ def save_to_preset(model, directory, overwrite=False):
             f"save_to_preset: {directory} exists and is not empty. Pass overwrite=True to replace it, "
             "or choose a new directory."
         )
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.partial-", dir=parent)
-    try:
+    with staged_directory(directory) as staging:
         config = keras.saving.serialize_keras_object(model)
         _write_json(os.path.join(staging, CONFIG_FILE), config)
         model.save_weights(os.path.join(staging, WEIGHTS_FILE))
@@ -68,32 +67,12 @@ def save_to_preset(model, directory, overwrite=False):
             "parameter_count": int(model.count_params()),
         }
         _write_json(os.path.join(staging, METADATA_FILE), metadata)
-        _move_into_place(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _write_json(path, value):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=2, sort_keys=True)
         f.write("\n")
-
-
-def _move_into_place(staging, directory):
-    """Rename `staging` to `directory`, replacing an existing directory only once the new one is complete."""
-    backup = None
-    if os.path.isdir(directory):
-        backup = f"{staging}-old"  # unique like `staging`, in the same parent
-        os.rename(directory, backup)
-    try:
-        os.rename(staging, directory)
-    except BaseException:
-        if backup is not None:
-            os.rename(backup, directory)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
 
 
 def is_preset_directory(preset):

@@ -11,6 +11,7 @@ from tests.test_case import TestCase
 from training.callbacks import (
     BACKUP_METADATA_FILE,
     HISTORY_FILE,
+    AtomicModelCheckpoint,
     EpochSeeds,
     backup_epoch,
     build_callbacks,
@@ -110,7 +111,7 @@ class CallbacksTest(TestCase):
             EpochSeeds,
             keras.callbacks.BackupAndRestore,
             keras.callbacks.TerminateOnNaN,
-            keras.callbacks.ModelCheckpoint,
+            AtomicModelCheckpoint,
             keras.callbacks.TensorBoard,
             keras.callbacks.CSVLogger,
         ):
@@ -119,3 +120,34 @@ class CallbacksTest(TestCase):
             directory, 0, backup=False, tensorboard=False, terminate_on_nan=False, history=False
         )
         self.assertEqual([type(c) for c in minimal], [EpochSeeds])
+
+    def test_checkpoint_replaces_its_file_in_one_step(self):
+        directory = self.make_temp_dir()
+        path = os.path.join(directory, "best.weights.h5")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        x, y = np.ones((8, 3), "float32"), np.zeros((8, 2), "float32")
+        checkpoint = AtomicModelCheckpoint(path, monitor="loss", save_best_only=True, save_weights_only=True)
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[checkpoint])
+        self.assertEqual(os.listdir(directory), ["best.weights.h5"])
+        saved = [w.numpy() for w in model.weights]
+        # A write that dies half-way (here: raises after writing half of its bytes) leaves the last good file.
+        real = keras.Model.save_weights
+
+        def broken(self, target, *args, **kwargs):
+            real(self, target, *args, **kwargs)
+            with open(target, "r+b") as f:
+                f.truncate(os.path.getsize(target) // 2)
+            raise OSError("disk died")
+
+        keras.Model.save_weights = broken
+        checkpoint.best = float("inf")  # the next epoch is the best so far: it is saved
+        try:
+            with self.assertRaisesRegex(OSError, "disk died"):
+                model.fit(x, y * 0 + 5, epochs=1, verbose=0, callbacks=[checkpoint])
+        finally:
+            keras.Model.save_weights = real
+        restored = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        restored.load_weights(path)
+        for ours, theirs in zip(restored.weights, saved):
+            self.assertAllClose(ours, theirs, atol=0)
