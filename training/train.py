@@ -210,7 +210,67 @@ def resolve_params(**overrides):
     params["dataset"] = params["dataset"] or task.dataset
     params["overrides"] = dict(params["overrides"] or {})
     params["data_options"] = dict(params["data_options"] or {})
+    check_params(params)
     return params
+
+
+# Numeric parameters: (low, high, low inclusive, high inclusive, may be None).
+NUMERIC_PARAMS = {
+    "epochs": (1, None, True, True, False),
+    "batch_size": (1, None, True, True, False),
+    "steps_per_epoch": (1, None, True, True, True),
+    "max_train_steps": (1, None, True, True, True),
+    "learning_rate": (0, None, False, True, False),
+    "warmup_steps": (0, None, True, True, False),
+    "decay_start_fraction": (0, 1, True, True, False),
+    "weight_decay": (0, None, True, True, False),
+    "clip_norm": (0, None, False, True, True),
+    "label_smoothing": (0, 1, True, False, False),
+    "crop_padding": (0, None, True, True, False),
+    "mixup_alpha": (0, None, True, True, False),
+    "cutmix_alpha": (0, None, True, True, False),
+    "mask_ratio": (0, 1, False, False, False),
+    "cpu_devices": (1, None, True, True, True),
+    "test_fraction": (0, 1, False, False, True),
+    "export_tolerance": (0, None, False, True, False),
+    "export_check_batches": (1, None, True, True, False),
+}
+INTEGER_PARAMS = (
+    "epochs", "batch_size", "steps_per_epoch", "max_train_steps", "warmup_steps", "crop_padding",
+    "cpu_devices", "export_check_batches", "seed",
+)
+CHOICE_PARAMS = {
+    "schedule": SCHEDULES,
+    "optimizer": OPTIMIZERS,
+    "mixed_precision": MIXED_PRECISION_POLICIES,
+    "strategy": STRATEGIES,
+}
+
+
+def check_params(params):
+    """Raise a ValueError naming the parameter (flag) and its value when it is out of range or mistyped.
+
+    Run before anything is read or built, so that a bad flag fails at once.
+    """
+    for name in INTEGER_PARAMS:
+        value = params[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"`{name}` must be an integer. Received: {name}={value!r}")
+    for name, (low, high, low_closed, high_closed, optional) in NUMERIC_PARAMS.items():
+        value = params[name]
+        if value is None and optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(f"`{name}` must be a number. Received: {name}={value!r}")
+        too_low = value < low if low_closed else value <= low
+        too_high = high is not None and (value > high if high_closed else value >= high)
+        if too_low or too_high:
+            interval = f"{'[' if low_closed else '('}{low}, {high if high is not None else 'inf'}"
+            interval += "]" if high_closed and high is not None else ")"
+            raise ValueError(f"`{name}` must lie in {interval}. Received: {name}={value!r}")
+    for name, choices in CHOICE_PARAMS.items():
+        if params[name] not in choices:
+            raise ValueError(f"`{name}` must be one of {list(choices)}. Received: {name}={params[name]!r}")
 
 
 def split_reader_options(params, task, split):
