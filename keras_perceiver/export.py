@@ -16,6 +16,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 DEFAULT_ENDPOINT = "serve"
@@ -218,6 +219,72 @@ def read_metadata(path):
         return json.load(f)
 
 
+def check_request(input_signature, inputs):
+    """The request `inputs` as tensors of the signature's dtypes, or a named error before the call.
+
+    Args:
+        input_signature: dict name -> `tf.TensorSpec`, the endpoint's inputs.
+        inputs: dict name -> array, list or tensor.
+
+    Returns:
+        dict name -> tensor. NumPy values of the same kind (float, signed or
+        unsigned integer, bool, string) are cast to the signature's dtype.
+
+    Raises:
+        ValueError: for a request that is not a dict, unknown or missing
+            inputs, a wrong rank or static dimension, or integers outside
+            the signature's dtype (e.g. 300 for `uint8`).
+        TypeError: for a value whose kind of dtype differs from the
+            signature's (e.g. floats for `uint8` images, numbers for text).
+    """
+    if not isinstance(inputs, dict):
+        raise ValueError(
+            f"The request must be a dict of {sorted(input_signature)}. Received: {type(inputs).__name__}"
+        )
+    unknown = sorted(set(inputs) - set(input_signature))
+    missing = sorted(set(input_signature) - set(inputs))
+    if unknown or missing:
+        raise ValueError(
+            f"The request must hold the inputs {sorted(input_signature)}. Received: {sorted(inputs)} "
+            f"(unknown {unknown}, missing {missing})"
+        )
+    tensors = {}
+    for name, spec in input_signature.items():
+        value = inputs[name]
+        tensor = value if tf.is_tensor(value) else tf.convert_to_tensor(np.asarray(value))
+        if _dtype_kind(tensor.dtype) != _dtype_kind(spec.dtype):
+            raise TypeError(
+                f"Request input `{name}` must be {spec.dtype.name}. Received: dtype={tensor.dtype.name}"
+            )
+        if tensor.dtype != spec.dtype and _dtype_kind(spec.dtype) == "integer" and tf.size(tensor) > 0:
+            low, high = int(tf.reduce_min(tensor)), int(tf.reduce_max(tensor))
+            if low < spec.dtype.min or high > spec.dtype.max:
+                raise ValueError(
+                    f"Request input `{name}` must fit {spec.dtype.name} "
+                    f"[{spec.dtype.min}, {spec.dtype.max}]. Received: min={low}, max={high}"
+                )
+        if tensor.dtype != spec.dtype:
+            tensor = tf.cast(tensor, spec.dtype)
+        if not spec.shape.is_compatible_with(tensor.shape):
+            raise ValueError(
+                f"Request input `{name}` must have shape {tuple(spec.shape)} (None: any size). "
+                f"Received: {name}.shape={tuple(tensor.shape)}"
+            )
+        tensors[name] = tensor
+    return tensors
+
+
+def _dtype_kind(dtype):
+    dtype = tf.as_dtype(dtype)
+    if dtype == tf.string:
+        return "string"
+    if dtype == tf.bool:
+        return "bool"
+    if dtype.is_floating:
+        return "float"
+    return "integer"
+
+
 def load_saved_model(path, endpoint=SERVING_DEFAULT):
     """Load a SavedModel written by `export_saved_model` as a callable.
 
@@ -248,7 +315,7 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
         def call(inputs):
             if not isinstance(inputs, dict) and len(input_signature) == 1:
                 inputs = {next(iter(input_signature)): inputs}
-            return signature(**{name: tf.convert_to_tensor(value) for name, value in inputs.items()})
+            return signature(**check_request(input_signature, inputs))
 
     elif endpoint != SERVING_DEFAULT and hasattr(loaded, endpoint):
         function = getattr(loaded, endpoint)
