@@ -122,3 +122,21 @@ class FourierPositionEncodingTest(TestCase):
             layer(np.ones((2, 1), "float32"), positions=np.zeros((6,), "float32"))
         with self.assertRaisesRegex(ValueError, r"pass `positions`.*index_dims=None, positions=None"):
             FourierPositionEncoding(num_bands=2, max_resolution=(4, 5))(np.ones((2, 1), "float32"))
+
+
+def test_224x224_features_equal_transformers_within_6e8():
+    """The README's figure: the Fourier features of a 224x224 image with 64 bands (the vision preset's) equal
+    transformers' (`PerceiverFourierPositionEncoding`, torch float32 `linspace`) to 6e-8."""
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    modeling = pytest.importorskip("transformers.models.perceiver.modeling_perceiver")
+    reference = modeling.PerceiverFourierPositionEncoding(num_bands=64, max_resolution=(224, 224))
+    with torch.no_grad():
+        expected = reference(index_dims=(224, 224), batch_size=1, device="cpu", dtype=torch.float32).numpy()
+    layer = FourierPositionEncoding(num_bands=64, index_dims=(224, 224))
+    ours = keras.ops.convert_to_numpy(layer(np.zeros((1, 224 * 224, 1), "float32")))
+    assert ours.shape == expected.shape == (1, 224 * 224, 2 + 2 * 2 * 64)
+    difference = float(np.max(np.abs(ours - expected)))
+    print(f"Fourier features 224x224, 64 bands: max |ours - transformers| = {difference:.2g}")
+    assert difference <= 6e-8

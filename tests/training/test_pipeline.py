@@ -133,3 +133,27 @@ class PipelineTest(TestCase):
             list(evaluation)
         finite = pipeline.eval_dataset(_load_examples, _to_inputs, 10)
         self.assertLen(list(finite), 3)
+
+    def test_two_input_pipelines_read_disjoint_shards(self):
+        # What each worker of a two-worker MultiWorkerMirroredStrategy reads: the dataset function called
+        # with its `InputContext` (the strategy does the same call on each worker).
+        class OneWorkerOfTwo:
+            num_replicas_in_sync = 2
+
+            def __init__(self, worker):
+                self.worker = worker
+
+            def distribute_datasets_from_function(self, dataset_fn):
+                return dataset_fn(tf.distribute.InputContext(2, self.worker, 2))
+
+        seen = []
+        for worker in (0, 1):
+            dataset = pipeline.train_dataset(
+                OneWorkerOfTwo(worker), _load_examples, _to_inputs, 4, 6, 0, 1, num_examples=NUM_EXAMPLES
+            )
+            values = [int(v) for x, _ in dataset for v in x["value"].numpy()]
+            self.assertLen(values, 6 * 2)  # 6 steps of a per-replica batch of 2: the worker's half
+            self.assertLen(set(values), len(values), "a worker reads each of its examples once per epoch")
+            seen.append(set(values))
+        self.assertEqual(seen[0] & seen[1], set())
+        self.assertEqual(seen[0] | seen[1], set(range(NUM_EXAMPLES)))
