@@ -18,7 +18,7 @@ DEBIAN_DATA_ROOT ?= $(CURDIR)/.data/debian
 export KERAS_PERCEIVER_DATA_ROOT ?= $(DEBIAN_DATA_ROOT)
 TFIO_TESTS ?= tests/training/data/test_audio_files.py \
 	tests/training/test_export.py::ExportJobTest::test_text_model_tflite_with_select_tf_ops
-PYTEST_FLAGS ?= -q -ra
+PYTEST_FLAGS ?= -q -ra --durations=30
 DEMO_FLAGS ?= --task=digits --model_dir=runs/digits
 
 # Quiet TensorFlow's C++ start-up logging (CUDA probes, CPU feature notes).

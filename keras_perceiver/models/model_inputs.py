@@ -197,7 +197,7 @@ def _check_values(model, key, value, expected_dtype):
             raise ValueError(
                 f"{name}: input `{key}` holds non-finite values (check_numerics=True). Expected finite "
                 f"floats. Received: {int((~finite).sum())} NaN/inf of {array.size}, the first "
-                f"{array[first]!r} at index {first}"
+                f"{array[first].item()!r} at index {first}"
             )
 
 

@@ -94,6 +94,26 @@ def _read_json(directory, filename):
         raise ValueError(f"Preset directory {directory}: {filename} is not valid JSON ({error}).") from error
 
 
+# Modules a preset's config may name: deserializing imports them.
+SAFE_MODULES = ("keras_perceiver", "keras")
+
+
+def _check_modules(config, directory):
+    """Raise a ValueError if the serialized config names a module outside `SAFE_MODULES`."""
+    if isinstance(config, dict):
+        module = config.get("module")
+        if isinstance(module, str) and module.split(".")[0] not in SAFE_MODULES:
+            raise ValueError(
+                f"Preset directory {directory}: {CONFIG_FILE} names the module {module!r}, which loading "
+                f"would import. Expected modules of {list(SAFE_MODULES)}. Received: module={module!r}"
+            )
+        for value in config.values():
+            _check_modules(value, directory)
+    elif isinstance(config, list):
+        for value in config:
+            _check_modules(value, directory)
+
+
 def load_preset_directory(cls, directory, weights=None, **kwargs):
     """Rebuild the model saved in `directory` by `save_to_preset`.
 
@@ -113,8 +133,10 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
 
     Raises:
         FileNotFoundError: for a missing config, metadata or weights file.
-        ValueError: for corrupt files, a model of another class, or weights
-            that do not fit the model.
+        ValueError: for corrupt files, a model of another class, weights
+            that do not fit the model, or a config that names a module
+            outside keras_perceiver and Keras or carries code (Keras'
+            `safe_mode`).
     """
     directory = os.path.abspath(os.fspath(directory))
     metadata = _read_json(directory, METADATA_FILE)
@@ -151,8 +173,10 @@ def load_preset_directory(cls, directory, weights=None, **kwargs):
     else:
         inner = {**inner, **kwargs}
     config = {**config, "config": inner}
+    _check_modules(config, directory)
     try:
-        model = keras.saving.deserialize_keras_object(config)
+        # safe_mode: a config cannot carry Python code (lambdas); `_check_modules`: nor import other modules.
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
     except (TypeError, ValueError) as error:
         raise ValueError(
             f"Preset directory {directory}: could not rebuild the model of {CONFIG_FILE} "

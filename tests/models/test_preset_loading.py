@@ -192,3 +192,29 @@ class SaveToPresetTest(TestCase):
         io_model().save_weights(io_weights)
         with self.assertRaisesRegex(ValueError, "do not load"):
             PerceiverOpticalFlow.from_preset(directory, weights=io_weights)
+
+    def test_a_config_cannot_import_other_modules_or_carry_code(self):
+        directory = os.path.join(self.make_temp_dir(), "preset")
+        flow_model().save_to_preset(directory)
+        config_path = os.path.join(directory, "config.json")
+        with open(config_path) as f:
+            config = json.load(f)
+        # Deserializing imports the modules a config names: any other than keras_perceiver's and Keras' is
+        # refused before the import.
+        bad = json.loads(json.dumps(config))
+        bad["config"]["backbone"]["module"] = "antigravity_or_worse"
+        with open(config_path, "w") as f:
+            json.dump(bad, f)
+        with self.assertRaisesRegex(ValueError, r"Received: module='antigravity_or_worse'"):
+            PerceiverOpticalFlow.from_preset(directory)
+        # A Python lambda in place of a layer: refused by Keras' safe_mode.
+        bad = json.loads(json.dumps(config))
+        bad["config"]["backbone"] = {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "config": {"function": {"class_name": "__lambda__", "config": {"code": "print('pwned')"}}},
+        }
+        with open(config_path, "w") as f:
+            json.dump(bad, f)
+        with self.assertRaisesRegex(ValueError, "safe_mode|could not rebuild"):
+            PerceiverOpticalFlow.from_preset(directory)

@@ -207,3 +207,70 @@ class FaultToleranceTest(TestCase):
         print(f"multi-worker test: max |chief - worker| weight difference = {max_diff}")
         self.assertEqual(max_diff, 0.0)
         self.assertEqual(chief["test_accuracy"], worker["test_accuracy"])
+
+    def test_a_killed_worker_of_two_resumes_to_the_uninterrupted_weights(self):
+        # Worker 1 is SIGKILLed mid-run; worker 0 then blocks in a collective, so recovery restarts every
+        # worker (the cluster's way), and both resume from their BackupAndRestore backups.
+        root = self.make_temp_dir()
+        flags = [
+            "--strategy=multi_worker",
+            "--epochs=4",
+            "--max_train_steps=3",
+            "--deterministic",
+            "--validate=false",
+        ]
+
+        def start_workers(model_dir, label):
+            workers = [f"localhost:{port}" for port in _free_ports(2)]
+            processes = []
+            for index in range(2):
+                tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+                processes.append(
+                    _start(
+                        _train_command(model_dir, *flags),
+                        os.path.join(root, f"{label}_worker_{index}.log"),
+                        TF_CONFIG=json.dumps(tf_config),
+                    )
+                )
+            return processes
+
+        reference_dir, resumed_dir = os.path.join(root, "uninterrupted"), os.path.join(root, "resumed")
+        reference = start_workers(reference_dir, "reference")
+        for process in reference:
+            self.assertEqual(_wait(process), 0, msg=_log_tail(process))
+
+        interrupted = start_workers(resumed_dir, "interrupted")
+        metadata = os.path.join(resumed_dir, "worker_1", "backup", "training_metadata.json")
+        killed_at_epoch = None
+        deadline = time.monotonic() + PROCESS_TIMEOUT_S
+        while time.monotonic() < deadline and interrupted[1].poll() is None:
+            try:
+                with open(metadata) as f:
+                    epoch = json.load(f)["epoch"]
+            except (OSError, ValueError, KeyError):
+                epoch = 0
+            if epoch >= 2:  # the event: worker 1's backup of epoch 2 is complete
+                interrupted[1].send_signal(signal.SIGKILL)
+                killed_at_epoch = epoch
+                break
+            time.sleep(0.05)
+        self.assertEqual(_wait(interrupted[1]), -signal.SIGKILL, msg=_log_tail(interrupted[1]))
+        self.assertIsNotNone(killed_at_epoch)
+        # The survivor cannot finish without its peer: it is stopped too (it blocks or fails).
+        interrupted[0].send_signal(signal.SIGKILL)
+        _wait(interrupted[0])
+        self.assertFalse(os.path.exists(os.path.join(resumed_dir, "model.keras")), msg="the run had finished")
+
+        resumed = start_workers(resumed_dir, "resumed")
+        for process in resumed:
+            self.assertEqual(_wait(process), 0, msg=_log_tail(process))
+        resumed_metrics = _metrics(resumed_dir)
+        self.assertGreaterEqual(resumed_metrics["initial_epoch"], 2)
+        self.assertLess(resumed_metrics["initial_epoch"], 4)
+        resumed_weights, reference_weights = _final_weights(resumed_dir), _final_weights(reference_dir)
+        max_diff = max(float(np.max(np.abs(a - b))) for a, b in zip(resumed_weights, reference_weights))
+        print(
+            f"multi-worker kill/restart: worker 1 killed after epoch {killed_at_epoch}, resumed from epoch "
+            f"{resumed_metrics['initial_epoch']}; max |resumed - uninterrupted| weights = {max_diff}"
+        )
+        self.assertEqual(max_diff, 0.0)
