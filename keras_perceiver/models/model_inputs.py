@@ -224,7 +224,8 @@ class ModelInputsMixin:
       and datasets without a `padding_mask` work too.
     - `predict` on an empty batch (every input of batch size 0) returns the
       model's empty outputs, where Keras' `predict` loop would end in an
-      `UnboundLocalError` (it has no batch to concatenate).
+      `UnboundLocalError` (it has no batch to concatenate); `evaluate` and
+      `fit` on an empty batch raise a `ValueError` (no metric to report).
     """
 
     check_numerics = False
@@ -238,9 +239,15 @@ class ModelInputsMixin:
                 return {name: (0, preprocessor.vocab_size)}
         return {}
 
-    def _check_array_inputs(self, x):
+    def _check_array_inputs(self, x, method=None):
         if _dict_of_arrays(x):
             check_model_inputs(self, x)
+            if method and _is_empty_batch(x):
+                shapes = {key: tuple(np.shape(value)) for key, value in x.items() if value is not None}
+                raise ValueError(
+                    f"{self.__class__.__name__}.{method}: the inputs hold no examples. Expected a batch size "
+                    f"of at least 1. Received: {shapes}"
+                )
 
     def predict(self, x, *args, **kwargs):
         self._check_array_inputs(x)
@@ -250,11 +257,11 @@ class ModelInputsMixin:
         return super().predict(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        self._check_array_inputs(x)
+        self._check_array_inputs(x, "evaluate")
         return super().evaluate(x, *args, **kwargs)
 
     def fit(self, x=None, *args, **kwargs):
-        self._check_array_inputs(x)
+        self._check_array_inputs(x, "fit")
         return super().fit(x, *args, **kwargs)
 
     def __call__(self, inputs, *args, **kwargs):

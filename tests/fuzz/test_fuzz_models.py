@@ -231,10 +231,32 @@ def cases(spec, rng):
             )
 
 
+def zero_targets(model, inputs):
+    """Zero targets shaped like the model's outputs for the batch of `inputs` (free sizes from the inputs)."""
+    import keras
+
+    first = next(v for v in inputs.values() if v is not None and np.ndim(v))
+    batch = np.shape(first)[0]
+    free = np.shape(first)[1] if np.ndim(first) > 1 else 1
+
+    def zeros(tensor):
+        shape = [batch] + [free if d is None else d for d in tensor.shape[1:]]
+        return np.zeros(shape, "float32")
+
+    return keras.tree.map_structure(zeros, model.outputs if len(model.outputs) > 1 else model.outputs[0])
+
+
+def targets_batch(targets):
+    import keras
+
+    return min(np.shape(leaf)[0] for leaf in keras.tree.flatten(targets))
+
+
 class ModelFuzzTest(TestCase, parameterized.TestCase):
     @parameterized.named_parameters((name, name) for name in BUILDERS)
     def test_fuzz(self, name):
         model = BUILDERS[name]()
+        model.compile(loss="mse")
         rng = np.random.RandomState(sum(map(ord, name)))
         spec = Inputs(model, rng)
         fuzzer = Fuzzer(name, MINIMUM_CASES)
@@ -247,6 +269,15 @@ class ModelFuzzTest(TestCase, parameterized.TestCase):
                     lambda inputs=inputs: model.predict(inputs, verbose=0),
                     expect,
                     validate,
+                )
+            if i % 5 == 0:
+                targets = zero_targets(model, inputs)
+                if expect is WORKS and not targets_batch(targets):
+                    expect = Raises(ValueError, "hold no examples")
+                fuzzer.check(
+                    f"evaluate: {label}",
+                    lambda inputs=inputs, targets=targets: model.evaluate(inputs, targets, verbose=0),
+                    expect,
                 )
         model.check_numerics = False
         fuzzer.finish(self)
