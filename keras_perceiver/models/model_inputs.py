@@ -187,7 +187,7 @@ def _check_values(model, key, value, expected_dtype):
         and (array.min() < low_high[0] or array.max() >= low_high[1])
     ):
         raise ValueError(
-            f"{name}: input `{key}` (token ids) must lie in [{low_high[0]}, {low_high[1]}). "
+            f"{name}: input `{key}`: token ids must lie in [{low_high[0]}, {low_high[1]}). "
             f"Received: min={array.min()}, max={array.max()}"
         )
     if getattr(model, "check_numerics", False) and array.dtype.kind == "f" and array.size:

@@ -180,7 +180,7 @@ class HiPClassifierTest(TestCase):
         with self.assertRaisesRegex(TypeError, r"either `backbone` or"):
             HiPClassifier(backbone=backbone, num_groups=(4, 1, 4))
         model = HiPClassifier(**SMALL)
-        with self.assertRaisesRegex(ValueError, r"\['image'\].*unexpected \['label'\]"):
+        with self.assertRaisesRegex(ValueError, r"unknown inputs \['label'\]"):
             model({**small_inputs(), "label": np.zeros((2, 1, 5), "float32")})
-        with self.assertRaisesRegex(ValueError, r"`image` must have the shape \(B, 12, 3\)"):
+        with self.assertRaisesRegex(ValueError, r"`image` must have shape \(B, 12, 3\)"):
             model({"image": np.zeros((2, 11, 3), "float32")})
