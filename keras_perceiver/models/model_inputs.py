@@ -29,8 +29,8 @@ def _is_concrete(value):
 def _eager_numpy(value):
     try:
         value.numpy()
-    except (AttributeError, NotImplementedError, TypeError, ValueError):
-        return False  # a symbolic (graph) tensor
+    except (AttributeError, NotImplementedError, TypeError, ValueError, RuntimeError):
+        return False  # a symbolic (graph) tensor, or a torch tensor that requires grad
     return True
 
 
