@@ -63,6 +63,7 @@ import math
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -122,8 +123,14 @@ def read_haiku_params(path, allow_pickle=False):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Expected a DeepMind Haiku parameter file. Received: path={path!r}")
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: np.asarray(archive[name], np.float32) for name in archive.files}
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {name: np.asarray(archive[name], np.float32) for name in archive.files}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:  # numpy's verdict
+            raise ValueError(
+                f"{path!r} is not a readable .npz archive of numeric arrays (truncated, or another format). "
+                f"Received: {os.path.getsize(path)} bytes; numpy says: {error}"
+            ) from error
     if not allow_pickle:
         raise ValueError(
             f"{path!r} is a pickle: reading it can execute arbitrary code hidden in the file. Pass "

@@ -135,3 +135,66 @@ class ConverterFuzzTest(TestCase):
         for label, path, expect in self.cases(np.random.RandomState(7)):
             fuzzer.check(label, lambda path=path: from_transformers(path), expect)
         fuzzer.finish(self)
+
+
+class DeepMindConverterFuzzTest(TestCase):
+    """`from_deepmind` on damaged Haiku parameter files (`.npz`; pickles are refused without opt-in)."""
+
+    def test_fuzz(self):
+        from keras_perceiver.convert.from_deepmind import from_deepmind
+        from tests.convert.test_from_deepmind import BASE, HEADS, _randomize, haiku_params
+
+        root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, root, True)
+        reference = _randomize(
+            transformers.PerceiverForMaskedLM(transformers.PerceiverConfig(**BASE)), seed=2
+        )
+        flat = {
+            f"{scope}/{k}": v for scope, values in haiku_params(reference).items() for k, v in values.items()
+        }
+        rng = np.random.RandomState(9)
+        fuzzer = Fuzzer("from_deepmind", 30)
+
+        def write(params, name):
+            path = os.path.join(root, f"{name}.npz")
+            np.savez(path, **params)
+            return path
+
+        def convert(path, **kwargs):
+            return from_deepmind(path, **{**HEADS, **kwargs})
+
+        for draw in range(DRAWS):
+            good = write(flat, f"good{draw}")
+            fuzzer.check("valid npz", lambda p=good: convert(p), WORKS)
+            with open(good, "rb") as f:
+                data = f.read()
+            cut = int(rng.randint(0, len(data)))
+            path = os.path.join(root, f"cut{draw}.npz")
+            with open(path, "wb") as f:
+                f.write(data[:cut])
+            fuzzer.check(f"npz cut at {cut}", lambda p=path: convert(p), Raises(ValueError, f"{cut} bytes"))
+            garbage = bytes(rng.randint(0, 256, size=rng.randint(1, 300)).astype(np.uint8))
+            path = os.path.join(root, f"garbage{draw}.npz")
+            with open(path, "wb") as f:
+                f.write(garbage)
+            fuzzer.check(
+                "npz garbage", lambda p=path: convert(p), Raises(ValueError, f"{len(garbage)} bytes")
+            )
+            keys = sorted(flat)
+            missing = keys[rng.randint(0, len(keys))]
+            path = write({k: v for k, v in flat.items() if k != missing}, f"missing{draw}")
+            fuzzer.check(f"without {missing}", lambda p=path: convert(p), Raises(ValueError, repr(missing)))
+            path = os.path.join(root, f"params{draw}.pickle")
+            with open(path, "wb") as f:
+                f.write(b"\x80\x04N.")  # a pickle of None
+            fuzzer.check(
+                "pickle, no opt-in", lambda p=path: convert(p), Raises(ValueError, "allow_pickle=True")
+            )
+            architecture = str(rng.choice(["vision", "language", "flow", "hip"]))
+            expect = Raises(ValueError, repr(architecture))
+            fuzzer.check(
+                f"architecture {architecture}",
+                lambda a=architecture, p=good: convert(p, architecture=a),
+                expect,
+            )
+        fuzzer.finish(self)

@@ -279,5 +279,11 @@ class ModelFuzzTest(TestCase, parameterized.TestCase):
                     lambda inputs=inputs, targets=targets: model.evaluate(inputs, targets, verbose=0),
                     expect,
                 )
+                if i % 10 == 0 and "non-finite" not in label:  # (NaN inputs would make the weights NaN)
+                    fuzzer.check(
+                        f"fit: {label}",
+                        lambda inputs=inputs, targets=targets: model.fit(inputs, targets, verbose=0),
+                        expect,
+                    )
         model.check_numerics = False
         fuzzer.finish(self)
