@@ -105,12 +105,11 @@ class TrainParamsFuzzTest(TestCase):
         fuzzer.finish(self)
 
     def test_the_command_line_reports_bad_flags(self):
-        fuzzer = Fuzzer("python -m training.train", 4)
+        # Two processes (each imports TensorFlow): a value absl parses but the job refuses; one absl refuses.
+        fuzzer = Fuzzer("python -m training.train", 2)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         for flag, shown in (
-            ("--epochs=0", "epochs=0"),
             ("--learning_rate=-1", "learning_rate=-1.0"),
-            ("--override=noequals", "'noequals'"),
             ("--batch_size=abc", "--batch_size"),
         ):
 
