@@ -102,18 +102,20 @@ def check_same_batch(name, x, other_name, other, layer_name):
         )
 
 
-def check_mask(name, mask, x, x_name, layer_name):
-    """Raise unless `mask` is (B, M) matching `x` (B, M, ...) on the known dims, of bool or numeric dtype."""
+def check_mask(name, mask, x, x_name, layer_name, axes="B, M"):
+    """Raise unless `mask` has the leading axes `axes` of `x` (e.g. (B, M) of (B, M, C); (B, G, M) of a
+    grouped (B, G, M, C)), equal on the known dims, of bool or numeric dtype."""
     if mask is None:
         return
     check_numeric_dtype(name, mask, layer_name)
     mask_shape = static_shape(mask)
     x_shape = static_shape(x)
-    if len(mask_shape) != 2:
+    rank = len(axes.split(","))
+    if len(mask_shape) != rank:
         raise ValueError(
-            f"{layer_name}: `{name}` must have rank 2 (B, M). Received: {name}.shape={mask_shape}"
+            f"{layer_name}: `{name}` must have rank {rank} ({axes}). Received: {name}.shape={mask_shape}"
         )
-    for axis in (0, 1):
+    for axis in range(rank):
         a, b = mask_shape[axis], x_shape[axis]
         if a is not None and b is not None and a != b:
             raise ValueError(

@@ -261,6 +261,11 @@ class TestCase(parameterized.TestCase):
     ):
         """Outputs under mixed precision are finite, of the compute dtype and close to float32.
 
+        The float32 model's kernels (trainable weights of rank >= 2) are first
+        set to O(1) random values (std 1/sqrt(fan-in)), so that what the
+        blocks add is of the order of the residual path and a comparison at
+        the tolerance sees a block that the half-precision path got wrong.
+
         Args:
             cls_or_builder: a layer class (built with `init_kwargs` and
                 `dtype=policy`) or a function `builder(dtype=policy)` that
@@ -285,6 +290,14 @@ class TestCase(parameterized.TestCase):
         else:
             builder = cls_or_builder
         reference_obj = builder(dtype="float32")
+        call_with(reference_obj, inputs, **call_kwargs)  # builds
+        # O(1) weights: with the default 0.02 initializers the residual path dominates every output, and a
+        # half-precision path that skipped its blocks would still agree within the tolerance.
+        rng = np.random.default_rng(0)
+        for weight in reference_obj.trainable_weights:
+            if len(weight.shape) >= 2:
+                scale = 1.0 / np.sqrt(weight.shape[0])
+                weight.assign(rng.normal(0.0, scale, size=weight.shape).astype(weight.dtype))
         reference = to_numpy(call_with(reference_obj, inputs, **call_kwargs))
         if zero_rows is not None:
             for ref in tf.nest.flatten(reference):
@@ -491,6 +504,21 @@ class TestCaseHelpersTest(TestCase):
         self.run_mixed_precision_test(
             ScaleForHelperTests, {}, zeroed, zero_rows=np.array([[True, False, False]])
         )
+
+    def test_mixed_precision_sees_a_skipped_block(self):
+        def builder(dtype):
+            # x + Dense(x), but under mixed precision the block is skipped (x only): with small (std 0.002)
+            # kernels the residual would dominate and hide it.
+            inputs = keras.Input((3, 4))
+            dense = keras.layers.Dense(
+                4, kernel_initializer=keras.initializers.RandomNormal(stddev=0.002), dtype=dtype
+            )
+            block = dense(inputs)
+            outputs = inputs + block if dtype == "float32" else inputs + 0.0 * block
+            return keras.Model(inputs, keras.layers.Activation("linear", dtype=dtype)(outputs))
+
+        with self.assertRaisesRegex(AssertionError, "vs float32"):
+            self.run_mixed_precision_test(builder, inputs=self.x)
 
     def test_mixed_precision_compares_with_float32(self):
         def builder(dtype):

@@ -8,7 +8,15 @@ from keras_perceiver.layers.initializers import clone_initializer
 from keras_perceiver.layers.latent_processor import LatentProcessor
 from keras_perceiver.layers.modality_embedder import hip_initializer
 from keras_perceiver.layers.regroup import REGROUP_TYPES, check_regroup, fold_groups, regroup, unfold_groups
-from keras_perceiver.validation import check_choice, check_divisible, check_positive_int, check_rank
+from keras_perceiver.validation import (
+    check_channels,
+    check_choice,
+    check_divisible,
+    check_mask,
+    check_numeric_dtype,
+    check_positive_int,
+    check_rank,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -80,7 +88,10 @@ class HiPBlock(keras.layers.Layer):
     Raises:
         ValueError: for non-positive sizes, D not divisible by the heads,
             inputs that are not rank 4, G_in*M not divisible by G, G_in != G
-            without regrouping, or a `skip` of the wrong shape.
+            without regrouping, inputs whose C differs from the built one, a
+            `padding_mask` that is not (B, G_in, M) of the inputs, or a `skip` of
+            the wrong shape.
+        TypeError: for inputs or a mask that are not numbers (e.g. strings).
 
     Example:
     >>> import keras
@@ -210,6 +221,7 @@ class HiPBlock(keras.layers.Layer):
                 f"Received: inputs.shape={tuple(inputs_shape)}"
             )
         self._check_groups(inputs_shape)
+        self._input_channels = inputs_shape[-1]
         folded_skip = None if skip_shape is None else (None,) + tuple(skip_shape[2:])
         self.encoder.build(self._folded_inputs_shape(inputs_shape), folded_skip)
         if self.processor is not None:
@@ -219,14 +231,16 @@ class HiPBlock(keras.layers.Layer):
     def call(self, inputs, skip=None, padding_mask=None, training=None):
         name = self.__class__.__name__
         check_rank("inputs", inputs, 4, name)
+        check_numeric_dtype("inputs", inputs, name)
         self._check_groups(inputs.shape)
+        check_channels("inputs", inputs, getattr(self, "_input_channels", None), name)
+        # Checked on the caller's (B, G, M) layout, before regrouping changes it.
+        check_mask("padding_mask", padding_mask, inputs, "inputs", name, axes="B, G, M")
         if self.regroup_inputs:
             inputs = regroup(inputs, self.num_groups, self.regroup_type)
             if padding_mask is not None:
-                check_rank("padding_mask", padding_mask, 3, name)
                 padding_mask = regroup(padding_mask, self.num_groups, self.regroup_type)
         if padding_mask is not None:
-            check_rank("padding_mask", padding_mask, 3, name)
             padding_mask = fold_groups(padding_mask)
         if skip is not None:
             check_rank("skip", skip, 4, name)

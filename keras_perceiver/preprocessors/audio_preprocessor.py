@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_perceiver.preprocessors.position_encoding_mixin import PositionEncodingMixin
-from keras_perceiver.validation import check_positive_int, check_rank
+from keras_perceiver.validation import check_numeric_dtype, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -64,6 +64,7 @@ class AudioPreprocessor(PositionEncodingMixin, keras.layers.Layer):
             `concat_or_add_pos`, non-positive sizes, inputs that are not
             (B, S) or (B, S, 1), an unknown S, S not a multiple of P, or an S
             other than the one the layer was built for.
+        TypeError: for inputs that are not numbers (e.g. strings).
 
     Example:
     >>> import keras
@@ -143,6 +144,7 @@ class AudioPreprocessor(PositionEncodingMixin, keras.layers.Layer):
     def call(self, inputs):
         name = self.__class__.__name__
         check_rank("inputs", inputs, (2, 3), name)
+        check_numeric_dtype("inputs", inputs, name)
         shape = tuple(inputs.shape)
         if shape[1] != self._num_samples or (len(shape) == 3 and shape[2] != 1):
             raise ValueError(

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_perceiver.validation import check_positive_int
+from keras_perceiver.validation import check_numeric_dtype, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -31,6 +31,7 @@ class OneHotPreprocessor(keras.layers.Layer):
     Raises:
         ValueError: for inputs that are not rank 2, or whose K differs from
             `num_classes` or from the K the layer was built for.
+        TypeError: for inputs that are not numbers (e.g. strings).
 
     Example:
     >>> import keras
@@ -66,6 +67,7 @@ class OneHotPreprocessor(keras.layers.Layer):
 
     def call(self, inputs):
         self._check(inputs.shape)
+        check_numeric_dtype("inputs", inputs, self.__class__.__name__)
         return ops.expand_dims(ops.cast(inputs, self.compute_dtype), 1)
 
     def compute_output_shape(self, inputs_shape):

@@ -6,7 +6,7 @@ from keras import ops
 from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
 from keras_perceiver.layers.initializers import default_kernel_initializer
 from keras_perceiver.layers.position_combiner import PositionCombiner
-from keras_perceiver.validation import check_positive_int, pop_renamed_argument
+from keras_perceiver.validation import check_numeric_dtype, check_positive_int, pop_renamed_argument
 
 
 def extract_patches(frames, patch_size):
@@ -60,6 +60,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
     Raises:
         ValueError: for frames that are not (B, 2, H, W, C) with static H, W, C,
             or whose shape differs from the built one.
+        TypeError: for frames that are not numbers (e.g. strings).
 
     Example:
     >>> import keras
@@ -122,6 +123,7 @@ class OpticalFlowPreprocessor(keras.layers.Layer):
         self.built = True
 
     def call(self, frames):
+        check_numeric_dtype("frames", frames, self.__class__.__name__)
         if tuple(frames.shape[1:]) != self._frames_shape:
             expected = ", ".join(map(str, self._frames_shape))
             raise ValueError(

@@ -8,7 +8,13 @@ import numpy as np
 from absl.testing import parameterized
 
 from keras_perceiver import layers
-from keras_perceiver.preprocessors import ImagePreprocessor, TextPreprocessor
+from keras_perceiver.preprocessors import (
+    AudioPreprocessor,
+    ImagePreprocessor,
+    OneHotPreprocessor,
+    OpticalFlowPreprocessor,
+    TextPreprocessor,
+)
 from tests.fuzz.harness import WORKS, Fuzzer, Raises
 from tests.test_case import TestCase
 
@@ -77,6 +83,29 @@ LAYERS = {
         {"images": Argument((2, 8, 8, 3), floating=False)},
         (),
     ),
+    "HiPBlock": (
+        lambda: layers.HiPBlock(num_groups=2, num_latents=3, latent_dim=8, num_self_attention_heads=2),
+        {
+            "inputs": Argument((2, 4, 5, 6), floating=False),
+            "padding_mask": Argument((2, 4, 5), "bool", floating=False, keyword=True),
+        },
+        ((("inputs", 0), ("padding_mask", 0)),),
+    ),
+    "AudioPreprocessor": (
+        lambda: AudioPreprocessor(samples_per_patch=4, num_bands=3),
+        {"inputs": Argument((2, 16), floating=False)},
+        (),
+    ),
+    "OpticalFlowPreprocessor": (
+        lambda: OpticalFlowPreprocessor(train_size=(6, 6), num_bands=2, output_channels=8),
+        {"frames": Argument((2, 2, 6, 6, 3), floating=False)},
+        (),
+    ),
+    "OneHotPreprocessor": (
+        lambda: OneHotPreprocessor(num_classes=5),
+        {"inputs": Argument((2, 5), floating=False)},
+        (),
+    ),
 }
 DRAWS = 8
 MINIMUM_CASES = 40
@@ -128,7 +157,7 @@ def cases(arguments, ties, rng):
             yield f"{key} partial {partial.dtype}", {**base, key: partial}, WORKS, no_non_finite
         elif argument.dtype == "float32":
             yield f"{key} float64", {**base, key: value.astype("float64")}, WORKS, no_non_finite
-        if key in ("inputs", "query") and draw == 0:
+        if key in ("inputs", "query") and value.ndim == 3 and draw == 0:
             many = int(rng.choice([2**16, 2**17]))  # many keys: the chunked attention path
             big = {**base, key: np.broadcast_to(np.float32(0.5), (1, many, value.shape[2]))}
             big = {k: (v[:1] if k != key else v) for k, v in big.items()}
@@ -137,14 +166,14 @@ def cases(arguments, ties, rng):
             yield f"{key} {many} elements", big, WORKS, no_non_finite
 
         # Wrong rank.
-        extra = tuple(int(s) for s in rng.randint(1, 4, size=rng.randint(1, 3)))
+        extra = tuple(int(s) for s in rng.randint(2, 5, size=rng.randint(1, 3)))  # (B, N, 1) audio is valid
         bad = np.zeros(value.shape + extra, value.dtype)
         yield f"{key} rank+{len(extra)}", {**base, key: bad}, Raises(ValueError, str(bad.shape)), None
         bad = np.take(value, 0, axis=int(rng.randint(0, value.ndim)))
         yield f"{key} rank-1", {**base, key: bad}, Raises(ValueError, str(bad.shape)), None
 
         # Wrong channels (the last axis of a built float input).
-        if value.ndim == 3 or key == "images":
+        if value.ndim >= 3:
             new = list(value.shape)
             new[-1] = int(rng.choice([1, 2, value.shape[-1] + 1, value.shape[-1] * 2]))
             bad = np.zeros(new, value.dtype)

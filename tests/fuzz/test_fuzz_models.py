@@ -19,6 +19,19 @@ STACK = {
     "num_self_attention_heads": 2,
 }
 TEXT = {"max_sequence_length": 12, "embedding_dim": 16, "qk_channels": 16, "v_channels": 16}
+# A small HiP U-Net: an image modality of 12 points and a label modality of 2 points.
+HIP = {
+    "input_shapes": {"image": (12, 3), "label": (2, 4)},
+    "num_groups": (4, 1, 4),
+    "num_self_attends_per_block": (1, 1, 1),
+    "num_latents": (2, 8, 2),
+    "latent_dim": (8, 16, 8),
+    "num_cross_attention_heads": 1,
+    "num_self_attention_heads": 2,
+    "num_embedding_channels": 4,
+    "cross_attention_widening_factor": 1,
+    "self_attention_widening_factor": 2,
+}
 BUILDERS = {
     "PerceiverIO": lambda: models.PerceiverIO.from_hyperparameters(input_shape=(10, 3), **STACK),
     "Perceiver": lambda: models.Perceiver.from_hyperparameters(
@@ -44,19 +57,26 @@ BUILDERS = {
     "PerceiverOpticalFlow": lambda: models.PerceiverOpticalFlow.from_hyperparameters(
         image_size=(8, 8), train_size=(8, 8), num_bands=2, output_channels=8, **STACK
     ),
-    "HiPClassifier": lambda: models.HiPClassifier(
-        input_shapes={"image": (12, 3)},
+    "HiPClassifier": lambda: models.HiPClassifier(**{**HIP, "input_shapes": {"image": (12, 3)}}, num_classes=5),
+    "PerceiverMultimodalAutoencoder": lambda: models.PerceiverMultimodalAutoencoder.from_hyperparameters(
+        num_frames=2,
+        image_size=(8, 8),
+        audio_samples_per_frame=16,
+        samples_per_patch=4,
         num_classes=5,
-        num_groups=(4, 1, 4),
-        num_self_attends_per_block=(1, 1, 1),
-        num_latents=(2, 8, 2),
-        latent_dim=(8, 16, 8),
+        video_num_bands=2,
+        video_max_resolution=None,
+        audio_num_bands=3,
+        label_query_channels=8,
+        decoder_output_channels=8,
+        num_latents=4,
+        latent_dim=8,
+        num_self_attends_per_block=1,
         num_cross_attention_heads=1,
         num_self_attention_heads=2,
-        num_embedding_channels=4,
-        cross_attention_widening_factor=1,
-        self_attention_widening_factor=2,
     ),
+    "HierarchicalPerceiver": lambda: models.HierarchicalPerceiver(**HIP),
+    "HiPClassBottleneck": lambda: models.HiPClassBottleneck(**HIP, label_modalities=("label",)),
 }
 # Cases per model: the kinds below, each drawn `DRAWS` times with random sizes (every 3rd also
 # through predict).
