@@ -57,7 +57,9 @@ BUILDERS = {
     "PerceiverOpticalFlow": lambda: models.PerceiverOpticalFlow.from_hyperparameters(
         image_size=(8, 8), train_size=(8, 8), num_bands=2, output_channels=8, **STACK
     ),
-    "HiPClassifier": lambda: models.HiPClassifier(**{**HIP, "input_shapes": {"image": (12, 3)}}, num_classes=5),
+    "HiPClassifier": lambda: models.HiPClassifier(
+        **{**HIP, "input_shapes": {"image": (12, 3)}}, num_classes=5
+    ),
     "PerceiverMultimodalAutoencoder": lambda: models.PerceiverMultimodalAutoencoder.from_hyperparameters(
         num_frames=2,
         image_size=(8, 8),
