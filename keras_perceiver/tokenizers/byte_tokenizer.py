@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from keras_perceiver.tokenizers.token_checks import check_strings, check_token_ids
+
 PAD_ID, BOS_ID, EOS_ID, MASK_ID, CLS_ID, SEP_ID = 0, 1, 2, 3, 4, 5
 NUM_SPECIAL_TOKENS = 6
 VOCAB_SIZE = 256 + NUM_SPECIAL_TOKENS
@@ -34,6 +36,8 @@ class ByteTokenizer(keras.layers.Layer):
 
     Raises:
         TypeError: if `inputs` is not a string tensor.
+        ValueError: if `inputs` is not a scalar or (B,) (e.g. a (B, K) batch of
+            string pairs: join them first).
 
     Example:
     >>> import tensorflow as tf
@@ -61,12 +65,14 @@ class ByteTokenizer(keras.layers.Layer):
         # Accept Python strings and lists of strings as well as tensors.
         if isinstance(inputs, (str, bytes, list, tuple)):
             inputs = tf.convert_to_tensor(inputs)
+        if not isinstance(inputs, keras.KerasTensor):
+            # Before Keras' autocasting: a float array would reach `call` cast to int32.
+            check_strings(tf.convert_to_tensor(inputs), "ByteTokenizer")
         return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs)
-        if inputs.dtype != tf.string:
-            raise TypeError(f"ByteTokenizer expects a string tensor. Received: dtype={inputs.dtype.name}")
+        check_strings(inputs, "ByteTokenizer")
         scalar = inputs.shape.rank == 0
         strings = tf.reshape(inputs, [-1]) if scalar else inputs
         chars = tf.strings.bytes_split(strings)
@@ -88,12 +94,22 @@ class ByteTokenizer(keras.layers.Layer):
         return {"token_ids": token_ids, "padding_mask": padding_mask}
 
     def detokenize(self, token_ids):
-        """Token ids (B, L) -> strings (B,): special ids are dropped, bytes joined.
+        """Token ids (B, L) -> strings (B,), or (L,) -> a scalar string: special ids are dropped, bytes
+        joined.
 
         Invalid UTF-8 (e.g. a multi-byte character cut by truncation) is
         replaced with U+FFFD.
+
+        Raises:
+            TypeError: if `token_ids` are not integers.
+            ValueError: if `token_ids` are not rank 1 or 2, or hold an id
+                outside [0, 262) (checked on eager values; inside a
+                `tf.function` by `tf.debugging` assertions).
         """
         token_ids = tf.convert_to_tensor(token_ids)
+        check_token_ids(token_ids, VOCAB_SIZE, "ByteTokenizer.detokenize")
+        if token_ids.shape.rank == 1:
+            return self.detokenize(token_ids[tf.newaxis])[0]
         ragged = tf.ragged.boolean_mask(token_ids, token_ids >= NUM_SPECIAL_TOKENS)
         byte_values = tf.cast(ragged - NUM_SPECIAL_TOKENS, tf.uint8)
         strings = tf.strings.reduce_join(
@@ -122,3 +138,4 @@ def _bytes_to_strings(byte_values):
     """(n,) uint8 -> (n,) one-byte strings."""
     table = tf.constant([bytes([b]) for b in range(256)])
     return tf.gather(table, tf.cast(byte_values, tf.int32))
+

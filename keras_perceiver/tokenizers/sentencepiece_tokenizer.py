@@ -8,6 +8,8 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_perceiver.tokenizers.token_checks import check_strings, check_token_ids
+
 # Special ids of the models that `train_sentencepiece` writes.
 PAD_ID, UNK_ID, BOS_ID, EOS_ID, MASK_ID = 0, 1, 2, 3, 4
 MASK_PIECE = "[MASK]"
@@ -74,7 +76,8 @@ class SentencePieceTokenizer(keras.layers.Layer):
 
     Raises:
         ValueError: for a proto that is not a SentencePiece model, a bad
-            `sequence_length`, or a `pad_id` outside the vocabulary.
+            `sequence_length`, a `pad_id` outside the vocabulary, or inputs
+            that are not a scalar or (B,).
         TypeError: for non-string inputs, or a `proto` of another type.
 
     Example:
@@ -126,14 +129,14 @@ class SentencePieceTokenizer(keras.layers.Layer):
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, (str, bytes, list, tuple)):
             inputs = tf.convert_to_tensor(inputs)
+        if not isinstance(inputs, keras.KerasTensor):
+            # Before Keras' autocasting: a float array would reach `call` cast to int32.
+            check_strings(tf.convert_to_tensor(inputs), "SentencePieceTokenizer")
         return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs):
         inputs = tf.convert_to_tensor(inputs)
-        if inputs.dtype != tf.string:
-            raise TypeError(
-                f"SentencePieceTokenizer expects a string tensor. Received: dtype={inputs.dtype.name}"
-            )
+        check_strings(inputs, "SentencePieceTokenizer")
         scalar = inputs.shape.rank == 0
         strings = tf.reshape(inputs, [-1]) if scalar else inputs
         ids = self._sentencepiece.tokenize(strings)
@@ -156,8 +159,24 @@ class SentencePieceTokenizer(keras.layers.Layer):
         Positions where `padding_mask` is False are dropped; without a mask,
         `pad_id` entries are dropped. Control ids (BOS, EOS, MASK) decode to
         nothing.
+
+        Raises:
+            TypeError: if `token_ids` are not integers.
+            ValueError: if `token_ids` are not rank 1 or 2, hold an id
+                outside [0, vocab_size) (eager values; `tf.debugging`
+                assertions in a `tf.function`), or `padding_mask` is not of
+                their shape.
         """
-        token_ids = tf.convert_to_tensor(token_ids, dtype=tf.int32)
+        token_ids = tf.convert_to_tensor(token_ids)
+        check_token_ids(token_ids, self.vocab_size, "SentencePieceTokenizer.detokenize")
+        token_ids = tf.cast(token_ids, tf.int32)
+        if padding_mask is not None:
+            padding_mask = tf.convert_to_tensor(padding_mask)
+            if padding_mask.shape != token_ids.shape:
+                raise ValueError(
+                    "SentencePieceTokenizer.detokenize: `padding_mask` must have the shape of `token_ids`, "
+                    f"{tuple(token_ids.shape)}. Received: padding_mask.shape={tuple(padding_mask.shape)}"
+                )
         keep = tf.cast(padding_mask, tf.bool) if padding_mask is not None else token_ids != self.pad_id
         scalar = token_ids.shape.rank == 1
         if scalar:
