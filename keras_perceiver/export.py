@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_perceiver.json_files import read_json_object
+
 DEFAULT_ENDPOINT = "serve"
 SERVING_DEFAULT = "serving_default"
 METADATA_FILE = "metadata.json"
@@ -211,12 +213,15 @@ def flatten_nested_outputs(outputs):
 
 
 def read_metadata(path):
-    """The `metadata.json` dict written by `export_saved_model` (an empty dict if there is none)."""
+    """The `metadata.json` dict written by `export_saved_model` (an empty dict if there is none).
+
+    Raises:
+        ValueError: if the file is not a JSON object (`read_json_object`).
+    """
     file = os.path.join(str(path), METADATA_FILE)
     if not os.path.isfile(file):
         return {}
-    with open(file) as f:
-        return json.load(f)
+    return read_json_object(file, "the metadata written by export_saved_model")
 
 
 def check_request(input_signature, inputs):

@@ -61,10 +61,11 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from keras_perceiver.export import load_saved_model, load_tflite, read_metadata
+from keras_perceiver.export import TFLITE_QUANTIZATIONS, load_saved_model, load_tflite, read_metadata
 from keras_perceiver.metrics.end_point_error import EndPointError
 from keras_perceiver.metrics.masked_lm_accuracy import MaskedLMAccuracy
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
+from keras_perceiver.validation import check_choice, check_positive_int
 from training import baselines as baseline_models
 from training import plots
 from training.data import get_reader
@@ -507,6 +508,25 @@ def find_history(metadata, history=None, model=None):
     return None
 
 
+def check_run_arguments(batch_size, max_examples, tflite, flow_tiled_min_overlap):
+    """Raise a ValueError naming the argument and its value unless every one is in range.
+
+    `batch_size` must be a positive int, `max_examples` None or a positive
+    int, `tflite` None or one of `TFLITE_QUANTIZATIONS`, and
+    `flow_tiled_min_overlap` a non-negative int.
+    """
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("max_examples", max_examples, allow_none=True)
+    if tflite is not None:
+        check_choice("tflite", tflite, TFLITE_QUANTIZATIONS)
+    overlap = flow_tiled_min_overlap
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise ValueError(
+            "`flow_tiled_min_overlap` must be a non-negative integer (pixels). "
+            f"Received: flow_tiled_min_overlap={overlap!r}"
+        )
+
+
 def run(
     model,
     dataset=None,
@@ -538,12 +558,15 @@ def run(
     result goes to `tiled.json` and `flow_tiled_<H>x<W>.png`.
 
     Raises:
-        ValueError: if the SavedModel's metadata names no kind of task or no
-            data set (pass `dataset`), for an unknown kind, or for
+        ValueError: for arguments out of range (`check_run_arguments`) or an
+            unknown data set, if the SavedModel's metadata names no kind of
+            task or no data set (pass `dataset`), for an unknown kind, or for
             `flow_tiled_sizes` with a model that is not a flow model, with
             `tflite`, or with a bad size.
-        FileNotFoundError: if `model` is not a directory.
+        FileNotFoundError: if `model` is not a directory, or with `tflite`
+            if its TFLite file is missing.
     """
+    check_run_arguments(batch_size, max_examples, tflite, flow_tiled_min_overlap)
     if not os.path.isdir(model):
         raise FileNotFoundError(f"training.evaluate: no SavedModel. Expected a directory at {model!r}")
     metadata = read_metadata(model)
@@ -556,26 +579,25 @@ def run(
     dataset = dataset or metadata.get("dataset")
     if not dataset:
         raise ValueError(f"training.evaluate: no data set. Pass --dataset. Received: dataset={dataset!r}")
+    reader = get_reader(dataset)  # raises for an unknown data set before anything is written
     split = split or metadata.get("split", "test")
     options = metadata.get("reader_options", {}) if dataset == metadata.get("dataset") else {}
     metadata = {**metadata, "dataset": dataset, "split": split}
     output_dir = output_dir or os.path.join(
         model, "evaluation" if not tflite else f"evaluation_tflite_{tflite}"
     )
-    os.makedirs(output_dir, exist_ok=True)
     if flow_tiled_sizes:
         if kind != "flow" or tflite:
             raise ValueError(
                 "training.evaluate: tiled evaluation is for flow SavedModels (their `serve` endpoint). "
                 f"Received: kind={kind!r}, tflite={tflite!r}"
             )
+        flow_tiled_sizes = parse_sizes(flow_tiled_sizes)
+        os.makedirs(output_dir, exist_ok=True)
         return _run_flow_tiled(
             model, flow_tiled_sizes, dataset, split, options, output_dir, flow_tiled_min_overlap, max_examples
         )
 
-    examples = get_reader(dataset).load(split, **options)
-    if max_examples:
-        examples = examples.take(max_examples)
     if tflite:
         path = os.path.join(model, "tflite", f"model_{tflite}.tflite")
         if not os.path.isfile(path):
@@ -583,6 +605,10 @@ def run(
         serve = load_tflite(path)
     else:
         serve = load_saved_model(model)
+    examples = reader.load(split, **options)
+    if max_examples:
+        examples = examples.take(max_examples)
+    os.makedirs(output_dir, exist_ok=True)
     batches = examples.batch(batch_size).as_numpy_iterator()
     metrics = {
         "model": model,

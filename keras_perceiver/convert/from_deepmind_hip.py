@@ -269,8 +269,10 @@ def from_deepmind_hip(params, model, module_name=MODULE_NAME, allow_pickle=False
 
     Raises:
         TypeError: for a model that is not a HiP model.
-        ValueError: naming every missing, unexpected or mis-shaped parameter
-            (expected and received shapes).
+        ValueError: naming every missing, unexpected, mis-shaped (expected
+            and received shapes) or non-numeric parameter, or for a file that
+            is not a readable `.npz` archive (its size), or a pickle without
+            `allow_pickle`.
         FileNotFoundError: for a path that does not exist.
 
     Example:
@@ -301,7 +303,9 @@ def from_deepmind_hip(params, model, module_name=MODULE_NAME, allow_pickle=False
             continue
         value = np.asarray(params[name])
         expected = _haiku_shape(variable)
-        if tuple(value.shape) != expected:
+        if value.dtype.kind not in "fiu":
+            problems.append(f"{name}: expected a numeric array, received dtype {value.dtype}")
+        elif tuple(value.shape) != expected:
             problems.append(f"{name}: expected shape {expected}, received {tuple(value.shape)}")
             continue
         values[name] = value.reshape(tuple(variable.shape))

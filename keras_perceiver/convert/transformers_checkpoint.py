@@ -1,9 +1,10 @@
 """Read a Hugging Face transformers checkpoint directory without torch (safetensors)."""
 
-import json
 import os
 
 import numpy as np
+
+from keras_perceiver.json_files import read_json_object
 
 
 def read_transformers_checkpoint(path, allow_pickle=False):
@@ -34,20 +35,7 @@ def read_transformers_checkpoint(path, allow_pickle=False):
     config_path = os.path.join(path, "config.json")
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"No config.json in the checkpoint directory {path!r}")
-    with open(config_path, "rb") as f:
-        text = f.read()
-    try:
-        config = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(
-            f"{config_path!r} is not a transformers config: expected a JSON object. "
-            f"Received: {len(text)} bytes that do not parse ({error})"
-        ) from error
-    if not isinstance(config, dict):
-        raise ValueError(
-            f"{config_path!r} is not a transformers config: expected a JSON object. "
-            f"Received: a JSON {type(config).__name__}"
-        )
+    config = read_json_object(config_path, "a transformers config")
     safetensors_path = os.path.join(path, "model.safetensors")
     pickle_path = os.path.join(path, "pytorch_model.bin")
     if os.path.exists(safetensors_path):

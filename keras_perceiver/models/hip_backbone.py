@@ -499,6 +499,7 @@ class HiPBackbone(PerceiverFunctionalModel):
         self._perceiver_config = config
 
     def __call__(self, inputs, *args, **kwargs):
+        inputs = self.named_inputs(inputs)  # a lone tensor for a model of one modality
         check_modality_inputs(self.__class__.__name__, self.input_shapes, inputs)
         return super().__call__(inputs, *args, **kwargs)
 

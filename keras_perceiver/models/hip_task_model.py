@@ -23,6 +23,7 @@ class HiPTaskModel(PerceiverTaskModel):
         return self.backbone.input_shapes
 
     def __call__(self, inputs, *args, **kwargs):
+        inputs = self.named_inputs(inputs)  # a lone tensor for a model of one modality
         check_modality_inputs(self.__class__.__name__, self.modality_shapes(), inputs)
         return super().__call__(inputs, *args, **kwargs)
 

@@ -222,6 +222,9 @@ class ModelInputsMixin:
       dict are filled with None: Keras' Functional models accept None for an
       optional input but still require its key, so `model({"inputs": x})`
       and datasets without a `padding_mask` work too.
+    - A model with one required input takes a lone array or tensor too
+      (`model(x)`, `predict(x)`, `fit(x, y)`), checked like the dict
+      (`named_inputs`).
     - `predict` on an empty batch (every input of batch size 0) returns the
       model's empty outputs, where Keras' `predict` loop would end in an
       `UnboundLocalError` (it has no batch to concatenate); `evaluate` and
@@ -239,7 +242,26 @@ class ModelInputsMixin:
                 return {name: (0, preprocessor.vocab_size)}
         return {}
 
+    def _optional_input_names(self):
+        return [t.name for t in self.inputs if getattr(t._keras_history.operation, "optional", False)]
+
+    def named_inputs(self, inputs):
+        """`inputs` as the dict of named inputs: a lone array or tensor goes to the one required input.
+
+        A model with a single required input (e.g. `images`, or `inputs`
+        with an optional `padding_mask`) can be called as `model(x)`; the
+        same checks then apply as to `model({"images": x})`. Anything else is
+        returned unchanged.
+        """
+        if isinstance(inputs, (dict, list, tuple)) or not hasattr(inputs, "shape"):
+            return inputs
+        optional = self._optional_input_names()
+        required = [t.name for t in self.inputs if t.name not in optional]
+        return {required[0]: inputs} if len(required) == 1 else inputs
+
     def _check_array_inputs(self, x, method=None):
+        if isinstance(x, np.ndarray):
+            x = self.named_inputs(x)
         if _dict_of_arrays(x):
             check_model_inputs(self, x)
             if method and _is_empty_batch(x):
@@ -248,31 +270,28 @@ class ModelInputsMixin:
                     f"{self.__class__.__name__}.{method}: the inputs hold no examples. Expected a batch size "
                     f"of at least 1. Received: {shapes}"
                 )
+        return x
 
     def predict(self, x, *args, **kwargs):
-        self._check_array_inputs(x)
+        x = self._check_array_inputs(x)
         if _is_empty_batch(x):
             outputs = self(x, training=False)
             return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
         return super().predict(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        self._check_array_inputs(x, "evaluate")
+        x = self._check_array_inputs(x, "evaluate")
         return super().evaluate(x, *args, **kwargs)
 
     def fit(self, x=None, *args, **kwargs):
-        self._check_array_inputs(x, "fit")
+        x = self._check_array_inputs(x, "fit")
         return super().fit(x, *args, **kwargs)
 
     def __call__(self, inputs, *args, **kwargs):
+        inputs = self.named_inputs(inputs)
         if isinstance(inputs, dict):
             check_model_inputs(self, inputs)
-            specs = {t.name: t for t in self.inputs}
-            missing = [
-                name
-                for name, t in specs.items()
-                if name not in inputs and getattr(t._keras_history.operation, "optional", False)
-            ]
+            missing = [name for name in self._optional_input_names() if name not in inputs]
             if missing:
                 inputs = {**inputs, **{name: None for name in missing}}
             if self.check_numerics and keras.backend.backend() == "tensorflow":

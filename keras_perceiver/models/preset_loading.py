@@ -20,6 +20,7 @@ import os
 import keras
 
 from keras_perceiver.atomic_files import staged_directory
+from keras_perceiver.json_files import read_json_object
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -87,11 +88,7 @@ def _read_json(directory, filename):
             f"Preset directory {directory} has no {filename}: expected a directory written by "
             f"`save_to_preset` (with {CONFIG_FILE}, {WEIGHTS_FILE} and {METADATA_FILE})."
         )
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"Preset directory {directory}: {filename} is not valid JSON ({error}).") from error
+    return read_json_object(path, f"a preset's {filename}")
 
 
 # Modules a preset's config may name: deserializing imports them.

@@ -1,9 +1,11 @@
 """Fuzz cases for the command-line jobs: `training.train` parameters (the flags' values) out of range, of the
 wrong type or unknown, and bad `--override` / `--data_option` items, through `training.train.run` and, for a
-sample, the `python -m training.train` command itself; `training.export` and `training.evaluate` on missing
-or wrong directories and unknown formats. Each fails at once with a named error naming the flag and value.
+sample, the `python -m training.train` command itself; `training.export` and `training.evaluate` on missing,
+wrong or damaged directories, unknown formats and arguments out of range. Each fails at once with a named
+error naming the flag and value, and writes nothing.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import numpy as np
 
 from tests.fuzz.harness import Fuzzer, Raises
 from tests.test_case import TestCase
-from training import export, train
+from training import evaluate, export, train
 
 DRAWS = 4
 MINIMUM_CASES = 40
@@ -43,6 +45,13 @@ BAD_VALUES = {
     "optimizer": ["adagrad", "Adam"],
     "mixed_precision": ["float16", "bf16"],
     "strategy": ["gpu", "multiworker"],
+}
+# training.evaluate.run: name -> values that must be refused
+BAD_EVALUATE_VALUES = {
+    "batch_size": [0, -4, 2.5, "8", True],
+    "max_examples": [0, -1, 1.5, "10"],
+    "tflite": ["int4", "FLOAT32", ""],
+    "flow_tiled_min_overlap": [-1, 2.5, "8", None],
 }
 
 
@@ -102,6 +111,64 @@ class TrainParamsFuzzTest(TestCase):
                 Raises(FileNotFoundError, model_dir),
             )
         self.assertFalse(os.path.exists(os.path.join(root, "out")), "a failed export writes nothing")
+        fuzzer.finish(self)
+
+    def test_fuzz_evaluate_arguments(self):
+        fuzzer = Fuzzer("training.evaluate arguments", 24)
+        rng = np.random.RandomState(12)
+        root = tempfile.mkdtemp()
+        models = {}
+        for kind in ("classification", "flow"):  # a SavedModel directory as far as the checks read it
+            models[kind] = os.path.join(root, kind)
+            os.makedirs(models[kind])
+            with open(os.path.join(models[kind], "metadata.json"), "w") as f:
+                json.dump({"kind": kind, "dataset": "digits"}, f)
+        for name, values in BAD_EVALUATE_VALUES.items():
+            for value in values:
+                fuzzer.check(
+                    f"{name}={value!r}",
+                    lambda n=name, v=value: evaluate.run(models["classification"], **{n: v}),
+                    Raises(ValueError, f"{name}={value!r}"),
+                )
+        for _ in range(DRAWS):
+            dataset = "".join(rng.choice(list("abcdxyz_"), size=6))
+            fuzzer.check(
+                f"dataset {dataset}",
+                lambda d=dataset: evaluate.run(models["classification"], dataset=d),
+                Raises(ValueError, repr(dataset)),
+            )
+        for size in ("64by96", "0x8", "-3x4", (16,)):
+            fuzzer.check(
+                f"flow_tiled_sizes {size!r}",
+                lambda s=size: evaluate.run(models["flow"], flow_tiled_sizes=[s]),
+                Raises(ValueError, repr(size)),
+            )
+        fuzzer.check(
+            "flow_tiled_sizes on a classifier",
+            lambda: evaluate.run(models["classification"], flow_tiled_sizes=["64x96"]),
+            Raises(ValueError, "kind='classification'"),
+        )
+        fuzzer.check(
+            "tflite file missing",
+            lambda: evaluate.run(models["classification"], tflite="float16"),
+            Raises(FileNotFoundError, "model_float16.tflite"),
+        )
+        missing = os.path.join(root, "missing")
+        fuzzer.check("model missing", lambda: evaluate.run(missing), Raises(FileNotFoundError, missing))
+        broken = os.path.join(root, "broken")
+        os.makedirs(broken)
+        for name, text in (("truncated", '{"kind": "classi'), ("a list", "[1, 2]"), ("latin-1", "\xe9t\xe9")):
+            with open(os.path.join(broken, "metadata.json"), "wb") as f:
+                f.write(text.encode("latin-1"))
+            fuzzer.check(
+                f"metadata.json {name}",
+                lambda: evaluate.run(broken),
+                Raises(ValueError, "metadata.json"),
+            )
+        for kind, directory in models.items():
+            self.assertEqual(
+                os.listdir(directory), ["metadata.json"], f"nothing is written in the {kind} model"
+            )
         fuzzer.finish(self)
 
     def test_the_command_line_reports_bad_flags(self):

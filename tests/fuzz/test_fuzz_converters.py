@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 
+import keras
 import numpy as np
 import pytest
 
@@ -197,4 +198,99 @@ class DeepMindConverterFuzzTest(TestCase):
                 lambda a=architecture, p=good: convert(p, architecture=a),
                 expect,
             )
+        fuzzer.finish(self)
+
+
+class DeepMindHiPConverterFuzzTest(TestCase):
+    """`from_deepmind_hip` on the official HiP fixture's parameters, damaged: files truncated or garbage,
+    parameters missing, unexpected, mis-shaped or not numeric, inputs of the wrong type."""
+
+    def test_fuzz(self):
+        from keras_perceiver.convert import from_deepmind_hip
+        from keras_perceiver.models import HierarchicalPerceiver
+        from tests.models.test_hierarchical_perceiver import TINY, fixture_params, load_fixture
+
+        fixture = load_fixture()
+        params = fixture_params(fixture, "pparam/")
+        inputs = {m: fixture[f"input/{m}"][:1] for m in TINY["input_shapes"]}
+        model = HierarchicalPerceiver(**TINY)  # a failed load assigns nothing, so one model serves every case
+        expected = from_deepmind_hip(params, HierarchicalPerceiver(**TINY))(inputs)
+        root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, root, True)
+        rng = np.random.RandomState(10)
+        keys = sorted(params)
+        fuzzer = Fuzzer("from_deepmind_hip", 30)
+
+        def same_outputs(loaded):
+            pairs = zip(keras.tree.flatten(loaded(inputs)), keras.tree.flatten(expected))
+            difference = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in pairs)
+            return None if difference == 0 else f"outputs differ by {difference}"
+
+        path = os.path.join(root, "hip.npz")
+        np.savez(path, **params)
+        with open(path, "rb") as f:
+            data = f.read()
+        fuzzer.check("valid npz", lambda: from_deepmind_hip(path, model), WORKS, same_outputs)
+        for draw in range(DRAWS):
+            cut = int(rng.randint(0, len(data)))
+            cut_path = os.path.join(root, f"cut{draw}.npz")
+            with open(cut_path, "wb") as f:
+                f.write(data[:cut])
+            fuzzer.check(
+                f"npz cut at {cut}",
+                lambda p=cut_path: from_deepmind_hip(p, model),
+                Raises(ValueError, f"{cut} bytes"),
+            )
+            missing = keys[rng.randint(0, len(keys))]
+            fuzzer.check(
+                f"without {missing}",
+                lambda m=missing: from_deepmind_hip({k: v for k, v in params.items() if k != m}, model),
+                Raises(ValueError, repr(missing)),
+            )
+            extra = f"perceiver/block_{rng.randint(5, 99)}/~/self_attend_id_0/layer_norm/scale"
+            fuzzer.check(
+                f"with {extra}",
+                lambda e=extra: from_deepmind_hip({**params, e: np.ones(4, "float32")}, model),
+                Raises(ValueError, repr(extra)),
+            )
+            reshaped = keys[rng.randint(0, len(keys))]
+            wrong = np.zeros(params[reshaped].shape + (2,), "float32")
+            fuzzer.check(
+                f"{reshaped} of shape {wrong.shape}",
+                lambda r=reshaped, w=wrong: from_deepmind_hip({**params, r: w}, model),
+                Raises(ValueError, f"received {wrong.shape}"),
+            )
+            text = keys[rng.randint(0, len(keys))]
+            strings = np.full(params[text].shape, "0.5")
+            fuzzer.check(
+                f"{text} as strings",
+                lambda t=text, s=strings: from_deepmind_hip({**params, t: s}, model),
+                Raises(ValueError, f"received dtype {strings.dtype}"),
+            )
+        for wrong_params in (list(params.values())[:2], None, 3):
+            fuzzer.check(
+                f"params {type(wrong_params).__name__}",
+                lambda p=wrong_params: from_deepmind_hip(p, model),
+                Raises(TypeError, type(wrong_params).__name__),
+            )
+        for wrong_model in ("model", None):
+            fuzzer.check(
+                f"model {wrong_model!r}",
+                lambda m=wrong_model: from_deepmind_hip(params, m),
+                Raises(TypeError, type(wrong_model).__name__),
+            )
+        pickle_path = os.path.join(root, "params.pickle")
+        with open(pickle_path, "wb") as f:
+            f.write(b"\x80\x04N.")
+        fuzzer.check(
+            "pickle, no opt-in",
+            lambda: from_deepmind_hip(pickle_path, model),
+            Raises(ValueError, "allow_pickle"),
+        )
+        missing_path = os.path.join(root, "missing.npz")
+        fuzzer.check(
+            "missing file",
+            lambda: from_deepmind_hip(missing_path, model),
+            Raises(FileNotFoundError, missing_path),
+        )
         fuzzer.finish(self)

@@ -97,6 +97,8 @@ class Inputs:
         self.free = {}  # one size per free (None) non-batch dimension, shared by the inputs
         self.masks = [k for k in self.specs if k.endswith("mask")]
         self.data = [k for k in self.specs if k not in self.masks]
+        optional = [t.name for t in model.inputs if getattr(t._keras_history.operation, "optional", False)]
+        self.required = [k for k in self.specs if k not in optional]
 
     def valid(self, batch=2, free=6):
         out = {}
@@ -225,6 +227,21 @@ def cases(spec, rng):
             received = f"max={bad.max()}" if bad[0, 0] >= high else f"min={bad.min()}"
             yield f"{key} id {bad[0, 0]}", {**base, key: bad}, Raises(ValueError, received), None, False
 
+        # `model(x)` without a dict, for a model with one required input: the same checks apply.
+        if len(spec.required) == 1 and draw < 2:
+            only = spec.required[0]
+            if draw == 0:
+                yield f"{only} without a dict", base[only], WORKS, finite_outputs, False
+            else:
+                bad = base[only].astype(str)
+                yield (
+                    f"{only} without a dict, as strings",
+                    bad,
+                    Raises(TypeError, f"dtype={bad.dtype.name}"),
+                    None,
+                    False,
+                )
+
         # Keys: unknown, missing.
         unknown = "".join(rng.choice(list("abcxyz_"), size=6))
         yield f"unknown key {unknown}", {**base, unknown: value}, Raises(ValueError, unknown), None, False
@@ -257,7 +274,8 @@ def zero_targets(model, inputs):
     """Zero targets shaped like the model's outputs for the batch of `inputs` (free sizes from the inputs)."""
     import keras
 
-    first = next(v for v in inputs.values() if v is not None and np.ndim(v))
+    values = inputs.values() if isinstance(inputs, dict) else [inputs]
+    first = next(v for v in values if v is not None and np.ndim(v))
     batch = np.shape(first)[0]
     free = np.shape(first)[1] if np.ndim(first) > 1 else 1
 

@@ -171,7 +171,8 @@ class SaveToPresetTest(TestCase):
             config_text = f.read()
         with open(config_path, "w") as f:
             f.write(config_text[: len(config_text) // 2])
-        with self.assertRaisesRegex(ValueError, "config.json is not valid JSON"):
+        expected = r"config.json' is not a preset's config.json: expected a JSON object. Received: \d+ bytes"
+        with self.assertRaisesRegex(ValueError, expected):
             PerceiverOpticalFlow.from_preset(directory)
         with open(config_path, "w") as f:
             f.write(config_text)
