@@ -124,6 +124,50 @@ def check_mask(name, mask, x, x_name, layer_name, axes="B, M"):
             )
 
 
+def check_modality_values(name, inputs, layer_name, ranks=3, index_dims=None, channels=None, aligned=False):
+    """Raise unless every value of the modality dict `inputs` ({m: (B, M_m, C_m)}) is a tensor that fits.
+
+    Checked for each modality m: not None, a numeric dtype, rank `ranks`
+    (int or tuple), M_m equal to `index_dims[m]` and C_m to `channels[m]`
+    where given. With `aligned`, every modality must also share the first
+    one's batch size, rank and (for rank 3) channel count, as when they are
+    concatenated into one array.
+
+    Raises:
+        ValueError: naming `name[m]` and its received shape (or None).
+        TypeError: for a non-numeric dtype.
+    """
+    first = None
+    for modality, x in inputs.items():
+        label = f"{name}[{modality!r}]"
+        if x is None:
+            raise ValueError(f"{layer_name}: `{label}` must be a tensor. Received: {label}=None")
+        check_numeric_dtype(label, x, layer_name)
+        check_rank(label, x, ranks, layer_name)
+        shape = static_shape(x)
+        size = (index_dims or {}).get(modality)
+        if size is not None and shape[1] is not None and shape[1] != size:
+            raise ValueError(
+                f"{layer_name}: `{label}` must have M={size} elements on axis 1 (index_dims). "
+                f"Received: {label}.shape={shape}"
+            )
+        check_channels(label, x, (channels or {}).get(modality), layer_name)
+        if not aligned:
+            continue
+        if first is None:
+            first = (label, x)
+            continue
+        check_same_batch(label, x, first[0], first[1], layer_name)
+        other = static_shape(first[1])
+        if len(shape) != len(other) or (
+            len(shape) == 3 and None not in (shape[-1], other[-1]) and shape[-1] != other[-1]
+        ):
+            raise ValueError(
+                f"{layer_name}: every modality must have the same rank and channel count. "
+                f"Received: {label}.shape={shape}, {first[0]}.shape={other}"
+            )
+
+
 def check_integer_dtype(name, x, layer_name):
     """Raise a TypeError unless `x` has an integer dtype (token ids, indices)."""
     dtype = keras.backend.standardize_dtype(x.dtype)

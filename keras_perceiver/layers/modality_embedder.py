@@ -3,7 +3,7 @@
 import keras
 
 from keras_perceiver.layers.initializers import clone_initializer
-from keras_perceiver.validation import check_channels, check_positive_int, check_rank
+from keras_perceiver.validation import check_modality_values, check_positive_int
 
 
 def hip_initializer():
@@ -98,12 +98,8 @@ class ModalityEmbedder(keras.layers.Layer):
     def call(self, inputs):
         name = self.__class__.__name__
         _check_dict("inputs", inputs, self._channels, name)
-        outputs = {}
-        for modality, x in inputs.items():
-            check_rank(f"inputs[{modality!r}]", x, 3, name)
-            check_channels(f"inputs[{modality!r}]", x, self._channels[modality], name)
-            outputs[modality] = self.embeddings[modality](x)
-        return outputs
+        check_modality_values("inputs", inputs, name, channels=self._channels)
+        return {modality: self.embeddings[modality](x) for modality, x in inputs.items()}
 
     def compute_output_shape(self, inputs_shape):
         return {m: tuple(shape[:-1]) + (self.num_embedding_channels,) for m, shape in inputs_shape.items()}
@@ -192,13 +188,8 @@ class ModalityUnembedder(keras.layers.Layer):
     def call(self, inputs):
         name = self.__class__.__name__
         _check_dict("inputs", inputs, self.output_channels, name)
-        outputs = {}
-        for modality in self.output_channels:
-            x = inputs[modality]
-            check_rank(f"inputs[{modality!r}]", x, 3, name)
-            check_channels(f"inputs[{modality!r}]", x, self._width[modality], name)
-            outputs[modality] = self.unembeddings[modality](x)
-        return outputs
+        check_modality_values("inputs", inputs, name, channels=self._width)
+        return {modality: self.unembeddings[modality](inputs[modality]) for modality in self.output_channels}
 
     def compute_output_shape(self, inputs_shape):
         return {m: tuple(inputs_shape[m][:-1]) + (c,) for m, c in self.output_channels.items()}

@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_perceiver.layers.regroup import batch_size
-from keras_perceiver.validation import check_positive_int, check_rank
+from keras_perceiver.validation import check_mask, check_modality_values, check_positive_int, check_rank
 
 
 def padding_to_make_divisible(index_dim, num_groups):
@@ -202,28 +202,21 @@ class ModalityGrouper(keras.layers.Layer):
     def _check(self, name, inputs, ranks):
         layer_name = self.__class__.__name__
         _check_modalities(name, inputs, self.index_dims, layer_name)
-        for modality, size in self.index_dims.items():
-            x = inputs[modality]
-            if x is None:
-                continue
-            check_rank(f"{name}[{modality!r}]", x, ranks, layer_name)
-            if x.shape[1] is not None and x.shape[1] != size:
-                raise ValueError(
-                    f"{layer_name}: `{name}[{modality!r}]` must have {size} elements on axis 1 "
-                    f"(index_dims). Received: shape={tuple(x.shape)}"
-                )
+        check_modality_values(name, inputs, layer_name, ranks, index_dims=self.index_dims, aligned=True)
 
     def call(self, inputs, padding_mask=None):
         self._check("inputs", inputs, (2, 3))
         grouped = ops.concatenate([self._group(inputs[row["name"]], row) for row in self.layout], axis=1)
         if padding_mask is None:
             return grouped
-        check_padding_mask_dict(self.__class__.__name__, padding_mask, self.index_dims)
+        name = self.__class__.__name__
+        check_padding_mask_dict(name, padding_mask, self.index_dims)
         masks = {m: padding_mask.get(m) for m in self.index_dims}
         if all(mask is None for mask in masks.values()):
             return grouped, None
         filled = {}
         for modality, mask in masks.items():
+            check_mask(f"padding_mask[{modality!r}]", mask, inputs[modality], f"inputs[{modality!r}]", name)
             if mask is None:
                 reference = inputs[modality]
                 reference = reference if len(reference.shape) == 2 else reference[..., 0]

@@ -9,7 +9,7 @@ from keras_perceiver.layers.initializers import clone_initializer
 from keras_perceiver.layers.modality_embedder import check_modality_name, hip_initializer
 from keras_perceiver.layers.modality_grouper import check_index_dims
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
-from keras_perceiver.validation import check_choice, check_positive_int, check_rank
+from keras_perceiver.validation import check_choice, check_modality_values, check_positive_int
 
 POSITION_ENCODING_TYPES = ("learned", "fourier")
 
@@ -206,15 +206,11 @@ class ModalityPositionEncoder(keras.layers.Layer):
     def call(self, inputs):
         name = self.__class__.__name__
         self._check_modalities(inputs)
+        widths = {m: self._width for m in self.index_dims}
+        check_modality_values("inputs", inputs, name, index_dims=self.index_dims, channels=widths)
         with_positions, positions = {}, {}
         for modality, size in self.index_dims.items():
             x = inputs[modality]
-            check_rank(f"inputs[{modality!r}]", x, 3, name)
-            if x.shape[1] is not None and x.shape[1] != size:
-                raise ValueError(
-                    f"{name}: `inputs[{modality!r}]` must have M={size} elements (index_dims). "
-                    f"Received: shape={tuple(x.shape)}"
-                )
             if self.position_encoding_type == "fourier":
                 features = ops.cast(self.features[modality][None], self.compute_dtype)
                 pos = ops.broadcast_to(

@@ -1,7 +1,7 @@
 """Fuzz cases for the layers users compose (CrossAttentionEncoder, LatentProcessor, QueryDecoder, the
-attention blocks and the input preprocessors): wrong ranks, channels, dtypes, masks and batch sizes raise a
-named error naming the received value; valid variations (batch sizes, index sizes, integer or float masks,
-float64, many inputs through the chunked cross-attention) work.
+attention blocks, the input preprocessors and HiP's layers over modality dicts): wrong ranks, channels,
+dtypes, masks, keys and batch sizes raise a named error naming the received value; valid variations (batch
+sizes, index sizes, integer or float masks, float64, many inputs through the chunked cross-attention) work.
 """
 
 import numpy as np
@@ -217,4 +217,106 @@ class LayerFuzzTest(TestCase, parameterized.TestCase):
         call(layer, arguments, {k: example(a, rng, {}) for k, a in arguments.items()})  # build
         for label, values, expect, validate in cases(arguments, ties, rng):
             fuzzer.check(label, lambda values=values: call(layer, arguments, values), expect, validate)
+        fuzzer.finish(self)
+
+
+# The HiP layers that take a dict of modalities {m: (B, M_m, C_m)}: name -> (factory, channels per modality,
+# checks: "M" (sizes from index_dims), "B" (one batch size, the modalities are concatenated), "mask" (a
+# padding_mask dict)).
+INDEX_DIMS = {"image": 6, "label": 2}
+DICT_LAYERS = {
+    "ModalityEmbedder": (lambda: layers.ModalityEmbedder(4), {"image": 3, "label": 5}, ()),
+    "ModalityUnembedder": (
+        lambda: layers.ModalityUnembedder({"image": 3, "label": 5}),
+        {"image": 4, "label": 4},
+        (),
+    ),
+    "ModalityGrouper": (
+        lambda: layers.ModalityGrouper(2, INDEX_DIMS),
+        {"image": 4, "label": 4},
+        ("M", "B", "mask"),
+    ),
+    "ModalityPositionEncoder": (
+        lambda: layers.ModalityPositionEncoder(INDEX_DIMS),
+        {"image": 4, "label": 4},
+        ("M",),
+    ),
+}
+
+
+def modality_cases(channels, checks, rng):
+    """Yield (label, inputs, padding_mask, expectation) for a layer over {m: (B, M_m, C_m)}."""
+
+    def batch_of(batch):
+        return {m: rng.normal(size=(batch, INDEX_DIMS[m], c)).astype("float32") for m, c in channels.items()}
+
+    def text(m, shape):
+        return f"inputs[{m!r}].shape={tuple(shape)}"
+
+    base = batch_of(2)
+    for draw in range(DRAWS):
+        m = list(channels)[draw % len(channels)]
+        x = base[m]
+        batch = int(rng.choice([0, 1, 3, 5]))
+        yield f"batch {batch}", batch_of(batch), None, WORKS
+        yield f"{m} as float64", {**base, m: x.astype("float64")}, None, WORKS
+        yield "a list", list(base.values()), None, Raises(ValueError, "Received: list")
+        yield (
+            f"without {m}",
+            {k: v for k, v in base.items() if k != m},
+            None,
+            Raises(ValueError, str([k for k in base if k != m])),
+        )
+        extra = "".join(rng.choice(list("abcxyz"), size=5))
+        yield f"extra {extra}", {**base, extra: x}, None, Raises(ValueError, extra)
+        yield f"{m} None", {**base, m: None}, None, Raises(ValueError, f"inputs[{m!r}]=None")
+        strings = x.astype(str)
+        yield f"{m} as strings", {**base, m: strings}, None, Raises(TypeError, f"inputs[{m!r}].dtype=")
+        bad = x[..., None] if draw % 2 else x[..., 0]
+        yield f"{m} rank {bad.ndim}", {**base, m: bad}, None, Raises(ValueError, text(m, bad.shape))
+        width = channels[m] + int(rng.randint(1, 4))
+        bad = np.zeros(x.shape[:-1] + (width,), "float32")
+        yield f"{m} {width} channels", {**base, m: bad}, None, Raises(ValueError, text(m, bad.shape))
+        if "M" in checks:
+            size = INDEX_DIMS[m] + int(rng.randint(1, 5))
+            bad = np.zeros((2, size, channels[m]), "float32")
+            yield f"{m} M={size}", {**base, m: bad}, None, Raises(ValueError, text(m, bad.shape))
+        if "B" in checks:
+            other = int(rng.randint(3, 7))
+            bad = np.zeros((other,) + x.shape[1:], "float32")
+            yield f"{m} batch {other} vs 2", {**base, m: bad}, None, Raises(ValueError, text(m, bad.shape))
+        if "mask" in checks:
+            mask = np.ones((2, INDEX_DIMS[m]), bool)
+            mask[0, rng.randint(0, INDEX_DIMS[m]) :] = False
+            yield f"padding_mask[{m!r}]", base, {m: mask}, WORKS
+            yield f"padding_mask[{m!r}] as 0/1 int32", base, {m: mask.astype("int32")}, WORKS
+            yield "padding_mask a list", base, [mask], Raises(ValueError, "Received: list")
+            bad = mask.astype(str)
+            expect = Raises(TypeError, f"padding_mask[{m!r}].dtype=")
+            yield f"padding_mask[{m!r}] as strings", base, {m: bad}, expect
+            bad = np.ones((2, INDEX_DIMS[m] + 1), bool)
+            yield f"padding_mask[{m!r}] {bad.shape}", base, {m: bad}, Raises(ValueError, str(bad.shape))
+            bad = np.ones((2, INDEX_DIMS[m], 1), bool)
+            yield f"padding_mask[{m!r}] rank 3", base, {m: bad}, Raises(ValueError, str(bad.shape))
+
+
+def finite_leaves(result):
+    import keras
+
+    leaves = keras.tree.flatten(result)
+    return None if all(np.isfinite(np.asarray(leaf)).all() for leaf in leaves) else "gave non-finite outputs"
+
+
+class ModalityLayerFuzzTest(TestCase, parameterized.TestCase):
+    @parameterized.named_parameters((name, name) for name in DICT_LAYERS)
+    def test_fuzz(self, name):
+        factory, channels, checks = DICT_LAYERS[name]
+        layer = factory()
+        rng = np.random.RandomState(sum(map(ord, name)))
+        fuzzer = Fuzzer(name, MINIMUM_CASES)
+        layer({m: np.zeros((2, INDEX_DIMS[m], c), "float32") for m, c in channels.items()})  # build
+        for label, inputs, padding_mask, expect in modality_cases(channels, checks, rng):
+            kwargs = {} if padding_mask is None else {"padding_mask": padding_mask}
+            thunk = lambda inputs=inputs, kwargs=kwargs: layer(inputs, **kwargs)  # noqa: E731
+            fuzzer.check(label, thunk, expect, finite_leaves)
         fuzzer.finish(self)
