@@ -7,7 +7,14 @@ import numpy as np
 from keras import ops
 
 from keras_perceiver.layers.regroup import batch_size
-from keras_perceiver.validation import check_mask, check_modality_values, check_positive_int, check_rank
+from keras_perceiver.validation import (
+    check_mask,
+    check_modality_values,
+    check_numeric_dtype,
+    check_positive_int,
+    check_rank,
+    check_same_batch,
+)
 
 
 def padding_to_make_divisible(index_dim, num_groups):
@@ -383,6 +390,7 @@ class ModalityConcatenation(keras.layers.Layer):
 
     def _check(self, latents, inputs, padding_mask):
         name = self.__class__.__name__
+        check_numeric_dtype("latents", latents, name)
         check_rank("latents", latents, 4, name)
         if latents.shape[1] is not None and latents.shape[1] != 1:
             raise ValueError(
@@ -390,22 +398,15 @@ class ModalityConcatenation(keras.layers.Layer):
                 f"Received: latents.shape={tuple(latents.shape)}"
             )
         _check_modalities("inputs", inputs, self.index_dims, name)
-        for modality, size in self.index_dims.items():
-            x = inputs[modality]
-            check_rank(f"inputs[{modality!r}]", x, 3, name)
-            if x.shape[1] is not None and x.shape[1] != size:
-                raise ValueError(
-                    f"{name}: `inputs[{modality!r}]` must have {size} elements on axis 1 (index_dims). "
-                    f"Received: shape={tuple(x.shape)}"
-                )
-            width = latents.shape[-1]
-            if x.shape[-1] is not None and width is not None and x.shape[-1] != width:
-                raise ValueError(
-                    f"{name}: `inputs[{modality!r}]` must have the latents' width {width}. "
-                    f"Received: shape={tuple(x.shape)}"
-                )
+        widths = {m: latents.shape[-1] for m in self.index_dims}  # the latents' width C
+        check_modality_values("inputs", inputs, name, index_dims=self.index_dims, channels=widths)
+        for modality, x in inputs.items():
+            check_same_batch(f"inputs[{modality!r}]", x, "latents", latents, name)
         if padding_mask is not None:
             check_padding_mask_dict(name, padding_mask, self.index_dims)
+            for modality, mask in padding_mask.items():
+                x_name = f"inputs[{modality!r}]"
+                check_mask(f"padding_mask[{modality!r}]", mask, inputs[modality], x_name, name)
 
     def call(self, latents, inputs, padding_mask=None):
         self._check(latents, inputs, padding_mask)
@@ -420,7 +421,6 @@ class ModalityConcatenation(keras.layers.Layer):
         for modality, mask in masks.items():
             if mask is None:
                 mask = ops.ones_like(inputs[modality][..., 0], dtype="bool")
-            check_rank(f"padding_mask[{modality!r}]", mask, 2, self.__class__.__name__)
             pieces.append(ops.expand_dims(ops.cast(mask, "bool"), 1))
         return concatenated, ops.concatenate(pieces, axis=2)
 

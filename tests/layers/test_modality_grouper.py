@@ -127,7 +127,9 @@ class ModalityGrouperTest(TestCase):
         grouper = ModalityGrouper(8, self.index_dims)
         with self.assertRaisesRegex(ValueError, r"\['image', 'label'\]\. Received: \['image'\]"):
             grouper({"image": self.inputs["image"]})
-        with self.assertRaisesRegex(ValueError, r"must have 200 elements.*Received: shape=\(2, 199, 4\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"must have M=200 elements.*Received: inputs\[.image.\]\.shape=\(2, 199, 4\)"
+        ):
             grouper({**self.inputs, "image": self.inputs["image"][:, :199]})
         with self.assertRaisesRegex(ValueError, r"at most num_groups=1 modalities\. Received: 2"):
             ModalityGrouper(1, self.index_dims)
@@ -191,9 +193,14 @@ class ModalityConcatenationTest(TestCase):
             layer(np.zeros((2, 2, 5, 4), "float32"), self.inputs)
         with self.assertRaisesRegex(ValueError, r"\['label', 'tag'\]\. Received: \['label'\]"):
             layer(self.latents, {"label": self.inputs["label"]})
-        with self.assertRaisesRegex(ValueError, r"must have 3 elements.*Received: shape=\(2, 2, 4\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"must have M=3 elements.*Received: inputs\['label'\]\.shape=\(2, 2, 4\)"
+        ):
             layer(self.latents, {**self.inputs, "label": self.inputs["label"][:, :2]})
-        with self.assertRaisesRegex(ValueError, r"latents' width 4\. Received: shape=\(2, 1, 3\)"):
+        with self.assertRaisesRegex(
+            ValueError,
+            r"has 3 channels but the layer was built for 4\. Received: inputs\['tag'\]\.shape=\(2, 1, 3\)",
+        ):
             layer(self.latents, {**self.inputs, "tag": np.zeros((2, 1, 3), "float32")})
         with self.assertRaisesRegex(ValueError, r"names modalities \['image'\]"):
             layer(self.latents, self.inputs, padding_mask={"image": None})

@@ -56,7 +56,9 @@ class ModalityPositionEncoderTest(TestCase):
         encoder = ModalityPositionEncoder(self.index_dims)
         with self.assertRaisesRegex(ValueError, r"\['image', 'label'\]\. Received: \['image'\]"):
             encoder({"image": self.inputs["image"]})
-        with self.assertRaisesRegex(ValueError, r"M=6 elements.*Received: shape=\(2, 5, 8\)"):
+        with self.assertRaisesRegex(
+            ValueError, r"M=6 elements.*Received: inputs\[.image.\]\.shape=\(2, 5, 8\)"
+        ):
             encoder({**self.inputs, "image": self.inputs["image"][:, :5]})
         with self.assertRaisesRegex(ValueError, r"the same width E"):
             ModalityPositionEncoder(self.index_dims)({**self.inputs, "label": np.zeros((2, 2, 4), "float32")})
