@@ -229,7 +229,8 @@ def check_request(input_signature, inputs):
 
     Args:
         input_signature: dict name -> `tf.TensorSpec`, the endpoint's inputs.
-        inputs: dict name -> array, list or tensor.
+        inputs: dict name -> array, list or tensor; for a signature of one
+            input, the value alone.
 
     Returns:
         dict name -> tensor. NumPy values of the same kind (float, signed or
@@ -242,6 +243,8 @@ def check_request(input_signature, inputs):
         TypeError: for a value whose kind of dtype differs from the
             signature's (e.g. floats for `uint8` images, numbers for text).
     """
+    if not isinstance(inputs, dict) and len(input_signature) == 1:
+        inputs = {next(iter(input_signature)): inputs}  # a lone value for a signature of one input
     if not isinstance(inputs, dict):
         raise ValueError(
             f"The request must be a dict of {sorted(input_signature)}. Received: {type(inputs).__name__}"
@@ -318,8 +321,6 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
         input_signature = signature.structured_input_signature[1]
 
         def call(inputs):
-            if not isinstance(inputs, dict) and len(input_signature) == 1:
-                inputs = {next(iter(input_signature)): inputs}
             return signature(**check_request(input_signature, inputs))
 
     elif endpoint != SERVING_DEFAULT and hasattr(loaded, endpoint):
@@ -635,12 +636,20 @@ def load_tflite(path, signature_key=SERVING_DEFAULT, num_threads=None):
         A function `f(inputs: dict) -> dict`; `f.interpreter` is the
         `tf.lite.Interpreter`, `f.input_details` the signature's inputs.
 
+    The function checks each request like the SavedModel's endpoints
+    (`check_request`: names, dtypes, ranks, static dimensions) before the
+    interpreter runs.
+
     Raises:
-        ValueError: if the file has no such signature.
+        FileNotFoundError: if `path` is not a file.
+        ValueError: if the file has no such signature; from the function,
+            for a request of batch size 0 (or one `check_request` refuses).
         FlexDelegateError: if the file needs the Flex delegate (TensorFlow
             ops, from `export_tflite(..., select_tf_ops=True)`) and this
             TensorFlow's interpreter has none (TensorFlow >= 2.20).
     """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"load_tflite: no TFLite file. Expected a file at {str(path)!r}")
     interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
     signatures = interpreter.get_signature_list()
     if signature_key not in signatures:
@@ -660,9 +669,19 @@ def load_tflite(path, signature_key=SERVING_DEFAULT, num_threads=None):
             f"an app with org.tensorflow:tensorflow-lite-select-tf-ops). Interpreter: {error}"
         ) from error
     runner = interpreter.get_signature_runner(signature_key)
+    input_signature = {
+        name: tf.TensorSpec([None if d < 0 else int(d) for d in detail["shape_signature"]], detail["dtype"])
+        for name, detail in runner.get_input_details().items()
+    }
 
     def call(inputs):
-        return runner(**inputs)
+        tensors = check_request(input_signature, inputs)  # named errors before the interpreter sees them
+        empty = {name: tuple(t.shape) for name, t in tensors.items() if t.shape.rank and t.shape[0] == 0}
+        if empty:  # the interpreter cannot allocate a tensor of size 0
+            raise ValueError(
+                f"load_tflite: the request holds no examples. Expected a batch size >= 1. Received: {empty}"
+            )
+        return runner(**{name: tensor.numpy() for name, tensor in tensors.items()})
 
     call.interpreter = interpreter
     call.input_details = runner.get_input_details()

@@ -1,7 +1,8 @@
-"""Fuzz cases for the exported serving signatures (`load_saved_model`): malformed requests (not a dict,
-unknown or missing inputs, wrong ranks and sizes, wrong kinds of dtype, integers outside uint8) raise a named
-error naming the received value before the SavedModel runs; valid requests (any batch size, castable dtypes)
-are answered.
+"""Fuzz cases for the exported serving signatures (`load_saved_model`, and `load_tflite` on the image
+client's TFLite file): malformed requests (not a dict, unknown or missing inputs, wrong ranks and sizes, wrong
+kinds of dtype, integers outside uint8) raise a named error naming the received value before the model runs;
+valid requests (any batch size, castable dtypes, a lone array) are answered (TFLite: batch size 0 is refused
+by name, its interpreter cannot allocate it).
 """
 
 import os
@@ -12,8 +13,10 @@ import numpy as np
 from keras_perceiver.export import (
     classification_outputs,
     export_saved_model,
+    export_tflite,
     image_client_inputs,
     load_saved_model,
+    load_tflite,
 )
 from keras_perceiver.models import PerceiverImageClassifier
 from tests.fuzz.harness import WORKS, Fuzzer, Raises
@@ -38,14 +41,15 @@ def build_model():
 
 
 class ServingFuzzTest(TestCase):
-    def _fuzz(self, fuzzer, serving, key, dtype, rng):
+    def _fuzz(self, fuzzer, serving, key, dtype, rng, empty_batch=WORKS):
         for _ in range(DRAWS):
             batch = int(rng.choice([0, 1, 2, 7]))
             good = (rng.uniform(0, 255, size=(batch, 8, 8, 3))).astype(dtype)
-            fuzzer.check(f"batch {batch}", lambda x=good: serving({key: x}), WORKS)
+            works = WORKS if batch else empty_batch
+            fuzzer.check(f"batch {batch}", lambda x=good: serving({key: x}), works)
             castable = good.astype("int64" if dtype == "uint8" else "float64")
-            fuzzer.check(f"{castable.dtype}", lambda x=castable: serving({key: x}), WORKS)
-            fuzzer.check("a bare array", lambda x=good: serving(x), WORKS)
+            fuzzer.check(f"{castable.dtype}", lambda x=castable: serving({key: x}), works)
+            fuzzer.check("a bare array", lambda x=good: serving(x), works)
             extra = tuple(int(s) for s in rng.randint(1, 3, size=rng.randint(1, 3)))
             bad = np.zeros((2, 8, 8, 3) + extra, dtype)
             fuzzer.check(
@@ -86,4 +90,14 @@ class ServingFuzzTest(TestCase):
         )
         fuzzer = Fuzzer("serving_default (uint8 image client)", MINIMUM_CASES)
         self._fuzz(fuzzer, load_saved_model(path), "image", "uint8", np.random.RandomState(6))
+        fuzzer.finish(self)
+
+        # The same requests to its TFLite file; the interpreter cannot allocate a batch of 0: a named error.
+        tflite_path = os.path.join(tempfile.mkdtemp(), "model.tflite")
+        export_tflite(path, tflite_path)
+        fuzzer = Fuzzer("load_tflite (uint8 image client)", MINIMUM_CASES)
+        empty = Raises(ValueError, "(0, 8, 8, 3)")
+        self._fuzz(fuzzer, load_tflite(tflite_path), "image", "uint8", np.random.RandomState(7), empty)
+        for path in (os.path.join(tempfile.mkdtemp(), "missing.tflite"), tempfile.mkdtemp()):
+            fuzzer.check(f"load {path}", lambda p=path: load_tflite(p), Raises(FileNotFoundError, path))
         fuzzer.finish(self)
