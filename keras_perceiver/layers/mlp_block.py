@@ -5,7 +5,13 @@ from keras import ops
 
 from keras_perceiver.layers.drop_path import DropPath, check_drop_path_rate
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
-from keras_perceiver.validation import check_choice, check_positive_int
+from keras_perceiver.validation import (
+    check_channels,
+    check_choice,
+    check_numeric_dtype,
+    check_positive_int,
+    check_rank,
+)
 
 ACTIVATIONS = ("gelu", "gelu_approximate", "squared_relu")
 
@@ -75,9 +81,7 @@ class MLPBlock(keras.layers.Layer):
         self.activation = activation
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or default_kernel_initializer()
-        )
+        self.kernel_initializer = keras.initializers.get(kernel_initializer or default_kernel_initializer())
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.drop_path_rate = drop_path_rate
         self.drop_path_scale_by_keep = drop_path_scale_by_keep
@@ -85,6 +89,7 @@ class MLPBlock(keras.layers.Layer):
 
     def build(self, x_shape):
         channels = x_shape[-1]
+        self._channels = channels
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm"
         )
@@ -119,6 +124,10 @@ class MLPBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, x, training=None):
+        name = self.__class__.__name__
+        check_numeric_dtype("x", x, name, floating=True)  # the residual operand
+        check_rank("x", x, (3, 4), name)
+        check_channels("x", x, self._channels, name)
         h = self.dense_2(self._act(self.dense_1(self.layer_norm(x))))
         h = self.dropout_layer(h, training=training)
         if self.drop_path is not None:

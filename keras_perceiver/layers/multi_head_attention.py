@@ -7,7 +7,16 @@ from keras import ops
 
 from keras_perceiver.layers.chunked_attention import attention
 from keras_perceiver.layers.initializers import clone_initializer, fused_shape_initializer
-from keras_perceiver.validation import check_attention_chunk_size, check_divisible, check_positive_int
+from keras_perceiver.validation import (
+    check_attention_chunk_size,
+    check_channels,
+    check_divisible,
+    check_numeric_dtype,
+    check_positive_int,
+    check_rank,
+    check_same_batch,
+    static_shape,
+)
 
 
 def _project(dense, x, num_contracted):
@@ -157,6 +166,7 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         self.output_dense = self._dense(
             "bthd,hdo->bto", (None, self.output_channels), "o", "attention_output", num_input_axes=2
         )
+        self._query_channels, self._key_value_channels = query_shape[-1], key_value_shape[-1]
         self.query_dense.build(query_shape)
         self.key_dense.build(key_value_shape)
         self.value_dense.build(key_value_shape)
@@ -167,7 +177,31 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
         self._scale = 1.0 / math.sqrt(qk_head)
         self.built = True
 
+    def _check(self, query, key_value, attention_mask):
+        name = self.__class__.__name__
+        for arg, x, channels in (
+            ("query", query, self._query_channels),
+            ("key_value", key_value, self._key_value_channels),
+        ):
+            check_numeric_dtype(arg, x, name)
+            check_rank(arg, x, 3, name)
+            check_channels(arg, x, channels, name)
+        check_same_batch("key_value", key_value, "query", query, name)
+        if attention_mask is None:
+            return
+        check_numeric_dtype("attention_mask", attention_mask, name)
+        shape = static_shape(attention_mask)
+        expected = (query.shape[0], query.shape[1], key_value.shape[1])
+        if len(shape) != 3 or any(
+            a not in (None, 1) and b is not None and a != b for a, b in zip(shape, expected)
+        ):
+            raise ValueError(
+                f"{name}: `attention_mask` must be broadcastable to (B, T, S) = {expected}. "
+                f"Received: attention_mask.shape={shape}"
+            )
+
     def call(self, query, key_value, attention_mask=None, training=None, key_value_norm=None):
+        self._check(query, key_value, attention_mask)
         # Projections as plain 2-D matmuls (see `_project`): q/k/v (B, T, H, d), output (B, T, E).
         q = _project(self.query_dense, query, 1) * ops.cast(self._scale, self.compute_dtype)
 

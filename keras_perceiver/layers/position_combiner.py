@@ -4,7 +4,14 @@ import keras
 from keras import ops
 
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
-from keras_perceiver.validation import check_choice, check_positive_int
+from keras_perceiver.validation import (
+    check_channels,
+    check_choice,
+    check_numeric_dtype,
+    check_positive_int,
+    check_rank,
+    static_shape,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -44,9 +51,7 @@ class PositionCombiner(keras.layers.Layer):
         check_positive_int("project_pos_dim", project_pos_dim, allow_none=True)
         self.concat_or_add_pos = concat_or_add_pos
         self.project_pos_dim = project_pos_dim
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or default_kernel_initializer()
-        )
+        self.kernel_initializer = keras.initializers.get(kernel_initializer or default_kernel_initializer())
         self.projection = None
         if project_pos_dim is not None:
             self.projection = keras.layers.Dense(
@@ -57,6 +62,8 @@ class PositionCombiner(keras.layers.Layer):
             )
 
     def build(self, inputs_shape, position_encodings_shape):
+        self._inputs_shape = tuple(inputs_shape)
+        self._position_channels = position_encodings_shape[-1]
         pos_width = position_encodings_shape[-1]
         if self.projection is not None:
             self.projection.build(position_encodings_shape)
@@ -70,6 +77,19 @@ class PositionCombiner(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, position_encodings):
+        name = self.__class__.__name__
+        check_numeric_dtype("inputs", inputs, name)
+        check_numeric_dtype("position_encodings", position_encodings, name, floating=True)
+        check_rank("inputs", inputs, len(self._inputs_shape), name)
+        check_rank("position_encodings", position_encodings, len(self._inputs_shape), name)
+        check_channels("inputs", inputs, self._inputs_shape[-1], name)
+        check_channels("position_encodings", position_encodings, self._position_channels, name)
+        shape, pos_shape = static_shape(inputs), static_shape(position_encodings)
+        if any(a is not None and b is not None and a != b for a, b in zip(shape[:-1], pos_shape[:-1])):
+            raise ValueError(
+                f"{name}: `position_encodings` must match `inputs` on every axis but the channels. "
+                f"Received: inputs.shape={shape}, position_encodings.shape={pos_shape}"
+            )
         pos = ops.cast(position_encodings, inputs.dtype)
         if self.projection is not None:
             pos = self.projection(pos)

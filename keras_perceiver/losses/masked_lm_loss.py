@@ -1,7 +1,10 @@
 """Masked language modelling loss: cross-entropy at the masked positions only."""
 
 import keras
+import numpy as np
 from keras import ops
+
+from keras_perceiver.validation import check_numeric_dtype
 
 
 def static_shape(x):
@@ -21,6 +24,10 @@ def check_masked_lm_shapes(y_true, y_pred, sample_weight, owner):
 
     Only static dimensions are compared; unknown (`None`) ones are skipped.
     """
+    check_numeric_dtype("y_pred", y_pred, owner, floating=True)
+    check_numeric_dtype("y_true", y_true, owner)
+    if sample_weight is not None:
+        check_numeric_dtype("sample_weight", sample_weight, owner)
     pred_shape = static_shape(y_pred)
     if len(pred_shape) != 3:
         raise ValueError(
@@ -36,6 +43,26 @@ def check_masked_lm_shapes(y_true, y_pred, sample_weight, owner):
                 f"{owner}: `{name}` must have shape (B, L) = {expected} to match "
                 f"y_pred.shape={pred_shape} (B, L, V). Received: {name}.shape={shape}"
             )
+    check_label_range(y_true, pred_shape[-1], owner)
+
+
+def check_label_range(y_true, vocab_size, owner):
+    """Raise a ValueError unless concrete (NumPy or eager) labels lie in [0, V).
+
+    Symbolic labels (inside `tf.function`) are not read: there TensorFlow's
+    kernel reports an out-of-range id itself.
+    """
+    if vocab_size is None or keras.backend.is_keras_tensor(y_true):
+        return
+    try:
+        labels = np.asarray(y_true.numpy() if hasattr(y_true, "numpy") else y_true)
+    except (AttributeError, NotImplementedError, TypeError, ValueError, RuntimeError):
+        return  # a graph tensor or a JAX tracer: nothing to read
+    if labels.size and (labels.min() < 0 or labels.max() >= vocab_size):
+        raise ValueError(
+            f"{owner}: `y_true` must hold token ids in [0, {vocab_size}) (the logits' V). "
+            f"Received: min={labels.min()}, max={labels.max()}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")

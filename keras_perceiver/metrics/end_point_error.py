@@ -4,10 +4,13 @@ import keras
 from keras import ops
 
 from keras_perceiver.losses.masked_lm_loss import shapes_compatible, static_shape
+from keras_perceiver.validation import check_numeric_dtype
 
 
 def check_flow_shapes(y_true, y_pred, sample_weight, owner):
     """Raise a ValueError unless flows are (B, H, W, 2) alike and the mask is (B, H, W)."""
+    check_numeric_dtype("y_true", y_true, owner)
+    check_numeric_dtype("y_pred", y_pred, owner)
     true_shape, pred_shape = static_shape(y_true), static_shape(y_pred)
     if len(pred_shape) != 4 or pred_shape[-1] not in (2, None):
         raise ValueError(

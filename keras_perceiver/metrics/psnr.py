@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_perceiver.losses.masked_lm_loss import shapes_compatible, static_shape
+from keras_perceiver.validation import check_numeric_dtype
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -66,6 +67,8 @@ class PeakSignalToNoiseRatio(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         owner = type(self).__name__
+        check_numeric_dtype("y_true", y_true, owner)
+        check_numeric_dtype("y_pred", y_pred, owner)
         true_shape, pred_shape = static_shape(y_true), static_shape(y_pred)
         if len(pred_shape) < 2 or not shapes_compatible(true_shape, pred_shape):
             raise ValueError(

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_perceiver.validation import check_nonempty_index, check_rank
+from keras_perceiver.validation import check_nonempty_index, check_numeric_dtype, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -42,6 +42,7 @@ class ClassificationPostprocessor(keras.layers.Layer):
 
     def call(self, inputs):
         name = self.__class__.__name__
+        check_numeric_dtype("inputs", inputs, name)
         check_rank("inputs", inputs, 3, name)
         check_nonempty_index("inputs", inputs, name)
         return inputs[:, 0, :]

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_perceiver.validation import check_positive_int, check_rank
+from keras_perceiver.validation import check_numeric_dtype, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -52,6 +52,7 @@ class LogitsBias(keras.layers.Layer):
 
     def call(self, inputs):
         name = self.__class__.__name__
+        check_numeric_dtype("inputs", inputs, name, floating=True)
         check_rank("inputs", inputs, 3, name)
         if inputs.shape[-1] != self.vocab_size:
             raise ValueError(

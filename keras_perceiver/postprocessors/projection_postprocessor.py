@@ -3,7 +3,7 @@
 import keras
 
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
-from keras_perceiver.validation import check_positive_int, check_rank
+from keras_perceiver.validation import check_channels, check_numeric_dtype, check_positive_int, check_rank
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -54,11 +54,15 @@ class ProjectionPostprocessor(keras.layers.Layer):
         )
 
     def build(self, inputs_shape):
+        self._channels = inputs_shape[-1]
         self.classifier.build(inputs_shape)
         self.built = True
 
     def call(self, inputs):
-        check_rank("inputs", inputs, 3, self.__class__.__name__)
+        name = self.__class__.__name__
+        check_numeric_dtype("inputs", inputs, name)
+        check_rank("inputs", inputs, 3, name)
+        check_channels("inputs", inputs, self._channels, name)
         return self.classifier(inputs)
 
     def compute_output_shape(self, inputs_shape):

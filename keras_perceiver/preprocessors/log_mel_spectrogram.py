@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_perceiver.validation import check_positive_int, check_rank
+from keras_perceiver.validation import check_numeric_dtype, check_positive_int, check_rank
 
 # Floor of the mel power before the log (-100 dB), as `keras.layers.MelSpectrogram`'s `min_power`.
 LOG_MEL_FLOOR = 1e-10
@@ -102,7 +102,11 @@ class LogMelSpectrogram(keras.layers.Layer):
         return self.mel_spectrogram.compute_output_shape((None, num_samples))[-1]
 
     def call(self, inputs):
-        check_rank("inputs", inputs, 2, self.__class__.__name__)
+        name = self.__class__.__name__
+        check_numeric_dtype("inputs", inputs, name)
+        check_rank("inputs", inputs, 2, name)
+        if inputs.shape[0] == 0:  # an empty batch (TensorFlow's STFT padding cannot take one)
+            return ops.zeros(self.compute_output_shape(tuple(inputs.shape)), self.compute_dtype)
         mel = ops.transpose(self.mel_spectrogram(inputs), (0, 2, 1))  # (B, F, N) power
         spectrogram = 10.0 * ops.log10(ops.maximum(mel, LOG_MEL_FLOOR))  # dB, per example
         return ops.expand_dims(spectrogram, -1)
