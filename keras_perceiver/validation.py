@@ -7,6 +7,8 @@ Checks run on static shapes: they fire when a Functional graph is built and on
 every eager call; dimensions that are unknown (`None`) are not checked.
 """
 
+import numbers
+
 import keras
 
 
@@ -16,6 +18,22 @@ def check_positive_int(name, value, allow_none=False):
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def check_shape(name, value, length=None, allow_none=False):
+    """Raise unless `value` is a sequence (tuple, list, `TensorShape`) of positive ints (`length` of them
+    when given; None entries for free dimensions when `allow_none`); return it as a tuple of Python ints."""
+
+    def positive(d):
+        return (d is None and allow_none) or (
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0
+        )
+
+    items = None if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") else tuple(value)
+    if items is None or (length is not None and len(items) != length) or not all(map(positive, items)):
+        size = f"{length} " if length else ""
+        raise ValueError(f"`{name}` must be a tuple of {size}positive integers. Received: {name}={value!r}")
+    return tuple(None if d is None else int(d) for d in items)
 
 
 def check_divisible(name, value, num_heads_name, num_heads):

@@ -148,6 +148,7 @@ class CrossAttentionEncoder(AttentionLayerBase):
         check_positive_int("num_latents", num_latents)
         check_positive_int("latent_dim", latent_dim)
         check_positive_int("num_groups", num_groups)
+        check_positive_int("num_cross_attention_heads", num_cross_attention_heads)
         check_positive_int("num_latents_train", num_latents_train, allow_none=True)
         if num_latents_train is not None and num_latents_train > num_latents:
             raise ValueError(

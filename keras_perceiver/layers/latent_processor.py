@@ -95,6 +95,7 @@ class LatentProcessor(AttentionLayerBase):
         )
         check_positive_int("num_blocks", num_blocks)
         check_positive_int("num_self_attends_per_block", num_self_attends_per_block)
+        check_positive_int("num_self_attention_heads", num_self_attention_heads)
         check_drop_path_rate(drop_path_rate)
         check_positive_int("num_groups", num_groups)
         self.num_blocks = num_blocks

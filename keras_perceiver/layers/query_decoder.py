@@ -112,6 +112,7 @@ class QueryDecoder(AttentionLayerBase):
             **kwargs,
         )
         check_positive_int("output_channels", output_channels, allow_none=True)
+        check_positive_int("num_cross_attention_heads", num_cross_attention_heads)
         check_choice("query_mask_mode", query_mask_mode, QUERY_MASK_MODES)
         self.num_cross_attention_heads = num_cross_attention_heads
         self.cross_attention_widening_factor = cross_attention_widening_factor

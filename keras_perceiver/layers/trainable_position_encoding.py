@@ -47,9 +47,12 @@ class TrainablePositionEncoding(keras.layers.Layer):
 
     def __init__(self, index_dims, num_channels, initializer=None, **kwargs):
         super().__init__(**kwargs)
-        index_dims = (index_dims,) if isinstance(index_dims, int) else tuple(index_dims)
-        for i, n in enumerate(index_dims):
-            check_positive_int(f"index_dims[{i}]", n)
+        if isinstance(index_dims, (list, tuple)) and index_dims:
+            for i, n in enumerate(index_dims):
+                check_positive_int(f"index_dims[{i}]", n)
+        else:
+            check_positive_int("index_dims", index_dims)
+        index_dims = tuple(index_dims) if isinstance(index_dims, (list, tuple)) else (index_dims,)
         check_positive_int("num_channels", num_channels)
         self.index_dims = index_dims
         self.num_channels = num_channels

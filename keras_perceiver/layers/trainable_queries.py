@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_perceiver.layers.position_selection import select_positions
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
+from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -37,6 +38,7 @@ class TrainableQueries(TrainablePositionEncoding):
 
     def __init__(self, num_queries, num_channels, initializer=None, **kwargs):
         kwargs.pop("index_dims", None)
+        check_positive_int("num_queries", num_queries)
         super().__init__(index_dims=num_queries, num_channels=num_channels, initializer=initializer, **kwargs)
         self.num_queries = num_queries
 

@@ -104,7 +104,10 @@ def _per_block(model_name, arguments):
     blocks = {}
     for name in BLOCK_ARGUMENTS:
         value = arguments[name]
-        value = (value,) * num_blocks if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(value, int) and not isinstance(value, bool):  # one value for every block
+            if not (value == 0 and name == "num_self_attends_per_block"):
+                check_positive_int(name, value)
+            value = (value,) * num_blocks
         if not isinstance(value, (list, tuple)) or len(value) != num_blocks:
             raise ValueError(
                 f"{model_name}: `{name}` must have one entry per block ({num_blocks}, the length of "

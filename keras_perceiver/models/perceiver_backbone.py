@@ -10,7 +10,7 @@ from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
 from keras_perceiver.layers.latent_processor import LatentProcessor
 from keras_perceiver.models.functional_model import PerceiverFunctionalModel
 from keras_perceiver.models.perceiver_backbone_presets import PERCEIVER_BACKBONE_PRESETS
-from keras_perceiver.validation import check_positive_int
+from keras_perceiver.validation import check_positive_int, check_shape
 
 # The backbone's arguments that describe the latent stack (and so are shared by every task head).
 STACK_ARGUMENTS = (
@@ -164,13 +164,16 @@ class PerceiverBackbone(PerceiverFunctionalModel):
     ):
         config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
         if isinstance(input_shape, dict):
-            config["input_shape"] = {name: tuple(shape) for name, shape in input_shape.items()}
+            config["input_shape"] = {
+                key: check_shape(f"input_shape[{key!r}]", shape, allow_none=True)
+                for key, shape in input_shape.items()
+            }
             if not input_shape:
                 raise ValueError("`input_shape` must name at least one input. Received: input_shape={}")
         else:
-            config["input_shape"] = tuple(input_shape)
-            if not config["input_shape"]:
+            if isinstance(input_shape, (tuple, list)) and not input_shape:
                 raise ValueError("`input_shape` must have at least one dimension. Received: input_shape=()")
+            config["input_shape"] = check_shape("input_shape", input_shape, allow_none=True)
         if isinstance(input_preprocessor, tuple):
             config["input_preprocessor"] = list(input_preprocessor)
         for name in (

@@ -10,6 +10,7 @@ from keras_perceiver.models.task_model import (
     split_stack_arguments,
 )
 from keras_perceiver.preprocessors.image_preprocessor import ImagePreprocessor
+from keras_perceiver.validation import check_shape
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -110,11 +111,10 @@ class PerceiverImageClassifier(PerceiverClassifier):
             A `PerceiverImageClassifier`.
 
         Raises:
-            ValueError: for an `image_shape` that is not (H, W, C), and the
-                errors of the constructors.
+            ValueError: for an `image_shape` that is not (H, W, C), 3
+                positive integers, and the errors of the constructors.
         """
-        if len(tuple(image_shape)) != 3:
-            raise ValueError(f"`image_shape` must be (H, W, C). Received: image_shape={image_shape!r}")
+        check_shape("image_shape", image_shape, length=3)
         stack, head = split_stack_arguments(stack)
         preprocessor = ImagePreprocessor(
             prep_type=prep_type,

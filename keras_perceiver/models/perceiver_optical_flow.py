@@ -14,6 +14,7 @@ from keras_perceiver.models.task_model import (
 )
 from keras_perceiver.postprocessors.flow_postprocessor import FlowPostprocessor
 from keras_perceiver.preprocessors.optical_flow_preprocessor import OpticalFlowPreprocessor
+from keras_perceiver.validation import check_shape
 
 
 def _frames_shape(task_name, backbone):
@@ -187,8 +188,8 @@ class PerceiverOpticalFlow(PerceiverTaskModel):
         """
         if "out_channels" in stack:
             output_channels = stack.pop("out_channels")
-        if len(tuple(image_size)) != 2:
-            raise ValueError(f"`image_size` must be (H, W). Received: image_size={image_size!r}")
+        check_shape("image_size", image_size, length=2)
+        check_shape("train_size", train_size, length=2)
         stack, head = split_stack_arguments(stack)
         preprocessor = OpticalFlowPreprocessor(
             train_size=tuple(train_size),
