@@ -195,6 +195,27 @@ class SentencePieceTokenizer(keras.layers.Layer):
             "padding_mask": keras.KerasTensor(shape, dtype="bool"),
         }
 
+    @classmethod
+    def from_config(cls, config):
+        """Rebuild from `get_config`: `proto` must be its base64 string.
+
+        Raises:
+            ValueError: if `proto` is not base64 (e.g. a file path: a config,
+                such as a preset's, may not make loading read files outside
+                its own directory).
+        """
+        proto = config.get("proto")
+        if isinstance(proto, str):
+            try:
+                proto = base64.b64decode(proto, validate=True)
+            except binascii.Error:
+                raise ValueError(
+                    "SentencePieceTokenizer.from_config: `proto` must be the base64 model that get_config "
+                    "writes; a config may not name a file (loading it would read outside the saved model). "
+                    f"Received: proto={config['proto'][:80]!r}"
+                ) from None
+        return cls(**{**config, "proto": proto})
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -201,3 +201,7 @@ class SentencePieceTokenizerTest(TestCase):
         with open(path, "wb") as f:
             f.write(self.proto)
         self.assertEqual(SentencePieceTokenizer(path).vocab_size, VOCAB_SIZE)
+        # ... but not in a config: loading a saved model or preset reads nothing outside it.
+        config = {**SentencePieceTokenizer(path).get_config(), "proto": path}
+        with self.assertRaisesRegex(ValueError, f"may not name a file.*Received: proto='{path}'"):
+            SentencePieceTokenizer.from_config(config)
