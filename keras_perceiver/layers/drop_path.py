@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_perceiver.validation import check_positive_int
+from keras_perceiver.validation import check_numeric_dtype, check_positive_int
 
 
 def check_drop_path_rate(rate):
@@ -68,6 +68,7 @@ class DropPath(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, x, training=None):
+        check_numeric_dtype("x", x, self.__class__.__name__, floating=True)
         if not training or self.rate == 0:
             return x
         rows = x.shape[0]

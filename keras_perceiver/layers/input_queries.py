@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_perceiver.validation import check_numeric_dtype, check_rank
+
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class InputQueries(keras.layers.Layer):
@@ -25,8 +27,9 @@ class InputQueries(keras.layers.Layer):
         (B, M or O, C [+ P]) tensor.
 
     Raises:
-        ValueError: if `inputs` is not rank 3 or `position_encodings` does
-            not have the same (B, M).
+        ValueError: if `inputs` or `position_encodings` is not rank 3, or
+            `position_encodings` does not have the same (B, M).
+        TypeError: for a non-numeric dtype.
 
     Example:
     >>> import keras
@@ -36,13 +39,13 @@ class InputQueries(keras.layers.Layer):
     """
 
     def call(self, inputs, position_encodings=None, output_indices=None):
-        if len(inputs.shape) != 3:
-            raise ValueError(
-                "InputQueries: `inputs` must have rank 3 (B, M, C). "
-                f"Received: inputs.shape={tuple(inputs.shape)}"
-            )
+        name = self.__class__.__name__
+        check_numeric_dtype("inputs", inputs, name)
+        check_rank("inputs", inputs, 3, name)
         queries = inputs
         if position_encodings is not None:
+            check_numeric_dtype("position_encodings", position_encodings, name)
+            check_rank("position_encodings", position_encodings, 3, name)
             if tuple(position_encodings.shape[:2]) != tuple(inputs.shape[:2]) and None not in (
                 tuple(position_encodings.shape[:2]) + tuple(inputs.shape[:2])
             ):

@@ -130,6 +130,37 @@ LAYERS = {
         (),
     ),
     # Building blocks and postprocessors.
+    "DropPath": (
+        lambda: layers.DropPath(0.5, seed=1),
+        {"x": Argument((2, 4, 16), free_axes=(0, 1), ranks=(2, 3, 4, 5), free_channels=True)},
+        (),
+    ),
+    "InputQueries": (
+        lambda: layers.InputQueries(),
+        {
+            "inputs": Argument((2, 6, 3), free_axes=(0, 1), floating=False, free_channels=True),
+            "position_encodings": Argument((2, 6, 4), free_axes=(0, 1), floating=False, free_channels=True),
+        },
+        ((("inputs", 0), ("position_encodings", 0)), (("inputs", 1), ("position_encodings", 1))),
+    ),
+    "TaskQueries": (
+        lambda: layers.TaskQueries(["a", "b"], num_channels=8),
+        {
+            "inputs": Argument(
+                (2, 6, 3), floating=False, ranks=(1, 2, 3, 4, 5), free_channels=True, any_dtype=True
+            )
+        },
+        (),
+    ),
+    "FourierQueries": (
+        lambda: layers.FourierQueries(index_dims=(4, 4), num_bands=2),
+        {
+            "inputs": Argument(
+                (2, 16, 3), floating=False, ranks=(1, 2, 3, 4, 5), free_channels=True, any_dtype=True
+            )
+        },
+        (),
+    ),
     "Regroup": (
         lambda: layers.Regroup(num_groups=2),
         {"inputs": Argument((2, 4, 5, 6), floating=False, ranks=(3, 4), free_channels=True, any_dtype=True)},
@@ -216,6 +247,9 @@ MINIMUM_CASES = 40
 # rank): fewer ways to fail, a smaller minimum.
 LENIENT_MINIMUM = {
     "TrainableQueries": 16,
+    "TaskQueries": 16,
+    "FourierQueries": 16,
+    "DropPath": 24,
     "FourierPositionEncoding": 16,
     "TrainablePositionEncoding": 24,
     "Regroup": 24,
