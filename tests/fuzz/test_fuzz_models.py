@@ -8,6 +8,7 @@ from absl.testing import parameterized
 
 from keras_perceiver import models
 from tests.fuzz.harness import WORKS, Fuzzer, Raises
+from tests.models.test_hierarchical_perceiver import SMALL
 from tests.test_case import TestCase
 
 STACK = {
@@ -19,19 +20,7 @@ STACK = {
     "num_self_attention_heads": 2,
 }
 TEXT = {"max_sequence_length": 12, "embedding_dim": 16, "qk_channels": 16, "v_channels": 16}
-# A small HiP U-Net: an image modality of 12 points and a label modality of 2 points.
-HIP = {
-    "input_shapes": {"image": (12, 3), "label": (2, 4)},
-    "num_groups": (4, 1, 4),
-    "num_self_attends_per_block": (1, 1, 1),
-    "num_latents": (2, 8, 2),
-    "latent_dim": (8, 16, 8),
-    "num_cross_attention_heads": 1,
-    "num_self_attention_heads": 2,
-    "num_embedding_channels": 4,
-    "cross_attention_widening_factor": 1,
-    "self_attention_widening_factor": 2,
-}
+HIP = SMALL  # a small HiP U-Net: an image modality of 12 points and a label modality of 2 points
 BUILDERS = {
     "PerceiverIO": lambda: models.PerceiverIO.from_hyperparameters(input_shape=(10, 3), **STACK),
     "Perceiver": lambda: models.Perceiver.from_hyperparameters(
