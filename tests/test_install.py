@@ -7,6 +7,7 @@ the README's quick start, and the three console scripts on the main job's
 data (train one epoch -> export SavedModel + TFLite -> evaluate the export).
 """
 
+import concurrent.futures
 import glob
 import json
 import os
@@ -64,11 +65,8 @@ def wheel(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("version", PYTHONS)
-def test_wheel_installs_and_runs_quick_start_and_clis(version, wheel, tmp_path):
-    python = find_python(version)
-    if python is None:
-        pytest.skip(f"no Python {version} on this machine")
+def check_wheel(version, python, wheel, tmp_path):
+    """Install `wheel` into a new venv of `python`, run the quick start and the CLIs; raise on a failure."""
     venv = tmp_path / "venv"
     run([python, "-m", "venv", str(venv)], tmp_path)
     bin_dir = venv / "bin"
@@ -92,7 +90,7 @@ def test_wheel_installs_and_runs_quick_start_and_clis(version, wheel, tmp_path):
             env=env,
         ).splitlines()[-1]
     )
-    print(f"Python {version}: numpy {versions[2]}, TensorFlow {versions[3]}")
+    report = [f"Python {version}: numpy {versions[2]}, TensorFlow {versions[3]}"]
     assert all(str(venv) in path for path in versions[:2]), versions
     assert versions[2].startswith("2.") and versions[3].startswith("2.21."), versions
 
@@ -129,6 +127,29 @@ def test_wheel_installs_and_runs_quick_start_and_clis(version, wheel, tmp_path):
     run([str(bin_dir / "keras-perceiver-evaluate"), f"--model={export}"], work, env=env)
     with open(export / "evaluation" / "evaluation.json") as f:
         evaluation = json.load(f)
-    print(f"Python {version}: one-epoch digits export evaluated: {evaluation.get('accuracy')}")
+    report.append(f"Python {version}: one-epoch digits export evaluated: {evaluation.get('accuracy')}")
     assert evaluation["num_examples"] == 360, evaluation
     assert 0.0 <= evaluation["accuracy"] <= 1.0, evaluation
+    return report
+
+
+@pytest.fixture(scope="module")
+def wheel_checks(wheel, tmp_path_factory):
+    """version -> future of `check_wheel` (None without that Python). The three run two at a time: each is
+    mostly single-threaded (pip unpacking, one training process), so two share the 2 cores' time."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    checks = {}
+    for version in PYTHONS:
+        python = find_python(version)
+        directory = tmp_path_factory.mktemp(f"python{version}")
+        checks[version] = python and pool.submit(check_wheel, version, python, wheel, directory)
+    yield checks
+    pool.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("version", PYTHONS)
+def test_wheel_installs_and_runs_quick_start_and_clis(version, wheel_checks):
+    if wheel_checks[version] is None:
+        pytest.skip(f"no Python {version} on this machine")
+    for line in wheel_checks[version].result():  # re-raises the check's failure here
+        print(line)

@@ -37,5 +37,5 @@ class TrainableQueriesTest(TestCase):
         self.assertNotIn("index_dims", config)
 
     def test_invalid_arguments(self):
-        with self.assertRaisesRegex(ValueError, r"index_dims\[0\]=0"):
+        with self.assertRaisesRegex(ValueError, r"num_queries=0"):
             TrainableQueries(num_queries=0, num_channels=4)
