@@ -19,6 +19,10 @@ export KERAS_PERCEIVER_DATA_ROOT ?= $(DEBIAN_DATA_ROOT)
 TFIO_TESTS ?= tests/training/data/test_audio_files.py \
 	tests/training/test_export.py::ExportJobTest::test_text_model_tflite_with_select_tf_ops
 PYTEST_FLAGS ?= -q -ra --durations=30
+# The suite in one process per core (pytest-xdist), a test file's tests in one process (module fixtures are
+# built once). Most tests are bound by Python, not by TensorFlow's threads: two processes use both cores.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL ?= -n $(PYTEST_WORKERS) --dist loadfile
 DEMO_FLAGS ?= --task=digits --model_dir=runs/digits
 
 # Quiet TensorFlow's C++ start-up logging (CUDA probes, CPU feature notes).
@@ -80,12 +84,12 @@ debian-data:
 		apt-get install -y -qq --no-install-recommends $$missing
 
 test: venv venv-tfio debian-data
-	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests
+	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) $(PYTEST_PARALLEL) tests
 	$(TFIO_VENV)/bin/python -m pytest $(PYTEST_FLAGS) $(TFIO_TESTS)
 
 # The fast loop: everything but the tests marked slow (training jobs, subprocess exports, installs).
 test-fast: venv debian-data
-	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -m "not slow" tests
+	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) $(PYTEST_PARALLEL) -m "not slow" tests
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -51,6 +51,22 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped under CI=true, which installs everything the tests need: {reason}"
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands its fuzz counts to the controller (`pytest_testnodedown`)."""
+    from tests.fuzz.harness import COUNTS
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fuzz_counts"] = dict(COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: the tfio environment runs without xdist
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist (controller): add up the workers' fuzz counts."""
+    from tests.fuzz.harness import COUNTS
+
+    COUNTS.update(getattr(node, "workeroutput", {}).get("fuzz_counts", {}))
+
+
 def pytest_terminal_summary(terminalreporter):
     """Print the fuzz harness' case counts per entry point (tests/fuzz)."""
     from tests.fuzz.harness import COUNTS
