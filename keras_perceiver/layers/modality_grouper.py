@@ -117,9 +117,9 @@ def _check_modalities(name, inputs, index_dims, layer_name):
         )
 
 
-
-def check_padding_mask_dict(layer_name, padding_mask, index_dims):
-    """Raise a `ValueError` unless `padding_mask` is a dict whose keys are modalities of `index_dims`."""
+def check_padding_mask_dict(layer_name, padding_mask, index_dims, inputs):
+    """Raise unless `padding_mask` is a dict whose keys are modalities of `index_dims` and whose masks
+    (B, M_m) fit `inputs[m]` in dtype and shape (`check_mask`; None entries pass)."""
     if not isinstance(padding_mask, dict):
         raise ValueError(
             f"{layer_name}: `padding_mask` must be a dict of modality name -> (B, M_m) bool tensor or "
@@ -131,6 +131,9 @@ def check_padding_mask_dict(layer_name, padding_mask, index_dims):
             f"{layer_name}: `padding_mask` names modalities {unexpected} that are not in index_dims "
             f"{list(index_dims)}."
         )
+    for modality, mask in padding_mask.items():
+        check_mask(f"padding_mask[{modality!r}]", mask, inputs[modality], f"inputs[{modality!r}]", layer_name)
+
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class ModalityGrouper(keras.layers.Layer):
@@ -217,13 +220,12 @@ class ModalityGrouper(keras.layers.Layer):
         if padding_mask is None:
             return grouped
         name = self.__class__.__name__
-        check_padding_mask_dict(name, padding_mask, self.index_dims)
+        check_padding_mask_dict(name, padding_mask, self.index_dims, inputs)
         masks = {m: padding_mask.get(m) for m in self.index_dims}
         if all(mask is None for mask in masks.values()):
             return grouped, None
         filled = {}
         for modality, mask in masks.items():
-            check_mask(f"padding_mask[{modality!r}]", mask, inputs[modality], f"inputs[{modality!r}]", name)
             if mask is None:
                 reference = inputs[modality]
                 reference = reference if len(reference.shape) == 2 else reference[..., 0]
@@ -403,10 +405,7 @@ class ModalityConcatenation(keras.layers.Layer):
         for modality, x in inputs.items():
             check_same_batch(f"inputs[{modality!r}]", x, "latents", latents, name)
         if padding_mask is not None:
-            check_padding_mask_dict(name, padding_mask, self.index_dims)
-            for modality, mask in padding_mask.items():
-                x_name = f"inputs[{modality!r}]"
-                check_mask(f"padding_mask[{modality!r}]", mask, inputs[modality], x_name, name)
+            check_padding_mask_dict(name, padding_mask, self.index_dims, inputs)
 
     def call(self, latents, inputs, padding_mask=None):
         self._check(latents, inputs, padding_mask)
