@@ -59,11 +59,16 @@ def resolve_chunk_sizes(num_queries, num_keys, attention_chunk_size):
     return query_chunk, key_chunk
 
 
-def whole_attention(query, key, value, mask=None, dropout=None):
+def whole_attention(query, key, value, mask=None, dropout=None, return_statistics=False):
     """Attention of (B, T, H, d) queries over (B, S, H, d) keys -> (B, T, H, d_v); scores (B, H, T, S).
 
     `mask`: optional bool, broadcastable to (B, T, S), True where allowed.
     `dropout`: optional callable applied to the probabilities (training).
+    `return_statistics`: also return each row's softmax statistics, float32
+    (B, H, T, 2): the largest score m and log(sum(exp(score - m))) (what
+    `recomputed_attention`'s backward pass needs; kept apart, as m + log-sum
+    would lose the log-sum next to the -1e9 of a row whose keys are all
+    masked).
     Softmax in float32, the rest in the query's dtype.
     """
     scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key), "float32")
@@ -72,10 +77,15 @@ def whole_attention(query, key, value, mask=None, dropout=None):
     probs = ops.cast(ops.softmax(scores, axis=-1), query.dtype)
     if dropout is not None:
         probs = dropout(probs)
-    return ops.einsum("bhts,bshd->bthd", probs, value)
+    context = ops.einsum("bhts,bshd->bthd", probs, value)
+    if return_statistics:
+        row_max = ops.max(scores, axis=-1, keepdims=True)
+        log_sum = ops.log(ops.sum(ops.exp(scores - row_max), axis=-1, keepdims=True))
+        return context, ops.concatenate([row_max, log_sum], axis=-1)
+    return context
 
 
-def _pad_axis(x, axis, amount, value=0):
+def pad_axis(x, axis, amount, value=0):
     widths = [[0, 0] for _ in range(len(x.shape))]
     widths[axis][1] = amount
     return ops.pad(x, widths, constant_values=value)
@@ -85,7 +95,9 @@ def _num_chunks(size, chunk_size):
     return (size + chunk_size - 1) // chunk_size
 
 
-def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None, value_width=None):
+def key_chunked_attention(
+    query, key, value, chunk_size, mask=None, project=None, value_width=None, return_statistics=False
+):
     """`whole_attention` with the keys visited `chunk_size` at a time (online softmax); no dropout.
 
     Peak memory of the scores: (B, H, T, chunk_size) float32. Nothing is
@@ -98,6 +110,7 @@ def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None
     None and `value_width` is d_v: each chunk's keys and values are
     `project(inputs_chunk)` -> ((B, c, H, d), (B, c, H, d_v)), so that the
     projections of all S inputs never exist at once either.
+    `return_statistics` as in `whole_attention`.
     """
     batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
     num_keys = ops.shape(key)[1]
@@ -147,23 +160,28 @@ def key_chunked_attention(query, key, value, chunk_size, mask=None, project=None
         ops.zeros((batch, num_heads, num_queries, 1), dtype="float32"),
         ops.zeros((batch, num_heads, num_queries, value_width), dtype="float32"),
     )
-    _, normalizer, weighted = ops.fori_loop(0, num_chunks, step, initial)
-    context = ops.cast(weighted / normalizer, dtype)
-    return ops.transpose(context, (0, 2, 1, 3))
+    running_max, normalizer, weighted = ops.fori_loop(0, num_chunks, step, initial)
+    context = ops.transpose(ops.cast(weighted / normalizer, dtype), (0, 2, 1, 3))
+    if return_statistics:
+        return context, ops.concatenate([running_max, ops.log(normalizer)], axis=-1)
+    return context
 
 
-def query_chunked_attention(query, key, value, chunk_size, mask=None, key_chunk_size=None):
+def query_chunked_attention(
+    query, key, value, chunk_size, mask=None, key_chunk_size=None, return_statistics=False
+):
     """`whole_attention` (or `key_chunked_attention`) answering `chunk_size` queries at a time; no dropout.
 
     Peak memory of the scores: (B, H, chunk_size, S) float32, or
     (B, H, chunk_size, key_chunk_size) with key chunks too.
+    `return_statistics` as in `whole_attention`.
     """
     batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
     padding = _num_chunks(num_queries, chunk_size) * chunk_size - num_queries
-    query = _pad_axis(query, 1, padding)
+    query = pad_axis(query, 1, padding)
     per_query_mask = mask is not None and mask.shape[1] != 1
     if per_query_mask:
-        mask = _pad_axis(mask, 1, padding, value=True)
+        mask = pad_axis(mask, 1, padding, value=True)
     query_width, value_width = query.shape[-1], value.shape[-1]
     # (B, n * c, H, d) -> (n, B, c, H, d): one slice per chunk, answered in turn by `ops.map`.
     chunks = ops.transpose(
@@ -176,35 +194,24 @@ def query_chunked_attention(query, key, value, chunk_size, mask=None, key_chunk_
     def answer(chunk):
         query_chunk, chunk_mask = chunk if per_query_mask else (chunk, mask)
         if key_chunk_size is None:
-            return whole_attention(query_chunk, key, value, chunk_mask)
-        return key_chunked_attention(query_chunk, key, value, key_chunk_size, chunk_mask)
-
-    outputs = ops.map(answer, chunks)  # (n, B, c, H, d_v)
-    outputs = ops.reshape(ops.transpose(outputs, (1, 0, 2, 3, 4)), (batch, -1, num_heads, value_width))
-    return outputs[:, :num_queries]
-
-
-def attention(
-    query, key_value, project, mask=None, dropout=None, attention_chunk_size=None, value_width=None
-):
-    """Scaled dot-product attention of (B, T, H, d) queries over (B, S, C) inputs, whole or in chunks.
-
-    `project(inputs)` maps inputs (B, s, C) to their keys (B, s, H, d) and
-    values (B, s, H, d_v = `value_width`). Chunks by
-    `resolve_chunk_sizes(T, S, attention_chunk_size)`: over keys only, the
-    inputs are projected chunk by chunk; over queries, the keys and values are
-    projected once. With `dropout` (training with attention dropout) it
-    computes the whole attention, as the chunked forms have no dropout.
-    Returns (B, T, H, d_v).
-    """
-    if dropout is not None:
-        return whole_attention(query, *project(key_value), mask, dropout)
-    query_chunk, key_chunk = resolve_chunk_sizes(query.shape[1], key_value.shape[1], attention_chunk_size)
-    if query_chunk is None and key_chunk is not None:
-        return key_chunked_attention(
-            query, key_value, None, key_chunk, mask, project=project, value_width=value_width
+            result = whole_attention(query_chunk, key, value, chunk_mask, None, return_statistics)
+        else:
+            result = key_chunked_attention(
+                query_chunk, key, value, key_chunk_size, chunk_mask, return_statistics=return_statistics
+            )
+        if not return_statistics:
+            return result
+        # One float32 tensor per chunk (`ops.map` maps to one tensor): the context, then the statistics.
+        context, statistics = result
+        return ops.concatenate(
+            [ops.cast(context, "float32"), ops.transpose(statistics, (0, 2, 1, 3))], axis=-1
         )
-    key, value = project(key_value)
-    if query_chunk is not None:
-        return query_chunked_attention(query, key, value, query_chunk, mask, key_chunk_size=key_chunk)
-    return whole_attention(query, key, value, mask)
+
+    outputs = ops.map(answer, chunks)  # (n, B, c, H, d_v [+ 2])
+    width = value_width + 2 if return_statistics else value_width
+    outputs = ops.reshape(ops.transpose(outputs, (1, 0, 2, 3, 4)), (batch, -1, num_heads, width))
+    outputs = outputs[:, :num_queries]
+    if not return_statistics:
+        return outputs
+    context = ops.cast(outputs[..., :value_width], query.dtype)
+    return context, ops.transpose(outputs[..., value_width:], (0, 2, 1, 3))

@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from keras_perceiver.layers.chunked_attention import attention
+from keras_perceiver.layers.attention_dispatch import attention
 from keras_perceiver.layers.initializers import clone_initializer, fused_shape_initializer
 from keras_perceiver.validation import (
     check_attention_chunk_size,
@@ -222,6 +222,7 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             dropout=dropout,
             attention_chunk_size=self.attention_chunk_size,
             value_width=self._v // self.num_heads,
+            training=training,
         )
         if attention_mask is not None:
             # DeepMind `attend`: a row with every key masked gives zeros, not a uniform mean.

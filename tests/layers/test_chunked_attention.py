@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_perceiver.layers.attention_dispatch import attention
 from keras_perceiver.layers.chunked_attention import (
     AUTO_CHUNK_SCORES,
-    attention,
     key_chunked_attention,
     query_chunked_attention,
     resolve_chunk_sizes,

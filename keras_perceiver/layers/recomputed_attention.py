@@ -1,0 +1,198 @@
+"""Chunked attention for training: a backward pass that recomputes each chunk instead of storing it.
+
+Differentiating the chunked forms of `chunked_attention` through their loops
+keeps every chunk's scores for the backward pass, so training memory is that
+of the whole (B, H, T, S) attention again. `recomputed_attention` has its own
+gradient (`keras.ops.custom_gradient`): the forward pass keeps only the
+output and each query's softmax statistics (B, H, T, 2); the backward pass visits
+the same chunks again, recomputes their probabilities
+P = exp(Q K^T - max - log-sum) and accumulates
+
+    dV = P^T dO,   dS = P * (dO V^T - rowsum(dO * O)),   dQ = dS K,   dK = dS^T Q,
+
+so that its peak memory is one chunk's scores, as in the forward pass (the
+backward pass of flash attention). The keys and values themselves, (B, S, H,
+d), are kept: they are the inputs of the projections' gradients.
+
+Source: Dao et al., FlashAttention (arXiv 2205.14135) algorithm 4 (backward
+pass); Milakov & Gimelshein, arXiv 1805.02867 (online softmax).
+"""
+
+from keras import ops
+
+from keras_perceiver.layers.chunked_attention import (
+    key_chunked_attention,
+    masked_score,
+    pad_axis,
+    query_chunked_attention,
+    whole_attention,
+)
+
+
+def _block_gradients(query, key, value, mask, statistics, d_output, delta, start, size, first_new=None):
+    """Gradients from the keys [start, start + size) for every query of a block.
+
+    query (B, T, H, d); key/value (B, S, H, d|d_v); mask float (B, T|1, S|1),
+    nonzero where allowed; statistics (B, H, T, 2) (`whole_attention`'s),
+    delta (B, H, T, 1) and d_output (B, H, T, d_v), float32. Keys before
+    `first_new` (an earlier chunk's, visited again by the last chunk) give
+    nothing, as in the forward pass. Returns
+    float32 (dQ (B, T, H, d), dK (B, size, H, d), dV (B, size, H, d_v)).
+    """
+    batch, num_heads = ops.shape(query)[0], ops.shape(query)[2]
+    key_chunk = ops.slice(key, (0, start, 0, 0), (batch, size, num_heads, key.shape[-1]))
+    value_chunk = ops.slice(value, (0, start, 0, 0), (batch, size, num_heads, value.shape[-1]))
+    scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key_chunk), "float32")
+    if mask.shape[-1] != 1:
+        mask = ops.slice(mask, (0, 0, start), (batch, ops.shape(mask)[1], size))
+    allowed = mask[:, None, :, :] > 0
+    scores = ops.where(allowed, scores, masked_score("float32"))
+    if first_new is not None:
+        fresh = ops.arange(size) + start >= first_new
+        scores = ops.where(fresh[None, None, None, :], scores, float("-inf"))
+    probs = ops.exp(scores - statistics[..., :1] - statistics[..., 1:])  # (B, H, T, size)
+    d_value = ops.einsum("bhts,bhtd->bshd", probs, d_output)
+    d_probs = ops.einsum("bhtd,bshd->bhts", d_output, ops.cast(value_chunk, "float32"))
+    # Masked scores are constants: no gradient reaches Q and K through them (rows with every key masked).
+    d_scores = ops.where(allowed, probs * (d_probs - delta), 0.0)
+    d_query = ops.einsum("bhts,bshd->bthd", d_scores, ops.cast(key_chunk, "float32"))
+    d_key = ops.einsum("bhts,bthd->bshd", d_scores, ops.cast(query, "float32"))
+    return d_query, d_key, d_value
+
+
+def _gradients_over_keys(query, key, value, mask, statistics, d_output, delta, key_chunk):
+    """float32 (dQ, dK, dV) of one block of queries, the keys visited whole or `key_chunk` at a time."""
+    num_keys = ops.shape(key)[1]
+    if key_chunk is None:
+        return _block_gradients(query, key, value, mask, statistics, d_output, delta, 0, num_keys)
+    key_chunk = min(key_chunk, key.shape[1]) if key.shape[1] is not None else ops.minimum(key_chunk, num_keys)
+    num_chunks = (num_keys + key_chunk - 1) // key_chunk
+
+    def step(index, carry):
+        d_query, d_key, d_value = carry
+        first_new = index * key_chunk
+        start = ops.minimum(first_new, num_keys - key_chunk)  # the last chunk ends at the last key
+        block_query, block_key, block_value = _block_gradients(
+            query, key, value, mask, statistics, d_output, delta, start, key_chunk, first_new
+        )
+        # The last chunk's overlap with the one before has zero gradients here: adding keeps the earlier ones.
+        d_key = ops.slice_update(
+            d_key, (0, start, 0, 0), ops.slice(d_key, (0, start, 0, 0), ops.shape(block_key)) + block_key
+        )
+        d_value = ops.slice_update(
+            d_value,
+            (0, start, 0, 0),
+            ops.slice(d_value, (0, start, 0, 0), ops.shape(block_value)) + block_value,
+        )
+        return d_query + block_query, d_key, d_value
+
+    initial = (
+        ops.zeros(ops.shape(query), "float32"),
+        ops.zeros(ops.shape(key), "float32"),
+        ops.zeros(ops.shape(value), "float32"),
+    )
+    return ops.fori_loop(0, num_chunks, step, initial)
+
+
+def _gradients(query, key, value, mask, statistics, d_output, delta, query_chunk, key_chunk):
+    """float32 (dQ, dK, dV), the queries answered whole or `query_chunk` at a time."""
+    if query_chunk is None:
+        return _gradients_over_keys(query, key, value, mask, statistics, d_output, delta, key_chunk)
+    num_queries = ops.shape(query)[1]
+    num_chunks = (num_queries + query_chunk - 1) // query_chunk
+    padding = num_chunks * query_chunk - num_queries
+    # Padded queries have a zero output gradient: they add nothing to dK and dV.
+    query = pad_axis(query, 1, padding)
+    d_output, statistics, delta = (pad_axis(x, 2, padding) for x in (d_output, statistics, delta))
+    per_query_mask = mask.shape[1] != 1
+    if per_query_mask:
+        mask = pad_axis(mask, 1, padding, value=1)
+
+    def step(index, carry):
+        d_query, d_key, d_value = carry
+        start = index * query_chunk
+
+        def rows(x, axis):
+            begin = [0] * len(x.shape)
+            begin[axis] = start
+            size = list(ops.shape(x))
+            size[axis] = query_chunk
+            return ops.slice(x, begin, size)
+
+        block_query, block_key, block_value = _gradients_over_keys(
+            rows(query, 1),
+            key,
+            value,
+            rows(mask, 1) if per_query_mask else mask,
+            rows(statistics, 2),
+            rows(d_output, 2),
+            rows(delta, 2),
+            key_chunk,
+        )
+        d_query = ops.slice_update(d_query, (0, start, 0, 0), block_query)
+        return d_query, d_key + block_key, d_value + block_value
+
+    initial = (
+        ops.zeros(ops.shape(query), "float32"),
+        ops.zeros(ops.shape(key), "float32"),
+        ops.zeros(ops.shape(value), "float32"),
+    )
+    d_query, d_key, d_value = ops.fori_loop(0, num_chunks, step, initial)
+    return d_query[:, :num_queries], d_key, d_value
+
+
+def recomputed_attention(query, key, value, mask=None, query_chunk=None, key_chunk=None):
+    """`whole_attention` in chunks, differentiable with a backward pass that recomputes the chunks.
+
+    Args:
+        query: (B, T, H, d) queries, scaled by 1/sqrt(d).
+        key: (B, S, H, d) keys.
+        value: (B, S, H, d_v) values.
+        mask: optional bool, broadcastable to (B, T, S), True where allowed
+            (masked keys score -1e9, as in `whole_attention`).
+        query_chunk: int or None, queries answered at a time (None: all).
+        key_chunk: int or None, keys visited at a time (None: all).
+
+    Returns:
+        (B, T, H, d_v) in the query's dtype, equal to `whole_attention` to
+        float32 round-off; its gradients equal those of `whole_attention`
+        the same way, with peak memory of one chunk's scores (B, H,
+        query_chunk or T, key_chunk or S) float32 in both passes.
+    """
+    # A float mask (1 allowed, 0 masked) is an input of the custom gradient like the others (its gradient: 0).
+    mask = ops.ones((1, 1, 1), "float32") if mask is None else ops.cast(mask, "float32")
+
+    @ops.custom_gradient
+    def chunked(query, key, value, mask):
+        bool_mask = mask > 0
+        if query_chunk is not None:
+            output, statistics = query_chunked_attention(
+                query, key, value, query_chunk, bool_mask, key_chunk_size=key_chunk, return_statistics=True
+            )
+        elif key_chunk is not None:
+            output, statistics = key_chunked_attention(
+                query, key, value, key_chunk, bool_mask, return_statistics=True
+            )
+        else:
+            output, statistics = whole_attention(query, key, value, bool_mask, return_statistics=True)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            d_output = ops.transpose(ops.cast(upstream, "float32"), (0, 2, 1, 3))  # (B, H, T, d_v)
+            delta = ops.sum(
+                d_output * ops.transpose(ops.cast(output, "float32"), (0, 2, 1, 3)), axis=-1, keepdims=True
+            )
+            d_query, d_key, d_value = _gradients(
+                query, key, value, mask, statistics, d_output, delta, query_chunk, key_chunk
+            )
+            return (
+                ops.cast(d_query, query.dtype),
+                ops.cast(d_key, key.dtype),
+                ops.cast(d_value, value.dtype),
+                ops.zeros_like(mask),
+            )
+
+        return output, grad
+
+    return chunked(query, key, value, mask)
