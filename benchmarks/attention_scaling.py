@@ -123,12 +123,67 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--training", action="store_true", help="time a gradient instead of inference")
     parser.add_argument("--cap_gb", type=float, help="address-space cap of each run (prlimit --as), GB")
+    parser.add_argument("--plot", help="write a log-log PNG of time and memory against M here")
+    parser.add_argument(
+        "--from_logs", help="comma-separated files of earlier runs' JSON lines: table and plot, no runs"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # "log2,mode": run in this process
     args = parser.parse_args()
     if args.one:
         log2_size, mode = args.one.split(",")
         print(json.dumps(run_one(int(log2_size), mode, args.repeats, args.training)))
         return
+    results = read_logs(args.from_logs.split(",")) if args.from_logs else run_all(args)
+    print_table(results)
+    if args.plot:
+        plot(results, args.plot)
+        print(f"wrote {args.plot}")
+
+
+def read_logs(paths):
+    """The JSON-line results in the files `paths`, in order."""
+    results = []
+    for path in paths:
+        with open(path) as f:
+            results += [json.loads(line) for line in f if line.startswith("{")]
+    return results
+
+
+def plot(results, path):
+    """Time and extra peak memory against M, log-log, one line per (mode, inference or training)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    series = {}
+    for result in results:
+        if "error" not in result:
+            label = f"{result['mode']} ({'training' if result.get('training') else 'inference'})"
+            series.setdefault(label, []).append(result)
+    for label, rows in series.items():
+        rows = sorted(rows, key=lambda row: row["log2_m"])
+        sizes = [2 ** row["log2_m"] for row in rows]
+        style = "--" if "training" in label else "-"
+        axes[0].plot(sizes, [row["seconds"] for row in rows], style, marker="o", label=label)
+        memory = [max(row["extra_peak_gb"], 1e-3) for row in rows]
+        axes[1].plot(sizes, memory, style, marker="o", label=label)
+    for axis, name in zip(axes, ("time (s)", "extra peak memory (GB)")):
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("M inputs (64 channels)")
+        axis.set_ylabel(name)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8)
+    figure.suptitle("Perceiver encoder (256 x 512 latents, 2 self-attention layers), batch 1, float32")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run_all(args):
+    """Each (mode, size) of `args` in its own process; their results."""
     results = []
     for mode in args.modes.split(","):
         for log2_size in map(int, args.sizes.split(",")):
@@ -140,29 +195,40 @@ def main():
                 command = ["prlimit", f"--as={int(args.cap_gb * 2**30)}", *command]
             job = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
             if job.returncode != 0:
-                result = {"log2_m": log2_size, "mode": mode, "error": job.stderr.strip().splitlines()[-1:]}
+                error = job.stderr.strip().splitlines()[-1:]
+                result = {"log2_m": log2_size, "mode": mode, "training": args.training, "error": error}
             else:
                 result = json.loads(job.stdout.strip().splitlines()[-1])
             print(json.dumps(result), flush=True)
             results.append(result)
+    return results
+
+
+def mode_name(result):
+    return f"{result['mode']}{', training' if result.get('training') else ''}"
+
+
+def print_table(results):
+    """The markdown table of `results`, with the log-log slopes between successive sizes of a mode."""
     print("\n| M | mode | time (s) | extra peak memory (GB) | time slope | memory slope |")
     print("|---|---|---|---|---|---|")
     previous = {}
     for result in results:
         if "error" in result:
-            print(f"| 2^{result['log2_m']} | {result['mode']} | failed: {result['error']} | | | |")
+            print(f"| 2^{result['log2_m']} | {mode_name(result)} | failed: {result['error']} | | | |")
             continue
         slopes = ("", "")
-        last = previous.get(result["mode"])
+        key = (result["mode"], result.get("training", False))
+        last = previous.get(key)
         if last is not None:
             steps = result["log2_m"] - last["log2_m"]
             slopes = tuple(
-                f"{math.log2(max(result[key], 1e-9) / max(last[key], 1e-9)) / steps:.2f}"
-                for key in ("seconds", "extra_peak_gb")
+                f"{math.log2(max(result[field], 1e-9) / max(last[field], 1e-9)) / steps:.2f}"
+                for field in ("seconds", "extra_peak_gb")
             )
-        previous[result["mode"]] = result
+        previous[key] = result
         print(
-            f"| 2^{result['log2_m']} | {result['mode']} | {result['seconds']:.3f} | "
+            f"| 2^{result['log2_m']} | {mode_name(result)} | {result['seconds']:.3f} | "
             f"{result['extra_peak_gb']:.2f} | {slopes[0]} | {slopes[1]} |"
         )
 

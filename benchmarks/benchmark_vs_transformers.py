@@ -109,6 +109,15 @@ def parse_args(argv=None):
     parser.add_argument("--tf_intra_op_threads", type=int, default=0, help="0: TensorFlow's default")
     parser.add_argument("--tf_inter_op_threads", type=int, default=0, help="0: TensorFlow's default")
     parser.add_argument("--torch_threads", type=int, default=0, help="0: PyTorch's default")
+    parser.add_argument(
+        "--bfloat16",
+        action="store_true",
+        help="language inference also in bfloat16: ours under mixed_bfloat16, theirs under torch.autocast; "
+        "with the logit difference and top-1 agreement against float32 on real text",
+    )
+    parser.add_argument(
+        "--gemm", action="store_true", help="also measure the machine's GEMM rates and the model's GFLOP/s"
+    )
     parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/<time>.json)")
     args = parser.parse_args(argv)
     args.tasks = [t for t in args.tasks.split(",") if t]
@@ -149,8 +158,12 @@ def configure_frameworks(args):
 # ---------------------------------------------------------------- models
 
 
-def build_language(quick, seed, workdir):
-    """(torch PerceiverForMaskedLM, our PerceiverMaskedLM via from_transformers, inputs, config dict)."""
+def build_language(quick, seed, workdir, bfloat16=False):
+    """(torch PerceiverForMaskedLM, our PerceiverMaskedLM via from_transformers, inputs, config dict).
+
+    With `bfloat16`, `data["ours_bfloat16"]` is the same checkpoint converted under `mixed_bfloat16`
+    and `data["text"]` real text (this repository's README, UTF-8 bytes) in windows of the input length.
+    """
     import numpy as np
     import torch
     from transformers import PerceiverConfig, PerceiverForMaskedLM
@@ -176,7 +189,22 @@ def build_language(quick, seed, workdir):
         },
         "labels": labels,
     }
+    if bfloat16:
+        data["ours_bfloat16"] = from_transformers(path, dtype="mixed_bfloat16")
+        data["text"] = text_windows(length)
     return theirs, ours, data, config_dict
+
+
+def text_windows(length, count=4):
+    """`count` windows of `length` bytes of real text (README.md) as byte-level token ids (+6, as
+    transformers' PerceiverTokenizer), for accuracy checks."""
+    import numpy as np
+
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    with open(readme, "rb") as f:
+        data = np.frombuffer(f.read(), dtype=np.uint8).astype("int32") + 6
+    windows = [data[i * length : (i + 1) * length] for i in range(count)]
+    return np.stack([w for w in windows if len(w) == length])
 
 
 def build_vision(quick, seed):
@@ -316,7 +344,84 @@ def inference_functions(theirs, ours, data, variants):
     }
     for variant in variants:
         fns[f"ours: {variant}"] = ours_fns[variant]
+    if "ours_bfloat16" in data:
+
+        def torch_autocast():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return their_logits(theirs, x_theirs).float().numpy()
+
+        fns["theirs: torch autocast bf16"] = torch_autocast
+        bf16 = data["ours_bfloat16"]
+        graph_bf16 = tf.function(lambda x: bf16(x, training=False))
+        xla_bf16 = tf.function(lambda x: bf16(x, training=False), jit_compile=True)
+        fns["ours: bf16 function"] = lambda: graph_bf16(x_ours).numpy()
+        fns["ours: bf16 xla"] = lambda: xla_bf16(x_ours).numpy()
     return fns
+
+
+def bfloat16_accuracy(theirs, data):
+    """Max |logit - float32 logit| and top-1 agreement with float32 on real text, ours and theirs in bf16."""
+    import numpy as np
+    import torch
+
+    token_ids = data["text"]
+    inputs = torch.from_numpy(token_ids.astype("int64"))
+    with torch.inference_mode():
+        expected = their_logits(theirs, {"inputs": inputs}).numpy()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            their_bf16 = their_logits(theirs, {"inputs": inputs}).float().numpy()
+    ours_bf16 = np.asarray(
+        data["ours_bfloat16"]({"token_ids": token_ids, "padding_mask": np.ones_like(token_ids, bool)}),
+        "float32",
+    )
+    report = {"positions": int(token_ids.size), "max_abs_float32_logit": float(np.max(np.abs(expected)))}
+    for name, logits in (("ours_bf16", ours_bf16), ("theirs_bf16", their_bf16)):
+        report[name] = {
+            "max_abs_logit_difference": float(np.max(np.abs(logits - expected))),
+            "top1_agreement": float(np.mean(np.argmax(logits, -1) == np.argmax(expected, -1))),
+        }
+    return report
+
+
+def gemm_rates(repeats=5):
+    """TensorFlow's GEMM rate (GFLOP/s, 2 per multiply-add, best of `repeats`) for square and the language
+    perceiver's own shapes, float32 and bfloat16."""
+    import tensorflow as tf
+
+    shapes = {"1024^3": (1024, 1024, 1024), "2048^3": (2048, 2048, 2048), "4096^3": (4096, 4096, 4096)}
+    shapes.update({"256x1280x1280": (256, 1280, 1280), "2048x768x768": (2048, 768, 768)})
+    rates = {}
+    for dtype in ("float32", "bfloat16"):
+        for name, (m, k, n) in shapes.items():
+            a = tf.cast(tf.random.normal((m, k)), dtype)
+            b = tf.cast(tf.random.normal((k, n)), dtype)
+            matmul = tf.function(lambda a, b: tf.matmul(a, b))
+            matmul(a, b).numpy()
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                matmul(a, b).numpy()
+                best = min(best, time.perf_counter() - start)
+            rates[f"{dtype} {name}"] = round(2 * m * k * n / best / 1e9, 1)
+    return rates
+
+
+def language_flops(config):
+    """FLOPs (2 per multiply-add) of one forward pass of the masked LM at batch 1, full length: the
+    projections, the attention products and the MLPs of the encoder, the latent layers and the decoder,
+    and the output projection (layer norms, softmaxes and biases left out)."""
+    m, d_in = config["max_position_embeddings"], config["d_model"]
+    n, d = config["num_latents"], config["d_latents"]
+    qk, v = config["qk_channels"] or d, config["v_channels"] or d
+    cross_w, self_w = config["cross_attention_widening_factor"], config["self_attention_widening_factor"]
+    encoder = n * d * qk + m * d_in * (qk + v) + n * m * (qk + v) + n * v * d + 2 * n * d * d * cross_w
+    latent = n * d * (2 * qk + v) + n * n * (qk + v) + n * v * d + 2 * n * d * d * self_w
+    # transformers' masked-LM decoder: queries of width d_model, qk 8 * 32, v = d_model, MLP width d_model.
+    qk_dec = 256
+    decoder = m * d_in * qk_dec + n * d * (qk_dec + d_in) + m * n * (qk_dec + d_in) + 3 * m * d_in * d_in
+    output = m * d_in * config["vocab_size"]
+    blocks = config["num_blocks"] * config["num_self_attends_per_block"]
+    return 2 * (encoder + blocks * latent + decoder + output)
 
 
 def training_functions(theirs, ours, data, variants, optimizer_name, learning_rate):
@@ -452,25 +557,38 @@ def machine_info():
     }
 
 
-def markdown_table(results):
-    """One row per task and variant; ratios are ours / the fastest reference variant (< 1: ours faster)."""
+def markdown_table(results, gemm=None):
+    """One row per task and variant; ratios are ours / the fastest reference variant of the same precision
+    (< 1: ours faster). With the model's FLOPs (language), its GFLOP/s by the minimum time, and with `gemm`
+    that rate as a share of the best square GEMM rate of the same precision."""
     lines = [
         "| task | variant | median (s) | min (s) | ours / theirs (median) | ours / theirs (min) "
-        "| first call (s) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| first call (s) | GFLOP/s (min) | of best GEMM |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for task, result in results.items():
         timings = result["timings"]
-        theirs = [t for name, t in timings.items() if name.startswith("theirs")]
-        base_median = min(t["median_s"] for t in theirs)
-        base_min = min(t["min_s"] for t in theirs)
         for name, t in timings.items():
+            precision = "bf16" if "bf16" in name else "float32"
+            same_precision = [n for n in timings if ("bf16" in n) == (precision == "bf16")]
+            theirs = [timings[n] for n in same_precision if n.startswith("theirs")]
             ratios = ["", ""]
-            if not name.startswith("theirs"):
-                ratios = [f"{t['median_s'] / base_median:.2f}", f"{t['min_s'] / base_min:.2f}"]
+            if not name.startswith("theirs") and theirs:
+                ratios = [
+                    f"{t['median_s'] / min(x['median_s'] for x in theirs):.2f}",
+                    f"{t['min_s'] / min(x['min_s'] for x in theirs):.2f}",
+                ]
+            rate, share = "", ""
+            if "model_gflop" in result:
+                achieved = result["model_gflop"] / t["min_s"]
+                rate = f"{achieved:.0f}"
+                if gemm:
+                    dtype = "bfloat16" if precision == "bf16" else "float32"
+                    best = max(r for key, r in gemm.items() if key.startswith(dtype) and "^3" in key)
+                    share = f"{100 * achieved / best:.0f}%"
             lines.append(
                 f"| {task} | {name} | {t['median_s']:.3f} | {t['min_s']:.3f} | {ratios[0]} | {ratios[1]} "
-                f"| {t['first_call_s']:.2f} |"
+                f"| {t['first_call_s']:.2f} | {rate} | {share} |"
             )
     return "\n".join(lines)
 
@@ -493,7 +611,7 @@ def main(argv=None):
                 continue
             start = time.perf_counter()
             if family == "language":
-                theirs, ours, data, config = build_language(args.quick, args.seed, workdir)
+                theirs, ours, data, config = build_language(args.quick, args.seed, workdir, args.bfloat16)
             else:
                 theirs, ours, data, config = build_vision(args.quick, args.seed)
             params = count_parameters(theirs, ours)
@@ -505,13 +623,20 @@ def main(argv=None):
             )
             for task in tasks:
                 print(f"{task}:", flush=True)
+                extra = {}
                 if task.endswith("inference"):
                     fns = inference_functions(theirs, ours, data, args.variants)
+                    if "text" in data:
+                        extra["bfloat16_accuracy"] = bfloat16_accuracy(theirs, data)
+                        print(f"  bfloat16 accuracy: {extra['bfloat16_accuracy']}", flush=True)
+                    if family == "language":
+                        extra["model_gflop"] = language_flops(config) / 1e9
                 else:
                     fns = training_functions(
                         theirs, ours, data, args.variants, args.optimizer, args.learning_rate
                     )
                 results[task] = {
+                    **extra,
                     "config": config,
                     "parameters": params,
                     "parity_max_abs_diff": max_diff,
@@ -522,8 +647,11 @@ def main(argv=None):
                 gc.collect()
             del theirs, ours, data
             gc.collect()
-    table = markdown_table(results)
+    gemm = gemm_rates() if args.gemm else None
+    table = markdown_table(results, gemm)
     print("\n" + table + "\n")
+    if gemm:
+        print(f"GEMM rates (GFLOP/s): {gemm}")
     for task, result in results.items():
         print(
             f"{task}: parity max |diff| {result['parity_max_abs_diff']:.3g}, "
@@ -541,6 +669,7 @@ def main(argv=None):
         "machine": info,
         "load_average_at_end": os.getloadavg(),
         "results": results,
+        "gemm_gflops": gemm,
         "table": table,
     }
     with open(output, "w") as f:

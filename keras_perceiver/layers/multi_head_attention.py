@@ -83,8 +83,11 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             materialized; 0: never chunk; an int: chunk the keys when S may
             exceed it (online softmax) and the queries when T may exceed it.
             Chunked results equal the whole attention to float32 round-off
-            (`chunked_attention`). Training with `attention_dropout` always
-            computes the whole attention.
+            (`chunked_attention`). Training keeps the chunks, and its
+            backward pass recomputes them (`recomputed_attention`), except
+            with `attention_dropout`, which computes the whole attention.
+            Without chunks, the backend's fused kernel where it has one
+            (`fused_attention`: JAX on a GPU).
 
     Call arguments:
         query: (B, T, E) tensor.

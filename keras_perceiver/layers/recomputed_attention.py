@@ -61,41 +61,40 @@ def _block_gradients(query, key, value, mask, statistics, d_output, delta, start
 
 
 def _gradients_over_keys(query, key, value, mask, statistics, d_output, delta, key_chunk):
-    """float32 (dQ, dK, dV) of one block of queries, the keys visited whole or `key_chunk` at a time."""
+    """float32 (dQ, dK, dV) of one block of queries, the keys visited whole or `key_chunk` at a time.
+
+    The chunks are independent (`ops.map`): each gives its keys' dK and dV and its share of dQ, summed
+    after; nothing of size S is copied per chunk.
+    """
     num_keys = ops.shape(key)[1]
     if key_chunk is None:
         return _block_gradients(query, key, value, mask, statistics, d_output, delta, 0, num_keys)
     key_chunk = min(key_chunk, key.shape[1]) if key.shape[1] is not None else ops.minimum(key_chunk, num_keys)
     num_chunks = (num_keys + key_chunk - 1) // key_chunk
 
-    def step(index, carry):
-        d_query, d_key, d_value = carry
+    def chunk(index):
         first_new = index * key_chunk
         start = ops.minimum(first_new, num_keys - key_chunk)  # the last chunk ends at the last key
-        block_query, block_key, block_value = _block_gradients(
+        return _block_gradients(
             query, key, value, mask, statistics, d_output, delta, start, key_chunk, first_new
         )
-        # The last chunk's overlap with the one before has zero gradients here: adding keeps the earlier ones.
-        d_key = ops.slice_update(
-            d_key, (0, start, 0, 0), ops.slice(d_key, (0, start, 0, 0), ops.shape(block_key)) + block_key
-        )
-        d_value = ops.slice_update(
-            d_value,
-            (0, start, 0, 0),
-            ops.slice(d_value, (0, start, 0, 0), ops.shape(block_value)) + block_value,
-        )
-        return d_query + block_query, d_key, d_value
 
-    initial = (
-        ops.zeros(ops.shape(query), "float32"),
-        ops.zeros(ops.shape(key), "float32"),
-        ops.zeros(ops.shape(value), "float32"),
-    )
-    return ops.fori_loop(0, num_chunks, step, initial)
+    d_query, d_key, d_value = ops.map(chunk, ops.arange(num_chunks))  # (n, B, T, H, d), (n, B, c, H, .)
+    # The last chunk holds keys [S - c, S); its first keys were an earlier chunk's (their gradients: zero).
+    fresh = num_keys - (num_chunks - 1) * key_chunk
+
+    def assemble(stacked):
+        batch, heads, width = ops.shape(stacked)[1], stacked.shape[3], stacked.shape[4]
+        flat = ops.reshape(ops.transpose(stacked, (1, 0, 2, 3, 4)), (batch, -1, heads, width))
+        full = (num_chunks - 1) * key_chunk
+        return ops.concatenate([flat[:, :full], flat[:, full + key_chunk - fresh :]], axis=1)
+
+    return ops.sum(d_query, axis=0), assemble(d_key), assemble(d_value)
 
 
 def _gradients(query, key, value, mask, statistics, d_output, delta, query_chunk, key_chunk):
-    """float32 (dQ, dK, dV), the queries answered whole or `query_chunk` at a time."""
+    """float32 (dQ, dK, dV), the queries answered whole or `query_chunk` at a time (`ops.map`: each chunk
+    gives its queries' dQ and its share of dK and dV, summed after)."""
     if query_chunk is None:
         return _gradients_over_keys(query, key, value, mask, statistics, d_output, delta, key_chunk)
     num_queries = ops.shape(query)[1]
@@ -108,8 +107,7 @@ def _gradients(query, key, value, mask, statistics, d_output, delta, query_chunk
     if per_query_mask:
         mask = pad_axis(mask, 1, padding, value=1)
 
-    def step(index, carry):
-        d_query, d_key, d_value = carry
+    def chunk(index):
         start = index * query_chunk
 
         def rows(x, axis):
@@ -119,7 +117,7 @@ def _gradients(query, key, value, mask, statistics, d_output, delta, query_chunk
             size[axis] = query_chunk
             return ops.slice(x, begin, size)
 
-        block_query, block_key, block_value = _gradients_over_keys(
+        return _gradients_over_keys(
             rows(query, 1),
             key,
             value,
@@ -129,16 +127,11 @@ def _gradients(query, key, value, mask, statistics, d_output, delta, query_chunk
             rows(delta, 2),
             key_chunk,
         )
-        d_query = ops.slice_update(d_query, (0, start, 0, 0), block_query)
-        return d_query, d_key + block_key, d_value + block_value
 
-    initial = (
-        ops.zeros(ops.shape(query), "float32"),
-        ops.zeros(ops.shape(key), "float32"),
-        ops.zeros(ops.shape(value), "float32"),
-    )
-    d_query, d_key, d_value = ops.fori_loop(0, num_chunks, step, initial)
-    return d_query[:, :num_queries], d_key, d_value
+    d_query, d_key, d_value = ops.map(chunk, ops.arange(num_chunks))  # (n, B, c, H, d), (n, B, S, H, .)
+    batch, heads, width = ops.shape(d_query)[1], d_query.shape[3], d_query.shape[4]
+    d_query = ops.reshape(ops.transpose(d_query, (1, 0, 2, 3, 4)), (batch, -1, heads, width))
+    return d_query[:, :num_queries], ops.sum(d_key, axis=0), ops.sum(d_value, axis=0)
 
 
 def recomputed_attention(query, key, value, mask=None, query_chunk=None, key_chunk=None):

@@ -111,6 +111,29 @@ class TrainingPathTest(TestCase):
             difference = float(np.max(np.abs(np.asarray(actual) - np.asarray(expected)))) / scale
             self.assertLessEqual(difference, 1e-5, msg=name)
 
+    def test_gradients_in_a_graph_of_unknown_sizes(self):
+        rng = np.random.default_rng(0)
+        query = rng.normal(size=(2, 5, 16)).astype("float32")
+        inputs = rng.normal(size=(2, 23, 3)).astype("float32")
+        layers = [PerceiverMultiHeadAttention(2, 8, 16, attention_chunk_size=size) for size in (0, 4)]
+        for layer in layers:
+            layer(query, inputs)
+        layers[1].set_weights(layers[0].get_weights())
+        results = []
+        for layer in layers:
+            spec = [tf.TensorSpec((None, None, 16)), tf.TensorSpec((None, None, 3))]
+
+            @tf.function(input_signature=spec)
+            def gradients(query, inputs, layer=layer):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_sum(layer(query, inputs, training=True) ** 2)
+                return tape.gradient(loss, layer.trainable_weights)
+
+            results.append(gradients(query, inputs))
+        scale = max(float(np.max(np.abs(g))) for g in results[0])
+        for expected, actual in zip(*results):
+            self.assertLessEqual(float(np.max(np.abs(np.asarray(actual) - expected))) / scale, 1e-5)
+
     def test_the_fused_path_equals_the_whole_attention_with_zeros_for_fully_masked_rows(self):
         rng = np.random.default_rng(0)
         query = rng.normal(size=(B, T, 16)).astype("float32")
