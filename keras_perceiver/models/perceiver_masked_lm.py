@@ -3,6 +3,7 @@
 import keras
 
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
+from keras_perceiver.models.chunked_decoding import ChunkedDecodingMixin
 from keras_perceiver.models.perceiver_backbone import truncated_normal
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
 from keras_perceiver.models.task_model import (
@@ -16,7 +17,7 @@ from keras_perceiver.postprocessors.logits_bias import LogitsBias
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverMaskedLM(PerceiverTaskModel):
+class PerceiverMaskedLM(ChunkedDecodingMixin, PerceiverTaskModel):
     """Masked LM: token ids (B, L) -> logits (B, L, vocab_size), a head on a text `PerceiverBackbone`.
 
     Backbone: `TextPreprocessor` (token + position embeddings, width E) ->
@@ -132,6 +133,16 @@ class PerceiverMaskedLM(PerceiverTaskModel):
         self._set_backbone(backbone, config)
         self.text_preprocessor = text_preprocessor
         self.decoder_queries = decoder_queries
+
+    def _chunked_encode(self, inputs):
+        encoded = self.backbone.encode(inputs, padding_mask=inputs.get("padding_mask"), training=False)
+        return self.decoder_queries(encoded["encoder_inputs"]), encoded["latents"]
+
+    def _chunked_finish(self, decoded, inputs):
+        logits = self.text_preprocessor(decoded, reverse=True)
+        if any(layer.name == "output_bias" for layer in self.layers):
+            logits = self.get_layer("output_bias")(logits)
+        return logits
 
     @classmethod
     def from_hyperparameters(

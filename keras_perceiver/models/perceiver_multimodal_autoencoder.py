@@ -392,6 +392,10 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
         )
         return cls(backbone=backbone, dtype=dtype, name=name, **head)
 
+    def decode_in_chunks(self, inputs, chunk_size=65536):
+        """`reconstruct`, named as in the other task models with many outputs (`ChunkedDecodingMixin`)."""
+        return self.reconstruct(inputs, chunk_size=chunk_size)
+
     def reconstruct(self, inputs, chunk_size=65536):
         """Encode once, decode every output point in chunks of `chunk_size` queries.
 

@@ -1,8 +1,11 @@
 """Optical flow with Perceiver IO: two frames in, a flow field out."""
 
 import keras
+import numpy as np
+from keras import ops
 
 from keras_perceiver.layers.input_queries import InputQueries
+from keras_perceiver.models.chunked_decoding import ChunkedDecodingMixin
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
 from keras_perceiver.models.perceiver_backbone_presets import FLOW_STACK
 from keras_perceiver.models.perceiver_optical_flow_presets import PERCEIVER_OPTICAL_FLOW_PRESETS
@@ -29,7 +32,7 @@ def _frames_shape(task_name, backbone):
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverOpticalFlow(PerceiverTaskModel):
+class PerceiverOpticalFlow(ChunkedDecodingMixin, PerceiverTaskModel):
     """Frame pairs (B, 2, H, W, 3) -> flow (B, H, W, 2) in pixels: a flow head on a `PerceiverBackbone`.
 
     Backbone: `OpticalFlowPreprocessor` (3x3 patches of both frames, Dense
@@ -146,6 +149,20 @@ class PerceiverOpticalFlow(PerceiverTaskModel):
         self._set_backbone(backbone, config)
         self.image_size = image_size
         self.subsample_outputs = subsample_outputs
+
+    def _chunked_placeholders(self, inputs):
+        if not self.subsample_outputs:
+            return {}
+        batch_size = np.shape(next(iter(inputs.values())))[0]
+        return {"output_indices": np.zeros((batch_size, 1), "int32")}
+
+    def _chunked_encode(self, inputs):
+        encoded = self.backbone.encode(inputs, training=False)
+        return self.get_layer("decoder_queries")(encoded["encoder_inputs"]), encoded["latents"]
+
+    def _chunked_finish(self, decoded, inputs):
+        flow = self.get_layer("flow")(decoded)  # (B, O, 2) when built with `subsample_outputs`
+        return ops.reshape(flow, (-1, *self.image_size, 2))
 
     @classmethod
     def from_hyperparameters(
