@@ -191,6 +191,8 @@ def build_language(quick, seed, workdir, bfloat16=False):
     }
     if bfloat16:
         data["ours_bfloat16"] = from_transformers(path, dtype="mixed_bfloat16")
+        # Inference only: weights stored in bfloat16 (no float32 -> bfloat16 cast of every weight per call).
+        data["ours_bfloat16_weights"] = from_transformers(path, dtype="bfloat16")
         data["text"] = text_windows(length)
     return theirs, ours, data, config_dict
 
@@ -356,6 +358,9 @@ def inference_functions(theirs, ours, data, variants):
         xla_bf16 = tf.function(lambda x: bf16(x, training=False), jit_compile=True)
         fns["ours: bf16 function"] = lambda: graph_bf16(x_ours).numpy()
         fns["ours: bf16 xla"] = lambda: xla_bf16(x_ours).numpy()
+        weights_bf16 = data["ours_bfloat16_weights"]
+        graph_weights_bf16 = tf.function(lambda x: weights_bf16(x, training=False))
+        fns["ours: bf16 weights function"] = lambda: graph_weights_bf16(x_ours).numpy()
     return fns
 
 
@@ -370,12 +375,12 @@ def bfloat16_accuracy(theirs, data):
         expected = their_logits(theirs, {"inputs": inputs}).numpy()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             their_bf16 = their_logits(theirs, {"inputs": inputs}).float().numpy()
-    ours_bf16 = np.asarray(
-        data["ours_bfloat16"]({"token_ids": token_ids, "padding_mask": np.ones_like(token_ids, bool)}),
-        "float32",
-    )
+    ours_inputs = {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids, bool)}
+    ours_bf16 = np.asarray(data["ours_bfloat16"](ours_inputs), "float32")
+    ours_bf16_weights = np.asarray(data["ours_bfloat16_weights"](ours_inputs), "float32")
     report = {"positions": int(token_ids.size), "max_abs_float32_logit": float(np.max(np.abs(expected)))}
-    for name, logits in (("ours_bf16", ours_bf16), ("theirs_bf16", their_bf16)):
+    compared = {"ours_bf16": ours_bf16, "ours_bf16_weights": ours_bf16_weights, "theirs_bf16": their_bf16}
+    for name, logits in compared.items():
         report[name] = {
             "max_abs_logit_difference": float(np.max(np.abs(logits - expected))),
             "top1_agreement": float(np.mean(np.argmax(logits, -1) == np.argmax(expected, -1))),

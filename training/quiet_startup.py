@@ -15,6 +15,7 @@ operations are on`).
 """
 
 import contextlib
+import importlib.util
 import os
 import re
 import sys
@@ -67,7 +68,14 @@ INFO_LINE = r"^I\d{4} \d\d:\d\d:\d\d"
 
 
 def import_tensorflow():
-    """Import TensorFlow (and initialize its devices) with the no-GPU start-up lines filtered out."""
+    """Import TensorFlow (and initialize its devices) with the no-GPU start-up lines filtered out.
+
+    Returns the module; None, importing nothing, where TensorFlow is not installed or
+    `KERAS_BACKEND` names another backend (e.g. JAX on a machine without TensorFlow).
+    """
+    other_backend = os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
+    if other_backend or importlib.util.find_spec("tensorflow") is None:
+        return None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     if "tensorflow" in sys.modules or has_nvidia_gpu() or os.environ.get("KERAS_PERCEIVER_VERBOSE_STARTUP"):
         import tensorflow as tf
