@@ -1,8 +1,14 @@
 """Convert Hugging Face transformers Perceiver checkpoints to keras_perceiver models."""
 
+import os
+
 import numpy as np
 
-from keras_perceiver.convert.transformers_checkpoint import read_transformers_checkpoint
+from keras_perceiver.convert.transformers_checkpoint import (
+    read_transformers_checkpoint,
+    transformers_hub_directory,
+)
+from keras_perceiver.hub import looks_like_repo_id
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
@@ -457,7 +463,11 @@ def from_transformers(path, allow_pickle=False, dtype=None):
     Torch is not needed for `model.safetensors`.
 
     Args:
-        path: str, a directory written by `save_pretrained`.
+        path: str, a directory written by `save_pretrained`, or the id of a
+            Hugging Face Hub model repository, `"owner/name"` (optionally
+            `"owner/name@revision"`), read through `huggingface_hub` (its
+            cache; `HF_HUB_OFFLINE=1` reads only the cache). An existing
+            local directory of that name wins.
         allow_pickle: bool, also read a `pytorch_model.bin` (a pickle: only
             for trusted files). Defaults to False.
         dtype: dtype policy of the built model. Defaults to Keras' global one.
@@ -466,11 +476,14 @@ def from_transformers(path, allow_pickle=False, dtype=None):
         A `keras.Model` with the checkpoint's weights.
 
     Raises:
-        FileNotFoundError: for a missing directory, config or weights file.
+        FileNotFoundError: for a missing directory, hub repository, config
+            or weights file.
         ValueError: for an unsupported architecture or activation, weights
             whose shapes do not match the config, or parameters left
             unconverted.
     """
+    if not os.path.isdir(os.fspath(path)) and looks_like_repo_id(path):
+        path = transformers_hub_directory(path, allow_pickle)
     config, weights = read_transformers_checkpoint(path, allow_pickle=allow_pickle)
     return from_state_dict(config, weights, dtype=dtype)
 

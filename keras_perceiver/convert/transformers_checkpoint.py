@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from keras_perceiver.hub import hub_file, parse_hub_id
 from keras_perceiver.json_files import read_json_object
 
 
@@ -64,3 +65,23 @@ def read_transformers_checkpoint(path, allow_pickle=False):
             f"No model.safetensors (or pytorch_model.bin) in the checkpoint directory {path!r}"
         )
     return config, {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+
+
+def transformers_hub_directory(hub_id, allow_pickle=False):
+    """The cache directory of the hub checkpoint `hub_id` (`"owner/name[@revision]"`) with its `config.json`
+    and weights fetched: `model.safetensors`, or, with `allow_pickle`, `pytorch_model.bin` where the
+    repository has no safetensors file.
+
+    Raises:
+        FileNotFoundError: for a missing repository or revision, or no
+            weights file (with what `allow_pickle` would add).
+        ValueError: for a malformed `hub_id`.
+    """
+    repo_id, revision = parse_hub_id(hub_id, scheme=False)
+    config = hub_file(repo_id, "config.json", revision)
+    if hub_file(repo_id, "model.safetensors", revision, required=False) is None:
+        pickle = hub_file(repo_id, "pytorch_model.bin", revision, required=False) if allow_pickle else None
+        if pickle is None:
+            hint = "" if allow_pickle else " (a pytorch_model.bin is read only with allow_pickle=True)"
+            raise FileNotFoundError(f"Hub repository {hub_id!r} has no model.safetensors{hint}.")
+    return os.path.dirname(config)

@@ -20,6 +20,7 @@ import os
 import keras
 
 from keras_perceiver.atomic_files import staged_directory
+from keras_perceiver.hub import HF_SCHEME, hub_directory, parse_hub_id
 from keras_perceiver.json_files import read_json_object
 
 CONFIG_FILE = "config.json"
@@ -79,6 +80,23 @@ def _write_json(path, value):
 def is_preset_directory(preset):
     """True if `preset` names an existing directory (rather than a built-in preset name)."""
     return isinstance(preset, (str, os.PathLike)) and os.path.isdir(os.fspath(preset))
+
+
+def resolve_preset_directory(preset):
+    """The local directory of `preset`: an existing directory, or a hub id `hf://owner/name[@revision]`
+    whose config, metadata and weights are fetched into the Hugging Face cache (`keras_perceiver.hub`);
+    None for anything else (a built-in name is looked up by the caller).
+
+    Raises:
+        FileNotFoundError: for a hub repository, revision or preset file that is missing.
+        ValueError: for a malformed `hf://` id.
+    """
+    if is_preset_directory(preset):
+        return os.fspath(preset)
+    if isinstance(preset, str) and preset.startswith(HF_SCHEME):
+        repo_id, revision = parse_hub_id(preset)
+        return hub_directory(repo_id, [CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE], revision)
+    return None
 
 
 def _read_json(directory, filename):
@@ -209,8 +227,8 @@ def from_preset(cls, preset, weights=None, **kwargs):
 
     Args:
         cls: a task model class with a `presets` dict.
-        preset: str, a name in `cls.presets`, or the path of a preset
-            directory.
+        preset: str, a name in `cls.presets`, the path of a preset
+            directory, or a hub id `"hf://owner/name[@revision]"` of one.
         weights: optional path of a `.weights.h5` file to load (for a
             directory: instead of its own weights).
         **kwargs: constructor arguments that override the preset's.
@@ -221,16 +239,18 @@ def from_preset(cls, preset, weights=None, **kwargs):
     Raises:
         ValueError: for an unknown preset name, or a directory whose files
             are corrupt or hold another model class.
-        FileNotFoundError: for a preset directory with missing files.
+        FileNotFoundError: for a preset directory or hub repository with
+            missing files.
     """
     if isinstance(preset, str) and preset in cls.presets:
         model = cls.from_config({**cls.presets[preset]["config"], **kwargs})
         if weights is not None:
             model.load_weights(weights)
         return model
-    if is_preset_directory(preset):
-        return load_preset_directory(cls, preset, weights=weights, **kwargs)
+    directory = resolve_preset_directory(preset)
+    if directory is not None:
+        return load_preset_directory(cls, directory, weights=weights, **kwargs)
     raise ValueError(
-        f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)} "
-        "or an existing directory written by `save_to_preset`."
+        f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)}, "
+        "an existing directory written by `save_to_preset` or a hub id 'hf://owner/name[@revision]'."
     )

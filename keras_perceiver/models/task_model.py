@@ -10,7 +10,7 @@ from keras_perceiver.models.perceiver_backbone import (
     PerceiverBackbone,
     truncated_normal,
 )
-from keras_perceiver.models.preset_loading import is_preset_directory, load_preset_directory
+from keras_perceiver.models.preset_loading import load_preset_directory, resolve_preset_directory
 
 # Names of task arguments before the backbone/head split -> their names now.
 RENAMED_ARGUMENTS = {
@@ -82,9 +82,11 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
         """Build a named preset (see `presets`) or load a directory written by `save_to_preset`.
 
         Args:
-            preset: str, a name in `presets`, or the path of a preset
+            preset: str, a name in `presets`, the path of a preset
                 directory (config, weights and metadata) of this task, or of
-                a `PerceiverBackbone` (then the head is new).
+                a `PerceiverBackbone` (then the head is new), or such a
+                preset on the Hugging Face Hub, `"hf://owner/name"`
+                (optionally `"@revision"`), read through `huggingface_hub`.
             weights: optional path of a `.weights.h5` file to load (for a
                 directory: instead of its own weights).
             **kwargs: arguments that override the preset's: the head's
@@ -95,7 +97,8 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
         Raises:
             ValueError: for an unknown preset name, a corrupt preset directory
                 or one that holds another model class.
-            FileNotFoundError: for a preset directory with missing files.
+            FileNotFoundError: for a preset directory or hub repository with
+                missing files.
 
         Example:
         >>> from keras_perceiver.models import PerceiverTextClassifier
@@ -114,11 +117,12 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
             if weights is not None:
                 model.load_weights(weights)
             return model
-        if is_preset_directory(preset):
-            return load_preset_directory(cls, preset, weights=weights, **kwargs)
+        directory = resolve_preset_directory(preset)
+        if directory is not None:
+            return load_preset_directory(cls, directory, weights=weights, **kwargs)
         raise ValueError(
-            f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)} "
-            "or an existing directory written by `save_to_preset`."
+            f"Unknown preset {preset!r} for {cls.__name__}. Expected one of {sorted(cls.presets)}, "
+            "an existing directory written by `save_to_preset` or a hub id 'hf://owner/name[@revision]'."
         )
 
     def _set_backbone(self, backbone, config):
