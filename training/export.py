@@ -27,6 +27,11 @@ writes to `--output`:
 - `history.csv`, a copy of the training run's per-epoch history when there
   is one (`training.evaluate` draws the training curves from it).
 
+With `--serving_base=<dir>` the checked SavedModel is also copied to
+`<dir>/<--serving_name, default the task>/<--serving_version, default the
+next integer>/`, the layout TensorFlow Serving loads
+(`--model_base_path=<dir>/<name>`; `keras_perceiver.serving_layout`).
+
 A task's client signature comes from `SERVING` below, or from a
 `serving(model)` attribute of its `training.tasks` entry (returning
 `(client_inputs, outputs, metadata)`), or, for other models, from
@@ -65,6 +70,7 @@ from keras_perceiver.export import (
     read_metadata,
     text_client_inputs,
 )
+from keras_perceiver.serving_layout import write_serving_version
 from training.data import get_reader
 
 FORMATS = ("saved_model", "tflite")
@@ -244,8 +250,15 @@ def run(
     check_examples=64,
     tolerance=1e-5,
     select_tf_ops=False,
+    serving_base=None,
+    serving_name=None,
+    serving_version=None,
 ):
     """Export and check (see the module docstring); return the report (also in `output/export_report.json`).
+
+    With `serving_base`, the checked SavedModel is also copied to
+    `<serving_base>/<serving_name or task>/<serving_version or the next>/`
+    (`keras_perceiver.serving_layout`: TensorFlow Serving's layout).
 
     Raises:
         ValueError: for unknown formats, quantizations or clients.
@@ -280,6 +293,7 @@ def run(
 
     # Everything is written to a sibling of `output` that replaces it in one step at the end: a failed or
     # killed export leaves the previous one intact (keras_perceiver.atomic_files).
+    export_dir = os.path.abspath(output)
     with staged_directory(output) as output:
         saved_model_dir = output if "saved_model" in formats else tempfile.mkdtemp(prefix="saved_model_")
         export_saved_model(
@@ -380,7 +394,13 @@ def run(
                 f"training.export: exported model disagrees with Keras by more than {bound:.3g} "
                 f"(tolerance {tolerance} x max(1, max |Keras output|)): {failures}"
             )
-        return report
+    if serving_base:
+        if "saved_model" not in formats:
+            raise ValueError("training.export: --serving_base needs the saved_model format.")
+        version_dir = write_serving_version(export_dir, serving_base, serving_name or task, serving_version)
+        report["tf_serving"] = version_dir
+        print(f"export: TF Serving version {version_dir}")
+    return report
 
 
 FLAGS = flags.FLAGS
@@ -406,6 +426,11 @@ def define_flags():
     flags.DEFINE_bool(
         "select_tf_ops", False, "Allow TensorFlow (Flex) ops in TFLite files (e.g. string ops)."
     )
+    flags.DEFINE_string(
+        "serving_base", None, "Also copy the SavedModel to <serving_base>/<name>/<version>/ (TF Serving)."
+    )
+    flags.DEFINE_string("serving_name", None, "Model name under --serving_base (default: the task).")
+    flags.DEFINE_integer("serving_version", None, "Version under --serving_base (default: the next integer).")
 
 
 def main(argv):
@@ -424,6 +449,9 @@ def main(argv):
         FLAGS.check_examples,
         FLAGS.tolerance,
         FLAGS.select_tf_ops,
+        FLAGS.serving_base,
+        FLAGS.serving_name,
+        FLAGS.serving_version,
     )
 
 
