@@ -1,5 +1,7 @@
 """Convert Hugging Face transformers Perceiver checkpoints to keras_perceiver models."""
 
+import contextlib
+import contextvars
 import os
 
 import numpy as np
@@ -114,7 +116,26 @@ def _reshape(value, shape, name):
         ) from error
 
 
+# While `recording_assignments` runs: the (Keras variable, checkpoint tensor name) pairs `_assign` made.
+_ASSIGNMENTS = contextvars.ContextVar("keras_perceiver_transformers_assignments", default=None)
+
+
+@contextlib.contextmanager
+def recording_assignments():
+    """Context manager: yields the list that every `_assign` of a conversion inside appends
+    (variable, checkpoint tensor name) to (`export_to_transformers` inverts the conversion with it)."""
+    assignments = []
+    token = _ASSIGNMENTS.set(assignments)
+    try:
+        yield assignments
+    finally:
+        _ASSIGNMENTS.reset(token)
+
+
 def _assign(variable, value, name):
+    recorded = _ASSIGNMENTS.get()
+    if recorded is not None:
+        recorded.append((variable, name))
     if tuple(variable.shape) != tuple(value.shape):
         raise ValueError(
             f"Shape mismatch converting checkpoint tensor {name!r} to {variable.path}: expected "
@@ -488,7 +509,7 @@ def from_transformers(path, allow_pickle=False, dtype=None):
     return from_state_dict(config, weights, dtype=dtype)
 
 
-def from_state_dict(config, weights, dtype=None, source_name=None):
+def from_state_dict(config, weights, dtype=None, source_name=None, unused=None):
     """Build the keras_perceiver model of an in-memory transformers config and state dict.
 
     The loading step of `from_transformers`, for callers that already hold
@@ -504,6 +525,9 @@ def from_state_dict(config, weights, dtype=None, source_name=None):
         source_name: callable or None, maps a transformers parameter name to
             its name in the original checkpoint, used in error messages.
             Defaults to None (transformers names).
+        unused: None (default: parameters left unconverted are an error) or
+            a list that receives their names instead (tied duplicates and
+            buffers of a full `state_dict()`).
 
     Returns:
         A `keras.Model` with the weights (see `from_transformers`).
@@ -526,7 +550,9 @@ def from_state_dict(config, weights, dtype=None, source_name=None):
         )
     reader = _WeightReader(weights, source_name=source_name)
     model = _BUILDERS[architecture](config, reader, dtype)
-    if reader.weights:
+    if reader.weights and unused is not None:
+        unused.extend(sorted(reader.weights))
+    elif reader.weights:
         names = sorted(reader.weights)[:5]
         if source_name is not None:
             names = [source_name(name) for name in names]
