@@ -18,6 +18,9 @@ writes to `--output`:
 - `tflite/model_<quantization>.tflite` for each of `--quantizations`
   (float32, float16, dynamic_int8), converted from the SavedModel's
   `serving_default` signature;
+- `model.onnx` with `--formats=...,onnx`: the model's numeric endpoint (its own
+  inputs, tensors in and out; `keras_perceiver.onnx_export`), checked with
+  onnxruntime;
 - `export_report.json`: the largest |difference| between the Keras model,
   the reloaded SavedModel and each TFLite file on `--check_examples`
   held-out examples of the task's data set, and the file sizes; a TFLite
@@ -70,10 +73,13 @@ from keras_perceiver.export import (
     read_metadata,
     text_client_inputs,
 )
+from keras_perceiver.onnx_export import export_onnx
 from keras_perceiver.serving_layout import write_serving_version
 from training.data import get_reader
 
-FORMATS = ("saved_model", "tflite")
+# `onnx` (the numeric endpoint, `keras_perceiver.onnx_export`) only when asked: it needs tf2onnx.
+DEFAULT_FORMATS = ("saved_model", "tflite")
+FORMATS = (*DEFAULT_FORMATS, "onnx")
 CLIENTS = ("auto", "image", "text", "audio", "flow", "none")
 
 
@@ -239,10 +245,34 @@ def _max_diff(a, b):
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
+def _onnx_difference(path, model, client_inputs, batches):
+    """Largest |onnxruntime - Keras| over the check batches, on the model's own (numeric) inputs."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path)
+    largest = 0.0
+    for batch in batches:
+        tensors = {key: tf.convert_to_tensor(value) for key, value in batch.items()}
+        inputs = client_inputs.to_model_inputs(tensors) if client_inputs is not None else tensors
+        inputs = {key: np.asarray(value) for key, value in inputs.items()}
+        expected = [np.asarray(x) for x in keras.tree.flatten(model(inputs, training=False))]
+        batch_size = len(next(iter(inputs.values())))
+        feed = {}
+        for spec in session.get_inputs():  # Keras names a dict input `<name>` or `<name>_<name>`
+            name = next((key for key in inputs if spec.name in (key, f"{key}_{key}")), None)
+            if name is None and spec.name.endswith("padding_mask"):  # an optional mask the client leaves out
+                feed[spec.name] = np.ones((batch_size, *spec.shape[1:]), bool)
+                continue
+            feed[spec.name] = inputs[name]
+        outputs = session.run(None, feed)
+        largest = max([largest] + [_max_diff(a, b) for a, b in zip(outputs, expected)])
+    return largest
+
+
 def run(
     model_dir,
     output,
-    formats=FORMATS,
+    formats=DEFAULT_FORMATS,
     quantizations=TFLITE_QUANTIZATIONS,
     task=None,
     client="auto",
@@ -371,6 +401,11 @@ def run(
                     if agree:
                         agreement = report.setdefault("top1_agreement", {})
                         agreement[f"tflite_{quantization}"] = float(np.mean(agree))
+        if "onnx" in formats:
+            onnx_path = export_onnx(model, os.path.join(output, "model.onnx"))
+            report["file_bytes"]["onnx"] = os.path.getsize(onnx_path)
+            if batches:
+                report["max_abs_diff"]["onnx"] = _onnx_difference(onnx_path, model, client_inputs, batches)
         if "saved_model" not in formats:
             shutil.rmtree(saved_model_dir, ignore_errors=True)
             report["saved_model"] = None
@@ -387,7 +422,7 @@ def run(
         failures = {
             name: diff
             for name, diff in report["max_abs_diff"].items()
-            if name in ("saved_model", "tflite_float32") and not diff <= bound
+            if name in ("saved_model", "tflite_float32", "onnx") and not diff <= bound
         }
         if failures:
             raise RuntimeError(
@@ -410,7 +445,7 @@ def define_flags():
     """Define the command-line flags (only when run as a program: importing the module defines none)."""
     flags.DEFINE_string("model_dir", None, "Directory with model.keras (and metrics.json), or a .keras file.")
     flags.DEFINE_string("output", None, "Output directory (the SavedModel; tflite/ inside it).")
-    flags.DEFINE_list("formats", list(FORMATS), f"Export formats, some of {FORMATS}.")
+    flags.DEFINE_list("formats", list(DEFAULT_FORMATS), f"Export formats, some of {FORMATS}.")
     flags.DEFINE_list("quantizations", list(TFLITE_QUANTIZATIONS), "TFLite variants.")
     flags.DEFINE_string("task", None, "Task name (default: metrics.json's).")
     flags.DEFINE_enum(
