@@ -86,7 +86,7 @@ class TrainParamsFuzzTest(TestCase):
     def test_fuzz_export_arguments(self):
         fuzzer = Fuzzer("training.export arguments", 10)
         root = tempfile.mkdtemp()
-        for formats in (("onnx",), ("saved_model", "pb"), (), ("TFLITE",)):
+        for formats in (("coreml",), ("saved_model", "pb"), (), ("TFLITE",)):
             fuzzer.check(
                 f"formats {formats}",
                 lambda formats=formats: export.run(root, os.path.join(root, "out"), formats=formats),
