@@ -14,23 +14,13 @@ from keras_perceiver.convert import export_to_transformers, from_transformers
 from keras_perceiver.models import PerceiverMaskedLM
 from keras_perceiver.serving_layout import write_serving_version
 from tests.fuzz.harness import WORKS, Fuzzer, Raises
+from tests.fuzz.test_fuzz_converters import CONFIG
 from tests.test_case import TestCase
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 huggingface_hub = pytest.importorskip("huggingface_hub")
 
-CONFIG = dict(
-    num_latents=4,
-    d_latents=16,
-    d_model=8,
-    num_blocks=1,
-    num_self_attends_per_block=1,
-    num_self_attention_heads=2,
-    num_cross_attention_heads=1,
-    vocab_size=262,
-    max_position_embeddings=16,
-)
 DRAWS = 8
 
 
