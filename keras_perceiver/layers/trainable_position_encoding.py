@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_perceiver.layers.bicubic_interpolation import bicubic_resize_grid
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.layers.position_selection import select_positions
 from keras_perceiver.validation import check_positive_int
@@ -14,9 +15,13 @@ class TrainablePositionEncoding(keras.layers.Layer):
     """A learned vector per position of an index grid, broadcast over the batch.
 
     For 1-D `index_dims` (text), inputs shorter than the table use its first
-    M rows; for N-D grids the inputs' index shape must equal `index_dims`.
+    M rows. For a 2-D grid, inputs of another (H, W) get the table resampled
+    bicubically to (H, W) (transformers' `interpolate_pos_encoding`, PyTorch's
+    bicubic with `align_corners=False`), so that an image model runs on other
+    image sizes; other N-D grids must equal `index_dims`.
 
-    Source: transformers `PerceiverTrainablePositionEncoding`; DeepMind
+    Source: transformers `PerceiverTrainablePositionEncoding` (and its
+    `interpolate_pos_encoding`); DeepMind
     `position_encoding.TrainablePositionEncoding`.
 
     Args:
@@ -34,8 +39,9 @@ class TrainablePositionEncoding(keras.layers.Layer):
         (B, M, C_pos) with M = prod(index_shape), or (B, O, C_pos).
 
     Raises:
-        ValueError: if the inputs have more positions than the table, or an
-            N-D index shape other than `index_dims`.
+        ValueError: if the inputs have more positions than the table, an
+            unknown (None) 2-D grid size that differs from `index_dims`, or a
+            3-D or larger index shape other than `index_dims`.
 
     Example:
     >>> import keras
@@ -81,17 +87,29 @@ class TrainablePositionEncoding(keras.layers.Layer):
                     f"{self.num_positions}. Received: inputs.shape={tuple(inputs.shape)}"
                 )
             return length if length is not None else ops.shape(inputs)[1]
-        if index_shape != self.index_dims:
+        if index_shape != self.index_dims and not self._resamples(index_shape):
             raise ValueError(
                 f"{name}: inputs' index shape must equal index_dims={self.index_dims}. "
                 f"Received: inputs.shape={tuple(inputs.shape)}"
             )
         return self.num_positions
 
+    def _resamples(self, index_shape):
+        """Whether inputs of grid `index_shape` use the table resampled (a 2-D grid of another size)."""
+        return (
+            len(self.index_dims) == 2
+            and len(index_shape) == 2
+            and None not in index_shape
+            and index_shape != self.index_dims
+        )
+
     def call(self, inputs, output_indices=None):
         table = ops.cast(self.position_embeddings, self.compute_dtype)
         batch_size = ops.shape(inputs)[0]
-        if output_indices is None:
+        index_shape = tuple(inputs.shape[1:-1])
+        if output_indices is None and self._resamples(index_shape):
+            table = bicubic_resize_grid(table, self.index_dims, index_shape)
+        elif output_indices is None:
             table = table[: self._num_used(inputs)]
         return select_positions(table, batch_size, output_indices)
 
@@ -100,6 +118,8 @@ class TrainablePositionEncoding(keras.layers.Layer):
             return (inputs_shape[0], output_indices_shape[-1], self.num_channels)
         if len(self.index_dims) == 1 and len(inputs_shape) == 3:
             return (inputs_shape[0], inputs_shape[1], self.num_channels)
+        if self._resamples(tuple(inputs_shape[1:-1])):
+            return (inputs_shape[0], int(np.prod(inputs_shape[1:-1])), self.num_channels)
         return (inputs_shape[0], self.num_positions, self.num_channels)
 
     def get_config(self):

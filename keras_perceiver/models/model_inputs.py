@@ -59,7 +59,9 @@ def check_model_inputs(model, inputs):
 
     Checked, where known: the keys (no unknown input, every required one),
     each input's kind of dtype (numbers; bool or 0/1 integers for masks;
-    integers for token ids and indices), rank, static dimensions, a common
+    integers for token ids and indices), rank, static dimensions (but the
+    axes of `model.free_input_axes`, a dict input name -> axes, e.g. the
+    image height and width of an image classifier), a common
     batch size, and, for NumPy and eager values, mask values in {0, 1}, token
     ids in `model.input_value_ranges()` and finite floats when
     `model.check_numerics` is True.
@@ -99,6 +101,8 @@ def check_model_inputs(model, inputs):
         if value is None:
             continue
         spec = tuple(specs[key].shape)
+        free_axes = getattr(model, "free_input_axes", {}).get(key, ())
+        spec = tuple(None if axis in free_axes else size for axis, size in enumerate(spec))
         expected_dtype = keras.backend.standardize_dtype(specs[key].dtype)
         _check_dtype(name, key, value, expected_dtype)
         shape = _known_shape(value)

@@ -45,7 +45,11 @@ class PerceiverImageClassifier(PerceiverClassifier):
 
     Inputs (a dict):
         images (or the backbone's `input_name`): (B, H, W, C) float (or
-            integer) images, channels last.
+            integer) images, channels last. H and W may differ from the
+            backbone's `input_shape`, as in transformers: Fourier positions
+            are computed for the actual size and a learned position table is
+            resampled bicubically (transformers' `interpolate_pos_encoding`).
+            Exported SavedModels and TFLite files keep the configured size.
 
     Returns:
         (B, num_classes) logits.
@@ -68,6 +72,16 @@ class PerceiverImageClassifier(PerceiverClassifier):
     """
 
     presets = PERCEIVER_IMAGE_CLASSIFIER_PRESETS
+
+    def __init__(self, backbone, **kwargs):
+        super().__init__(backbone, **kwargs)
+        # Any image height and width, as transformers' image classifiers (`ImagePreprocessor` computes the
+        # positions of the actual grid, or resamples a learned table).
+        self.free_input_axes = {name: (1, 2) for name in self.input}
+        self.input_spec = [
+            keras.InputSpec(shape=(None, None, None, tensor.shape[-1]), allow_last_axis_squeeze=True, name=name)
+            for name, tensor in sorted(self.input.items())
+        ]
 
     @classmethod
     def from_hyperparameters(

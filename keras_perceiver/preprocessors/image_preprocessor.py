@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_perceiver.layers.fourier_position_encoding import linear_positions
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.preprocessors.conv_downsample import PADDINGS, ConvDownsample
 from keras_perceiver.preprocessors.position_encoding_mixin import PositionEncodingMixin
@@ -62,8 +63,12 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
     (B, M = prod(G), C'), and a position encoding of G (Fourier features
     over 2 or 3 axes, or a learned table) is optionally projected to
     `project_pos_dim` and concatenated to, or added to, the features by a
-    `PositionCombiner` (`PositionEncodingMixin`). Input sizes are fixed
-    when the layer is built (the first call).
+    `PositionCombiner` (`PositionEncodingMixin`). The layer is built for
+    one input shape (the first call); later calls may have another image
+    height and width (the other sizes stay): Fourier positions are then
+    computed for the actual grid (with the same `max_resolution`, as
+    transformers does) and a learned table is resampled bicubically
+    (transformers' `interpolate_pos_encoding`).
 
     Unlike transformers, which takes channels-first inputs, this layer takes
     channels-last images and videos (the Keras convention);
@@ -122,7 +127,8 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
     Call arguments:
         inputs: (B, H, W, C) images, or (B, T, H, W, C) videos with
             `"patches"`; any real or integer dtype (cast to the layer's
-            compute dtype); all sizes but B must be static.
+            compute dtype); all sizes but B must be static; H and W may
+            differ from the built shape.
 
     Returns:
         (B, M, C' + C_pos') for `"concat"`, (B, M, C') for `"add"`, where M =
@@ -138,7 +144,7 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
             or 3 ints or does not match the grid rank, inputs of the wrong
             rank, unknown (None) sizes, sizes not divisible by the patch
             sizes, or inputs whose shape differs from the one the layer was
-            built for.
+            built for in more than H and W.
 
     Example:
     >>> import keras
@@ -314,28 +320,41 @@ class ImagePreprocessor(PositionEncodingMixin, keras.layers.Layer):
         """The position grid G of the built layer, e.g. (H, W) or (T/t, H/s, W/s); None before building."""
         return self._index_dims
 
+    def _check_call_shape(self, shape):
+        """The input shape of a call: the built one, or another (H, W) with everything else equal."""
+        name = self.__class__.__name__
+        built = self._input_shape
+        spatial = (len(built) - 3, len(built) - 2)  # the H and W axes (without the batch)
+        if any(shape[i + 1] != built[i] for i in range(len(built)) if i not in spatial):
+            expected = ", ".join("H" if i == spatial[0] else "W" if i == spatial[1] else str(n)
+                                 for i, n in enumerate(built))
+            raise ValueError(
+                f"{name}: expected inputs of shape (B, {expected}): the shape the layer was built for, "
+                f"with any image height H and width W. Received: inputs.shape={shape}"
+            )
+        return self._check_inputs_shape(shape)
+
     def call(self, inputs, training=None):
         name = self.__class__.__name__
         check_rank("inputs", inputs, len(self._input_shape) + 1, name)
         check_numeric_dtype("inputs", inputs, name)
-        shape = tuple(inputs.shape)
-        if shape[1:] != self._input_shape:
-            expected = ", ".join(str(n) for n in self._input_shape)
-            raise ValueError(
-                f"{name}: expected inputs of shape (B, {expected}), the shape the layer was built for. "
-                f"Received: inputs.shape={shape}"
-            )
+        shape = self._check_call_shape(tuple(inputs.shape))
+        features_shape = self._features_shape(shape)
+        index_dims = tuple(int(n) for n in features_shape[1:-1])
         features = ops.cast(inputs, self.compute_dtype)
         if self.stem is not None:
             features = self.stem(features, training=training)
         elif self.prep_type == "patches":
             features = space_to_depth(features, self.spatial_downsample, self.temporal_downsample)
-            features = ops.reshape(features, (-1, *self._index_dims, features.shape[-1]))
+            features = ops.reshape(features, (-1, *index_dims, features.shape[-1]))
             if self.patch_projection is not None:
                 features = self.patch_projection(features)
-        num_positions = math.prod(self._index_dims)
-        flat = ops.reshape(features, (-1, num_positions, self._feature_channels))
-        position_encodings = self.position_encoding(features)
+        flat = ops.reshape(features, (-1, math.prod(index_dims), self._feature_channels))
+        if index_dims != self._index_dims and self.position_encoding_type == "fourier":
+            # Another image size: Fourier features of the actual grid (transformers computes them per call).
+            position_encodings = self.position_encoding(features, positions=linear_positions(index_dims))
+        else:  # the built grid, or a learned table (resampled to another grid by the layer)
+            position_encodings = self.position_encoding(features)
         return self.position_combiner(flat, position_encodings)
 
     def get_config(self):

@@ -191,6 +191,30 @@ def test_image_classification_parity(name, tmp_path):
     _assert_image_parity(model, reference, f"image classification {name}", seed=4)
 
 
+@pytest.mark.parametrize("name", sorted(IMAGE_CLASSIFIERS))
+def test_image_classification_parity_at_other_sizes(name, tmp_path):
+    """Configured for 16x16, run on 24x20 and 8x12: Fourier/conv positions of the actual grid, a learned
+    table resampled as transformers' `interpolate_pos_encoding`."""
+    cls, d_model = IMAGE_CLASSIFIERS[name]
+    config = PerceiverConfig(
+        **{**BASE, "d_model": d_model, "num_cross_attention_heads": 1}, image_size=16, num_labels=5
+    )
+    reference = _randomize(cls(config), seed=15)
+    if name == "conv":
+        _randomize_batchnorm_statistics(reference, seed=16)
+    model = from_transformers(_save(reference, tmp_path))
+    for seed, (height, width) in enumerate([(24, 20), (8, 12)]):
+        images = np.random.default_rng(seed).normal(size=(2, 3, height, width)).astype("float32")
+        options = {"interpolate_pos_encoding": True} if name == "learned" else {}
+        with torch.no_grad():
+            expected = reference(inputs=torch.from_numpy(images), **options).logits.numpy()
+        outputs = np.asarray(model({"images": images.transpose(0, 2, 3, 1)}))
+        scale = np.abs(expected).max()
+        assert scale > 1.0
+        # float32 round-off relative to the logits' size (the 224-resolution Fourier bands amplify it)
+        assert _report(f"image classification {name} at {height}x{width}", outputs, expected) <= 1e-5 * scale
+
+
 def _randomize_batchnorm_statistics(reference, seed):
     """Random running statistics for the conv stem's BatchNorm (not only its affine weights)."""
     bn = reference.perceiver.input_preprocessor.convnet.batchnorm

@@ -32,6 +32,24 @@ class TrainablePositionEncodingTest(TestCase):
         self.assertEqual(tuple(outputs.shape), (2, 12, 5))
         np.testing.assert_array_equal(outputs[1], layer.position_embeddings.numpy())
 
+    def test_other_2d_grid_resamples_as_torch_bicubic(self):
+        import torch
+
+        layer = TrainablePositionEncoding(index_dims=(6, 5), num_channels=4)
+        layer.build()
+        table = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+        layer.position_embeddings.assign(table)
+        for height, width in [(9, 7), (3, 4), (6, 5)]:
+            outputs = np.asarray(layer(np.ones((2, height, width, 1), "float32")))
+            self.assertEqual(outputs.shape, (2, height * width, 4))
+            grid = torch.from_numpy(table.reshape(1, 6, 5, 4)).permute(0, 3, 1, 2)
+            expected = torch.nn.functional.interpolate(
+                grid, size=(height, width), mode="bicubic", align_corners=False
+            )
+            expected = expected.reshape(4, -1).T.numpy()
+            np.testing.assert_allclose(outputs[1], expected, atol=1e-5)
+        self.assertEqual(layer.compute_output_shape((2, 9, 7, 1)), (2, 63, 4))
+
     def test_output_indices(self):
         layer = TrainablePositionEncoding(index_dims=16, num_channels=8)
         layer(np.ones((2, 16, 1), "float32"))
@@ -56,9 +74,9 @@ class TrainablePositionEncodingTest(TestCase):
             ValueError, r"inputs have 17 positions but the table holds 16.*\(2, 17, 3\)"
         ):
             layer(np.ones((2, 17, 3), "float32"))
-        grid = TrainablePositionEncoding(index_dims=(3, 4), num_channels=5)
-        with self.assertRaisesRegex(ValueError, r"index_dims=\(3, 4\).*inputs\.shape=\(2, 4, 3, 1\)"):
-            grid(np.ones((2, 4, 3, 1), "float32"))
+        grid = TrainablePositionEncoding(index_dims=(2, 3, 4), num_channels=5)
+        with self.assertRaisesRegex(ValueError, r"index_dims=\(2, 3, 4\).*inputs\.shape=\(2, 2, 4, 3, 1\)"):
+            grid(np.ones((2, 2, 4, 3, 1), "float32"))
         with self.assertRaisesRegex(ValueError, r"index_dims\[1\]=0"):
             TrainablePositionEncoding(index_dims=(3, 0), num_channels=5)
         with self.assertRaisesRegex(ValueError, r"num_channels=0"):

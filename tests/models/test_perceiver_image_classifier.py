@@ -75,6 +75,17 @@ class PerceiverImageClassifierTest(TestCase):
             loss="sparse_categorical_crossentropy",
         )
 
+    def test_any_image_size(self):
+        """Built for 8x8; other sizes run through call, predict and a saved-and-loaded copy."""
+        model = tiny(position_encoding_type="trainable", num_channels=4)
+        other = {"images": np.random.default_rng(1).normal(size=(2, 12, 6, 1)).astype("float32")}
+        outputs = np.asarray(model(other))
+        self.assertEqual(outputs.shape, (2, 5))
+        np.testing.assert_allclose(model.predict(other, verbose=0), outputs, atol=1e-5)
+        self.run_model_saving_test(model, other)
+        with self.assertRaisesRegex(ValueError, r"\(B, \?, \?, 1\).*images.shape=\(2, 12, 6, 3\)"):
+            model({"images": np.ones((2, 12, 6, 3), "float32")})
+
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "num_classes.*Received: num_classes=0"):
             tiny(num_classes=0)

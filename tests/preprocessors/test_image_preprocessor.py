@@ -135,6 +135,19 @@ def test_invalid_arguments(kwargs, match):
         ImagePreprocessor(**kwargs)
 
 
+def test_other_image_sizes_get_the_positions_of_their_grid():
+    """Built at 8x6, called at 6x10: as a layer built at 6x10 with the built layer's max_resolution."""
+    layer = ImagePreprocessor(num_bands=3)
+    layer(images((2, 8, 6, 3)))
+    other = images((2, 6, 10, 3))
+    expected = ImagePreprocessor(num_bands=3, max_resolution=(8, 6))(other)
+    np.testing.assert_array_equal(np.asarray(layer(other)), np.asarray(expected))
+    assert layer.compute_output_shape((2, 6, 10, 3)) == expected.shape
+    conv = ImagePreprocessor(prep_type="conv1x1", spatial_downsample=2, output_channels=4, num_bands=2)
+    conv(images((1, 8, 8, 3)))
+    assert tuple(conv(images((1, 12, 4, 3))).shape) == (1, 6 * 2, 4 + 2 + 2 * 2 * 2)
+
+
 def test_invalid_inputs():
     layer = ImagePreprocessor(num_bands=2)
     with pytest.raises(ValueError, match="rank 4"):
@@ -144,8 +157,12 @@ def test_invalid_inputs():
     layer(images((2, 8, 6, 3)))
     with pytest.raises(ValueError, match=r"Received: inputs.shape=\(2, 8, 6, 1\)"):
         layer(images((2, 8, 6, 1)))
-    with pytest.raises(ValueError, match=r"\(B, 8, 6, 3\).*Received: inputs.shape=\(2, 6, 8, 3\)"):
-        layer(images((2, 6, 8, 3)))
+    video = ImagePreprocessor(prep_type="patches", spatial_downsample=2, num_bands=2)
+    video(images((1, 2, 4, 4, 3)))
+    with pytest.raises(ValueError, match=r"\(B, 2, H, W, 3\).*Received: inputs.shape=\(1, 4, 4, 4, 3\)"):
+        video(images((1, 4, 4, 4, 3)))
+    with pytest.raises(ValueError, match=r"not divisible"):
+        video(images((1, 2, 4, 5, 3)))
     with pytest.raises(ValueError, match="rank 4"):
         layer(np.ones((2, 48, 3), "float32"))
     with pytest.raises(ValueError, match="as wide as the inputs"):
