@@ -79,7 +79,9 @@ class PerceiverImageClassifier(PerceiverClassifier):
         # positions of the actual grid, or resamples a learned table).
         self.free_input_axes = {name: (1, 2) for name in self.input}
         self.input_spec = [
-            keras.InputSpec(shape=(None, None, None, tensor.shape[-1]), allow_last_axis_squeeze=True, name=name)
+            keras.InputSpec(
+                shape=(None, None, None, tensor.shape[-1]), allow_last_axis_squeeze=True, name=name
+            )
             for name, tensor in sorted(self.input.items())
         ]
 
