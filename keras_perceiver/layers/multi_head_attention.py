@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_perceiver.layers import attention_maps
 from keras_perceiver.layers.attention_dispatch import attention
 from keras_perceiver.layers.initializers import clone_initializer, fused_shape_initializer
 from keras_perceiver.validation import (
@@ -214,6 +215,9 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             return _project(self.key_dense, inputs, 1), _project(self.value_dense, inputs, 1)
 
         mask = None if attention_mask is None else ops.cast(attention_mask, "bool")
+        if attention_maps.is_recording():  # opt-in (`record_attention_maps`); not on the attention's path
+            kind = "self" if query is key_value else "cross"
+            attention_maps.record(self, kind, q, project_key_value(key_value)[0], mask)
         dropout = None
         if training and self.attention_dropout > 0:
             dropout = lambda probs: self.dropout_layer(probs, training=training)  # noqa: E731

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_perceiver.layers.attention_maps import record_attention_maps
 from keras_perceiver.models.layer_arguments import deserialize_layers, serialize_layers
 from keras_perceiver.models.model_inputs import ModelInputsMixin
 from keras_perceiver.models.preset_loading import from_preset, save_to_preset
@@ -32,6 +33,32 @@ class PerceiverFunctionalModel(ModelInputsMixin, keras.Model):
                 "arguments (the preprocessor's and the latent stack's go to `PerceiverBackbone(...)`)."
             )
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    def attention_maps(self, inputs, training=False):
+        """Run the model on `inputs`; return its outputs and every attention's probabilities (opt-in).
+
+        The outputs are those of `model(inputs)`; the maps are recorded by
+        `record_attention_maps` (transformers' `output_attentions=True`).
+
+        Args:
+            inputs: the model's inputs, as for `model(inputs)`.
+            training: bool, the call's training mode. Defaults to False.
+
+        Returns:
+            `(outputs, maps)`: `maps` is an `AttentionMaps` dict, layer path ->
+            (B, H, T, S) float32 probabilities, where T is the queries (the
+            latents N in the encoder, the output queries O in the decoder)
+            and S the keys (the inputs M, or the latents N);
+            `maps.cross_attentions()[0]` is the encoder's (B, H, N, M),
+            `maps.cross_attentions()[-1]` the decoder's (B, H, O, N).
+
+        Example:
+        >>> outputs, maps = model.attention_maps({"images": images})  # doctest: +SKIP
+        >>> encoder = maps.cross_attentions()[0]  # doctest: +SKIP
+        """
+        with record_attention_maps() as maps:
+            outputs = self(inputs, training=training)
+        return outputs, maps
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}

@@ -215,6 +215,28 @@ def test_image_classification_parity_at_other_sizes(name, tmp_path):
         assert _report(f"image classification {name} at {height}x{width}", outputs, expected) <= 1e-5 * scale
 
 
+def test_attention_maps_match_output_attentions(tmp_path):
+    """`model.attention_maps` equals transformers' `output_attentions=True` (encoder, self, decoder)."""
+    cls, d_model = IMAGE_CLASSIFIERS["fourier"]
+    config = PerceiverConfig(
+        **{**BASE, "d_model": d_model, "num_cross_attention_heads": 1}, image_size=16, num_labels=5
+    )
+    reference = _randomize(cls(config), seed=17)
+    model = from_transformers(_save(reference, tmp_path))
+    images = np.random.default_rng(5).normal(size=(2, 3, 16, 16)).astype("float32")
+    with torch.no_grad():
+        expected = reference(inputs=torch.from_numpy(images), output_attentions=True)
+    outputs, maps = model.attention_maps({"images": images.transpose(0, 2, 3, 1)})
+    np.testing.assert_allclose(np.asarray(outputs), expected.logits.numpy(), atol=TOLERANCE)
+    for kind, ours, theirs in [
+        ("cross", maps.cross_attentions(), expected.cross_attentions),
+        ("self", maps.self_attentions(), expected.attentions),
+    ]:
+        assert [tuple(a.shape) for a in ours] == [tuple(a.shape) for a in theirs], kind
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(np.asarray(a), b.numpy(), atol=TOLERANCE)
+
+
 def _randomize_batchnorm_statistics(reference, seed):
     """Random running statistics for the conv stem's BatchNorm (not only its affine weights)."""
     bn = reference.perceiver.input_preprocessor.convnet.batchnorm
