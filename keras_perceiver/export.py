@@ -20,9 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_perceiver.json_files import read_json_object
+from keras_perceiver.layers.attention_maps import record_attention_maps
 
 DEFAULT_ENDPOINT = "serve"
 SERVING_DEFAULT = "serving_default"
+ATTENTION_MAPS_ENDPOINT = "attention_maps"
 METADATA_FILE = "metadata.json"
 TFLITE_QUANTIZATIONS = ("float32", "float16", "dynamic_int8")
 
@@ -92,6 +94,7 @@ def export_saved_model(
     client_inputs=None,
     outputs=None,
     metadata=None,
+    attention_maps=False,
 ):
     """Write `model`'s inference pass (training=False) as a TensorFlow SavedModel.
 
@@ -107,6 +110,11 @@ def export_saved_model(
       `text` strings or `image` uint8) and maps them to the model's inputs
       inside the graph; with `outputs`, it returns `outputs(model_outputs)`
       (e.g. `classification_outputs()`: logits, probabilities, top-k).
+    With `attention_maps`, a third signature, `attention_maps`, takes the
+    inputs of `serving_default` and returns the attention probabilities
+    averaged over heads (`record_attention_maps`): `encoder_attention`
+    (B, N, M), the latents over the inputs, and `decoder_attention`
+    (B, O, N), the output queries over the latents.
 
     Optional model inputs (e.g. `padding_mask`) are left out of the
     signatures unless `include_optional_inputs`; all dimensions that are
@@ -135,6 +143,8 @@ def export_saved_model(
             `path/metadata.json` (e.g. the task, the data set and the
             metrics that apply; `training.evaluate` reads it). The client
             inputs' description is added under `"client_inputs"`.
+        attention_maps: bool, add the `attention_maps` signature. Defaults
+            to False.
 
     Returns:
         The `keras.export.ExportArchive` that was written.
@@ -179,11 +189,26 @@ def export_saved_model(
             return {f"{output_name}_{i}": output for i, output in enumerate(results)}
         return {output_name: results}
 
+    def serve_attention_maps(inputs):
+        if client_inputs is not None:
+            inputs = client_inputs.to_model_inputs(inputs)
+        with record_attention_maps() as maps:
+            model(inputs, training=False)
+        cross = maps.cross_attentions()
+        return {
+            "encoder_attention": tf.reduce_mean(cross[0], axis=1),
+            "decoder_attention": tf.reduce_mean(cross[-1], axis=1),
+        }
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(DEFAULT_ENDPOINT, serve, input_signature=[input_signature])
     client_signature = input_signature if client_inputs is None else client_inputs.input_signature
     archive.add_endpoint(SERVING_DEFAULT, serve_named, input_signature=[client_signature])
+    if attention_maps:
+        archive.add_endpoint(
+            ATTENTION_MAPS_ENDPOINT, serve_attention_maps, input_signature=[client_signature]
+        )
     archive.write_out(str(path), verbose=verbose)
     if metadata is not None or client_inputs is not None:
         metadata = dict(metadata or {})
@@ -299,7 +324,8 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
     Args:
         path: str or path-like, the SavedModel directory.
         endpoint: str, `"serving_default"` (default; returns a dict of named
-            outputs) or `"serve"` (returns the model's output structure).
+            outputs), `"serve"` (returns the model's output structure) or
+            another signature of the artifact (e.g. `"attention_maps"`).
 
     Returns:
         A function `f(inputs) -> outputs` that takes the model's input
@@ -316,8 +342,8 @@ def load_saved_model(path, endpoint=SERVING_DEFAULT):
 
     loaded = tf.saved_model.load(str(path))
     endpoints = set(loaded.signatures) | ({DEFAULT_ENDPOINT} if hasattr(loaded, DEFAULT_ENDPOINT) else set())
-    if endpoint == SERVING_DEFAULT and SERVING_DEFAULT in loaded.signatures:
-        signature = loaded.signatures[SERVING_DEFAULT]
+    if endpoint != DEFAULT_ENDPOINT and endpoint in loaded.signatures:
+        signature = loaded.signatures[endpoint]
         input_signature = signature.structured_input_signature[1]
 
         def call(inputs):

@@ -61,7 +61,13 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from keras_perceiver.export import TFLITE_QUANTIZATIONS, load_saved_model, load_tflite, read_metadata
+from keras_perceiver.export import (
+    ATTENTION_MAPS_ENDPOINT,
+    TFLITE_QUANTIZATIONS,
+    load_saved_model,
+    load_tflite,
+    read_metadata,
+)
 from keras_perceiver.metrics.end_point_error import EndPointError
 from keras_perceiver.metrics.masked_lm_accuracy import MaskedLMAccuracy
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
@@ -539,8 +545,13 @@ def run(
     flow_tiled_sizes=None,
     flow_tiled_min_overlap=8,
     baselines=True,
+    attention_maps=False,
 ):
     """Evaluate the SavedModel `model` (see the module docstring); return the metrics dict.
+
+    With `attention_maps` (an image classifier exported with
+    `training.export --attention_maps`), the latents' attention over the
+    first test image is drawn to `attention_maps.png`.
 
     With `baselines` (default True) the task's baseline is computed on the
     same examples (`compute_baselines`) and reported next to each metric
@@ -563,6 +574,8 @@ def run(
             task or no data set (pass `dataset`), for an unknown kind, or for
             `flow_tiled_sizes` with a model that is not a flow model, with
             `tflite`, or with a bad size.
+            `attention_maps` for a model that is not an image classifier or
+            has no `attention_maps` signature.
         FileNotFoundError: if `model` is not a directory, or with `tflite`
             if its TFLite file is missing.
     """
@@ -598,6 +611,7 @@ def run(
             model, flow_tiled_sizes, dataset, split, options, output_dir, flow_tiled_min_overlap, max_examples
         )
 
+    attention = _attention_endpoint(model, metadata) if attention_maps else None
     if tflite:
         path = os.path.join(model, "tflite", f"model_{tflite}.tflite")
         if not os.path.isfile(path):
@@ -622,6 +636,8 @@ def run(
     elif not baselines:
         metrics.pop("baselines", None)
 
+    if attention is not None:
+        metrics["plots"].append(_draw_attention_maps(attention, metadata, examples, output_dir))
     history_file = find_history(metadata, history, model)
     if history_file:
         metrics["plots"].append(
@@ -644,6 +660,27 @@ def run(
     if metrics["plots"]:
         print(f"plots: {', '.join(metrics['plots'])}")
     return metrics
+
+
+def _attention_endpoint(model, metadata):
+    """The `attention_maps` signature of an image classifier's SavedModel (checked before any writing)."""
+    inputs = metadata.get("client_inputs", {}).get("inputs", {})
+    image = inputs.get(metadata.get("input_key", "image"), {})
+    if metadata.get("kind") != "classification" or len(image.get("shape", ())) != 4:
+        raise ValueError(
+            "training.evaluate: attention maps are drawn over input images. Expected an image classifier "
+            f"(client input (B, H, W, C)). Received: kind={metadata.get('kind')!r}, inputs={inputs}"
+        )
+    return load_saved_model(model, endpoint=ATTENTION_MAPS_ENDPOINT)
+
+
+def _draw_attention_maps(attention, metadata, examples, output_dir):
+    first = next(examples.take(1).batch(1).as_numpy_iterator())
+    maps = attention(client_inputs_from_examples(metadata, first))
+    image = first[metadata.get("input_key", "image")][0]
+    title = f"{metadata.get('dataset')} {metadata.get('split', 'test')}[0]: latent attention (mean of heads)"
+    path = os.path.join(output_dir, "attention_maps.png")
+    return plots.plot_attention_maps(image, np.asarray(maps["encoder_attention"])[0], path, title=title)
 
 
 def portable_report(metrics, output_dir):
@@ -712,6 +749,12 @@ def define_flags():
         "flow_tiled_min_overlap", 8, "Least overlap in pixels of neighbouring windows (--flow_tiled_sizes)."
     )
     flags.DEFINE_bool(
+        "attention_maps",
+        False,
+        "Image classifiers exported with --attention_maps: draw the latents' attention over the first "
+        "image (attention_maps.png).",
+    )
+    flags.DEFINE_bool(
         "baselines", True, "Report the task's simple baseline (training/baselines.py) next to each metric."
     )
 
@@ -734,6 +777,7 @@ def main(argv):
         FLAGS.flow_tiled_sizes,
         FLAGS.flow_tiled_min_overlap,
         FLAGS.baselines,
+        FLAGS.attention_maps,
     )
 
 

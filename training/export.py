@@ -283,12 +283,16 @@ def run(
     serving_base=None,
     serving_name=None,
     serving_version=None,
+    attention_maps=False,
 ):
     """Export and check (see the module docstring); return the report (also in `output/export_report.json`).
 
     With `serving_base`, the checked SavedModel is also copied to
     `<serving_base>/<serving_name or task>/<serving_version or the next>/`
     (`keras_perceiver.serving_layout`: TensorFlow Serving's layout).
+    With `attention_maps`, the SavedModel gets the `attention_maps`
+    signature (`export_saved_model(attention_maps=True)`), which
+    `training.evaluate --attention_maps` draws.
 
     Raises:
         ValueError: for unknown formats, quantizations or clients.
@@ -335,6 +339,7 @@ def run(
             output_name="outputs",
             # A masked LM is served with its padding mask (evaluation feeds padded texts).
             include_optional_inputs=metadata.get("kind") == "masked_lm",
+            attention_maps=attention_maps,
         )
         metadata = read_metadata(saved_model_dir)
         serving = load_saved_model(saved_model_dir)
@@ -466,6 +471,9 @@ def define_flags():
     )
     flags.DEFINE_string("serving_name", None, "Model name under --serving_base (default: the task).")
     flags.DEFINE_integer("serving_version", None, "Version under --serving_base (default: the next integer).")
+    flags.DEFINE_bool(
+        "attention_maps", False, "Add the `attention_maps` signature (encoder/decoder attention, head mean)."
+    )
 
 
 def main(argv):
@@ -487,6 +495,7 @@ def main(argv):
         FLAGS.serving_base,
         FLAGS.serving_name,
         FLAGS.serving_version,
+        FLAGS.attention_maps,
     )
 
 

@@ -1,4 +1,5 @@
-"""Plots for people (PNG, matplotlib): training curves, confusion matrices, optical flow, reconstructions.
+"""Plots for people (PNG, matplotlib): training curves, confusion matrices, optical flow, reconstructions,
+attention maps.
 
 Every function writes one PNG file and returns its path; matplotlib runs
 with the non-interactive Agg backend (no display needed).
@@ -208,6 +209,60 @@ def plot_reconstructions(originals, reconstructions, path, title="Reconstruction
                 axis.axis("off")
             if j == 0:
                 axis.set_title(name, fontsize=8, loc="left")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return str(path)
+
+
+def attention_grid(num_inputs, image_shape):
+    """The (h, w) grid of `num_inputs` encoder inputs over an image (H, W): H*W pixels or a stem's h*w cells.
+
+    Raises:
+        ValueError: if no grid of the image's aspect ratio holds `num_inputs` inputs.
+    """
+    height, width = image_shape[:2]
+    scale = np.sqrt(height * width / num_inputs)
+    grid = (int(round(height / scale)), int(round(width / scale)))
+    if grid[0] * grid[1] != num_inputs:
+        raise ValueError(
+            f"attention maps: {num_inputs} encoder inputs do not tile a {height}x{width} image. "
+            f"Expected H*W inputs or a downsampled grid of the same aspect ratio. Received: {num_inputs}"
+        )
+    return grid
+
+
+def plot_attention_maps(image, attention, path, num_latents=8, title="Latent attention over the input"):
+    """The image, then the attention (M,) of `num_latents` latents over it, drawn on the image's grid.
+
+    Args:
+        image: (H, W, C) uint8 or float in [0, 1].
+        attention: (N, M) attention of the N latents over the M encoder
+            inputs (averaged over heads), M = H*W or a downsampled grid.
+        path: the PNG to write.
+        num_latents: int, how many latents to draw (the most peaked ones,
+            by their largest weight). Defaults to 8.
+
+    Returns:
+        str, `path`.
+    """
+    image, attention = np.asarray(image), np.asarray(attention, np.float32)
+    grid = attention_grid(attention.shape[-1], image.shape)
+    chosen = np.argsort(-attention.max(axis=-1))[: min(num_latents, len(attention))]
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(chosen) + 1, figsize=(2.2 * (len(chosen) + 1), 2.6), squeeze=False)
+    shown = image if image.dtype == np.uint8 else np.clip(image, 0.0, 1.0)
+    shown = shown[..., 0] if shown.shape[-1] == 1 else shown
+    extent = (0, image.shape[1], image.shape[0], 0)
+    axes[0, 0].imshow(shown, cmap="gray")
+    axes[0, 0].set_title("input", fontsize=8)
+    for axis, latent in zip(axes[0, 1:], chosen):
+        axis.imshow(shown, cmap="gray", extent=extent)
+        axis.imshow(attention[latent].reshape(grid), cmap="inferno", alpha=0.6, extent=extent)
+        axis.set_title(f"latent {latent}", fontsize=8)
+    for axis in axes[0]:
+        axis.axis("off")
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -80,6 +80,45 @@ class EvaluateTest(TestCase):
         with pytest.raises(ValueError, match="for flow SavedModels.*kind=.classification."):
             evaluate.run(path, flow_tiled_sizes=["16x16"])
 
+    def test_attention_maps_of_a_digits_classifier(self):
+        """--attention_maps: the SavedModel's signature equals model.attention_maps; the PNG is drawn."""
+        keras.utils.set_random_seed(1)
+        model = PerceiverIO.from_hyperparameters(
+            input_shape=(8, 8, 1),
+            num_latents=4,
+            latent_dim=16,
+            num_self_attends_per_block=1,
+            num_cross_attention_heads=2,
+            num_self_attention_heads=2,
+            output_channels=10,
+            initializer_range=0.5,
+            preprocessor=ImagePreprocessor(num_bands=4, project_pos_dim=15),
+            query_builder=TrainableQueries(num_queries=1, num_channels=16),
+            postprocessor=ClassificationPostprocessor(),
+        )
+        client, outputs, metadata = serving_for("digits", model)
+        plain, path = (os.path.join(self.make_temp_dir(), name) for name in ("plain", "digits"))
+        export_saved_model(model, plain, client_inputs=client, outputs=outputs, metadata=metadata)
+        with pytest.raises(ValueError, match="no endpoint 'attention_maps'"):
+            evaluate.run(plain, max_examples=4, attention_maps=True)
+        export_saved_model(
+            model, path, client_inputs=client, outputs=outputs, metadata=metadata, attention_maps=True
+        )
+        metrics = evaluate.run(path, max_examples=4, attention_maps=True, baselines=False)
+        drawn = [p for p in metrics["plots"] if p.endswith("attention_maps.png")]
+        self.assertEqual(len(drawn), 1)
+        self.assertTrue(plots.is_png(drawn[0]) and os.path.getsize(drawn[0]) > 5000)
+
+        images, _ = digits.load_arrays("test")
+        served = evaluate.load_saved_model(path, endpoint="attention_maps")({"image": images[:2]})
+        _, maps = model.attention_maps({"inputs": normalize(images[:2])})
+        encoder, decoder = maps.cross_attentions()
+        self.assertEqual(tuple(served["encoder_attention"].shape), (2, 4, 64))
+        self.assertAllClose(served["encoder_attention"], np.mean(encoder, axis=1), atol=1e-6)
+        self.assertAllClose(served["decoder_attention"], np.mean(decoder, axis=1), atol=1e-6)
+        with pytest.raises(ValueError, match="do not tile a 8x8 image"):
+            plots.attention_grid(60, (8, 8))
+
     def test_flow_end_point_error_on_warped_photos(self):
         model = PerceiverOpticalFlow.from_hyperparameters(
             image_size=(6, 8),
