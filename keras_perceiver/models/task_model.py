@@ -10,6 +10,7 @@ from keras_perceiver.models.perceiver_backbone import (
     PerceiverBackbone,
     truncated_normal,
 )
+from keras_perceiver.models.task_pipeline import TaskPipelineMixin
 from keras_perceiver.models.preset_loading import load_preset_directory, resolve_preset_directory
 
 # Names of task arguments before the backbone/head split -> their names now.
@@ -32,7 +33,7 @@ def split_stack_arguments(config):
     return stack, rest
 
 
-class PerceiverTaskModel(PerceiverFunctionalModel):
+class PerceiverTaskModel(TaskPipelineMixin, PerceiverFunctionalModel):
     """A Functional task model: a head on a `PerceiverBackbone`.
 
     Subclasses take `backbone` plus their head's own arguments, build their
@@ -49,6 +50,12 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
     Presets: `presets[name]` holds `"backbone"` (a preset name of
     `backbone_class`, `PerceiverBackbone` by default, shared by the tasks
     that use it) and `"config"` (the head's arguments).
+
+    Raw inputs: `preprocessor=` (any task's constructor) or
+    `model.preprocessor = ...` attaches a task preprocessor
+    (`keras_perceiver.task_preprocessors`), with which `fit`, `predict` and
+    `evaluate` take raw strings, images, frames or audio
+    (`TaskPipelineMixin`).
     """
 
     LAYER_ARGUMENTS = ("backbone",)
@@ -73,9 +80,14 @@ class PerceiverTaskModel(PerceiverFunctionalModel):
         config = dict(config)
         if "backbone" not in config:  # version 1: saved before the backbone/head split
             config.pop("trainable", None)
+            # (its "preprocessor" is the input preprocessor of the flat form)
             config = deserialize_layers(config, cls.LAYER_ARGUMENTS + ("preprocessor",))
             return cls.from_hyperparameters(**rename_arguments(config))
-        return cls(**deserialize_layers(config, cls.LAYER_ARGUMENTS))
+        config, preprocessor = cls._pop_preprocessor(config)
+        return cls(**deserialize_layers(config, cls.LAYER_ARGUMENTS), preprocessor=preprocessor)
+
+    def get_config(self):
+        return self._preprocessor_config(super().get_config())
 
     @classmethod
     def from_preset(cls, preset, weights=None, **kwargs):

@@ -1,0 +1,78 @@
+"""Raw-input `fit`/`predict`/`evaluate` for task models that carry a task preprocessor (keras-hub's PipelineModel)."""
+
+import keras
+
+
+def _is_model_input_dict(model, x):
+    """True for a dict keyed by the model's own input names (already preprocessed)."""
+    return isinstance(x, dict) and bool(x) and set(x) <= {tensor.name for tensor in model.inputs}
+
+
+class TaskPipelineMixin:
+    """`model.preprocessor`: a `TaskPreprocessor` that `fit`, `predict` and `evaluate` run on raw data.
+
+    With a preprocessor, raw inputs (lists of strings, uint8 images of any
+    size, frame pairs, audio; arrays or a `tf.data.Dataset`) are mapped by it
+    in `tf.data` before the model sees them, as keras-hub's tasks do;
+    `validation_data` too. A dict keyed by the model's own input names skips
+    the preprocessor (already preprocessed), and `model.preprocessor = None`
+    turns it off. `model(x)` itself always takes the model's inputs.
+    The preprocessor is part of the config (`"preprocessor"`), so it travels
+    with `save`, `save_to_preset` and `from_preset`.
+
+    Source: keras-hub `Task` / `PipelineModel` (`keras_hub/src/utils/pipeline_model.py`).
+    """
+
+    def __init__(self, *args, preprocessor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.preprocessor = preprocessor
+
+    def _raw_dataset(self, x, y=None, sample_weight=None, batch_size=None):
+        """`x` preprocessed as a dataset, or None when `x` goes to the model as it is."""
+        if self.preprocessor is None or x is None or _is_model_input_dict(self, x):
+            return None
+        return self.preprocessor.dataset(x, y, sample_weight, batch_size)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        data = self._raw_dataset(x, batch_size=batch_size)
+        if data is None:
+            return super().predict(x, batch_size=batch_size, **kwargs)
+        return super().predict(data, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        data = self._raw_dataset(x, y, sample_weight, batch_size)
+        if data is None:
+            return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
+        return super().evaluate(data, **kwargs)
+
+    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
+        if validation_data is not None and self.preprocessor is not None:
+            if isinstance(validation_data, tuple):
+                validation_data = self._raw_dataset(*validation_data) or validation_data
+            else:
+                validation_data = self._raw_dataset(validation_data) or validation_data
+        data = self._raw_dataset(x, y, sample_weight, batch_size)
+        if data is None:
+            return super().fit(
+                x,
+                y,
+                batch_size=batch_size,
+                sample_weight=sample_weight,
+                validation_data=validation_data,
+                **kwargs,
+            )
+        return super().fit(data, validation_data=validation_data, **kwargs)
+
+    def _preprocessor_config(self, config):
+        if self.preprocessor is not None:
+            config["preprocessor"] = keras.saving.serialize_keras_object(self.preprocessor)
+        return config
+
+    @staticmethod
+    def _pop_preprocessor(config):
+        """(config without `"preprocessor"`, the deserialized task preprocessor or None)."""
+        config = dict(config)
+        preprocessor = config.pop("preprocessor", None)
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        return config, preprocessor
