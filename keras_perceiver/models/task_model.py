@@ -10,8 +10,8 @@ from keras_perceiver.models.perceiver_backbone import (
     PerceiverBackbone,
     truncated_normal,
 )
-from keras_perceiver.models.task_pipeline import TaskPipelineMixin
 from keras_perceiver.models.preset_loading import load_preset_directory, resolve_preset_directory
+from keras_perceiver.models.task_pipeline import TaskPipelineMixin
 
 # Names of task arguments before the backbone/head split -> their names now.
 RENAMED_ARGUMENTS = {

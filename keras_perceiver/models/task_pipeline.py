@@ -1,4 +1,4 @@
-"""Raw-input `fit`/`predict`/`evaluate` for task models that carry a task preprocessor (keras-hub's PipelineModel)."""
+"""Raw-input fit, predict, evaluate of task models with a task preprocessor (as keras-hub PipelineModel)."""
 
 import keras
 

@@ -1,4 +1,4 @@
-"""Base of the task preprocessors: raw data -> a task model's inputs, in `tf.data` (keras-hub's `Preprocessor`)."""
+"""Base of the task preprocessors: raw data -> a task model's inputs in `tf.data` (keras-hub Preprocessor)."""
 
 import keras
 import tensorflow as tf
@@ -54,10 +54,11 @@ class TaskPreprocessor(keras.layers.Layer):
         """
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None or batch_size is not None:
+                given = {"y": y, "sample_weight": sample_weight, "batch_size": batch_size}
+                received = ", ".join(f"{k}={'given' if v is not None else None}" for k, v in given.items())
                 raise ValueError(
                     f"{type(self).__name__}: a tf.data.Dataset carries its own labels and batches. Expected "
-                    f"y=None, sample_weight=None, batch_size=None. Received: y={'set' if y is not None else None}"
-                    f", sample_weight={'set' if sample_weight is not None else None}, batch_size={batch_size}"
+                    f"y=None, sample_weight=None, batch_size=None. Received: {received}"
                 )
             data = x
         else:

@@ -1,4 +1,4 @@
-"""Task models carrying a task preprocessor: predict, fit and evaluate on raw data (keras-hub's task contract)."""
+"""Task models with a task preprocessor: predict, fit and evaluate on raw data (keras-hub's task contract)."""
 
 import os
 
