@@ -33,8 +33,33 @@ class TaskPipelineMixin:
             return None
         return self.preprocessor.dataset(x, y, sample_weight, batch_size)
 
+    def _retrace_for_new_sizes(self, data):
+        """Models with free input axes (images of any size): a new predict function for new sizes.
+
+        Keras traces `predict` once with `reduce_retracing`, which would relax
+        the sizes to None on the second size; the positions need them known.
+        """
+        free_axes = getattr(self, "free_input_axes", None)
+        if not free_axes:
+            return
+        if hasattr(data, "element_spec"):
+            spec = data.element_spec[0] if isinstance(data.element_spec, tuple) else data.element_spec
+        else:
+            spec = self.named_inputs(data)
+        if not isinstance(spec, dict):
+            return
+        sizes = tuple(
+            (name, tuple(getattr(spec[name], "shape", ())[axis] for axis in axes))
+            for name, axes in sorted(free_axes.items())
+            if name in spec and len(getattr(spec[name], "shape", ())) > max(axes)
+        )
+        if sizes != getattr(self, "_predict_sizes", None):
+            self._predict_sizes = sizes
+            self.predict_function = None
+
     def predict(self, x, batch_size=None, **kwargs):
         data = self._raw_dataset(x, batch_size=batch_size)
+        self._retrace_for_new_sizes(x if data is None else data)
         if data is None:
             return super().predict(x, batch_size=batch_size, **kwargs)
         return super().predict(data, **kwargs)

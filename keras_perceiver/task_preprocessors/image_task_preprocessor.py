@@ -21,7 +21,10 @@ class ImageTaskPreprocessor(TaskPreprocessor):
     also run on other sizes); `mean=None, std=None` gives x / 255 alone.
 
     Source: transformers `PerceiverImageProcessor` (`center_crop`: crop
-    (size / crop_size) * min(H, W), then resize); keras-hub `ImageConverter`.
+    (size / crop_size) * min(H, W), then resize; the crop offset is floored
+    as in its PIL backend, `PerceiverImageProcessorPil`; its torchvision
+    backend rounds, one pixel apart for odd margins); keras-hub
+    `ImageConverter`.
 
     Args:
         image_size: (h, w) or None. Defaults to (224, 224).
@@ -106,8 +109,7 @@ class ImageTaskPreprocessor(TaskPreprocessor):
             shorter = tf.cast(tf.minimum(height, width), tf.float32)
             crop_height = tf.cast(self.image_size[0] / self.crop_size[0] * shorter, tf.int32)
             crop_width = tf.cast(self.image_size[1] / self.crop_size[1] * shorter, tf.int32)
-            top = tf.cast(tf.round(tf.cast(height - crop_height, tf.float32) / 2.0), tf.int32)
-            left = tf.cast(tf.round(tf.cast(width - crop_width, tf.float32) / 2.0), tf.int32)
+            top, left = (height - crop_height) // 2, (width - crop_width) // 2
             images = images[:, top : top + crop_height, left : left + crop_width]
         if self.image_size is not None:
             images = tf.image.resize(images, self.image_size, method=self.interpolation, antialias=True)

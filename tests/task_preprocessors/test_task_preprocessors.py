@@ -1,0 +1,84 @@
+"""Tests of the task preprocessors against the references (transformers' image processor, the export clients)."""
+
+import keras
+import numpy as np
+import PIL.Image
+import pytest
+
+from keras_perceiver.task_preprocessors import (
+    AudioTaskPreprocessor,
+    FramePairTaskPreprocessor,
+    ImageTaskPreprocessor,
+    TextTaskPreprocessor,
+)
+from keras_perceiver.tokenizers import ByteTokenizer
+from tests.models.test_perceiver_image_classifier import tiny as tiny_image_classifier
+from tests.test_case import TestCase
+
+
+def photo(height=300, width=360, seed=0):
+    """A smooth uint8 RGB image (random colours upsampled), like a photo's statistics."""
+    small = (np.random.default_rng(seed).uniform(size=(30, 36, 3)) * 255).astype("uint8")
+    return np.asarray(PIL.Image.fromarray(small).resize((width, height), PIL.Image.BILINEAR))
+
+
+class TaskPreprocessorsTest(TestCase):
+    def test_image_preprocessor_matches_transformers_perceiver_image_processor(self):
+        """Center crop 224/256 of the shorter side, bicubic resize to 224, ImageNet normalization."""
+        from transformers import PerceiverImageProcessorPil
+
+        for height, width in [(300, 360), (257, 240)]:
+            image = photo(height, width)
+            expected = PerceiverImageProcessorPil()(images=[image], return_tensors="np")["pixel_values"][0]
+            ours = np.asarray(ImageTaskPreprocessor()(image[None])["images"][0])
+            difference = np.abs(ours - expected.transpose(1, 2, 0))
+            # PIL rounds the resized image to uint8: one grey level is 1 / 255 / 0.225 = 0.017 here.
+            self.assertLess(difference.max(), 1.5 / 255 / 0.225)
+            self.assertLess(difference.mean(), 0.01)
+
+    def test_image_preprocessor_options_and_errors(self):
+        plain = ImageTaskPreprocessor(image_size=None, crop_size=None, mean=None, std=None, num_channels=1)
+        digits = np.arange(2 * 8 * 8, dtype="uint8").reshape(2, 8, 8, 1)
+        self.assertAllClose(plain({"image": digits})["images"], digits / 255.0, atol=1e-7)
+        self.assertEqual(tuple(plain(digits[0])["images"].shape), (8, 8, 1))  # unbatched, in tf.data
+        with pytest.raises(ValueError, match=r"\(B, H, W, 1\).*Received: shape \(2, 8, 8, 3\)"):
+            plain(np.zeros((2, 8, 8, 3), "uint8"))
+        with pytest.raises(ValueError, match="interpolation"):
+            ImageTaskPreprocessor(interpolation="lanczos7")
+        with pytest.raises(ValueError, match="crop is relative to `image_size`"):
+            ImageTaskPreprocessor(image_size=None)
+        config = ImageTaskPreprocessor(image_size=(32, 32)).get_config()
+        self.assertEqual(ImageTaskPreprocessor.from_config(config).get_config(), config)
+
+    def test_image_classifier_predicts_raw_uint8_images_of_any_size(self):
+        model = tiny_image_classifier(image_shape=(8, 8, 1))
+        model.preprocessor = ImageTaskPreprocessor(
+            image_size=None, crop_size=None, mean=None, std=None, num_channels=1
+        )
+        for size in [(8, 8), (12, 10)]:
+            images = np.random.default_rng(0).integers(0, 256, size=(3, *size, 1)).astype("uint8")
+            expected = np.asarray(model({"images": images / 255.0}))
+            self.assertAllClose(model.predict(images, verbose=0), expected, atol=1e-5)
+
+    def test_frame_pair_and_audio_preprocessors(self):
+        frames = np.random.default_rng(1).integers(0, 256, size=(2, 2, 4, 6, 3)).astype("uint8")
+        converted = FramePairTaskPreprocessor()({"frame0": frames[:, 0], "frame1": frames[:, 1]})["frames"]
+        self.assertAllClose(converted, frames / 127.5 - 1.0, atol=1e-6)
+        audio = AudioTaskPreprocessor(6, channel_axis=True)
+        samples = np.linspace(-1, 1, 8, dtype="float32")
+        self.assertAllClose(audio(samples[None])["audio"][..., 0], samples[None, :6])
+        self.assertAllClose(audio(samples[None, :4])["audio"][0, :, 0], np.concatenate([samples[:4], [0, 0]]))
+        with pytest.raises(ValueError, match="num_samples"):
+            AudioTaskPreprocessor(0)
+
+    def test_text_preprocessor_matches_transformers_tokenizer(self):
+        from transformers import PerceiverTokenizer
+
+        texts = ["Hé, ça va?", "a"]
+        expected = PerceiverTokenizer()(texts, padding="max_length", max_length=16)
+        ours = TextTaskPreprocessor(ByteTokenizer(sequence_length=16, add_special_tokens=True))(texts)
+        np.testing.assert_array_equal(ours["token_ids"], expected["input_ids"])
+        np.testing.assert_array_equal(ours["padding_mask"], np.asarray(expected["attention_mask"], bool))
+        config = keras.saving.serialize_keras_object(TextTaskPreprocessor(ByteTokenizer(sequence_length=16)))
+        restored = keras.saving.deserialize_keras_object(config)
+        self.assertEqual(restored.tokenizer.sequence_length, 16)
