@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_perceiver.json_files import read_json_object
 from keras_perceiver.layers.attention_maps import record_attention_maps
+from keras_perceiver.task_preprocessors import FramePairTaskPreprocessor, TextTaskPreprocessor
 
 DEFAULT_ENDPOINT = "serve"
 SERVING_DEFAULT = "serving_default"
@@ -136,7 +137,9 @@ def export_saved_model(
         verbose: bool, let Keras print the exported endpoints.
         client_inputs: optional `ClientInputs` (see `image_client_inputs`,
             `text_client_inputs`, `audio_client_inputs`,
-            `flow_client_inputs`): the inputs of `serving_default`.
+            `flow_client_inputs`, `ClientInputs.from_preprocessor`): the
+            inputs of `serving_default`. None: the model's task preprocessor
+            (`model.preprocessor`) where it has one, else the model's inputs.
         outputs: optional callable, model outputs -> dict of named tensors
             (tf ops), the outputs of `serving_default`.
         metadata: optional JSON-serializable dict written to
@@ -165,6 +168,8 @@ def export_saved_model(
         )
     if input_signature is None:
         input_signature = serving_input_signature(model, include_optional_inputs)
+    if client_inputs is None and getattr(model, "preprocessor", None) is not None:
+        client_inputs = ClientInputs.from_preprocessor(model.preprocessor)
 
     def serve(inputs):
         return flatten_nested_outputs(model(inputs, training=False))
@@ -388,6 +393,13 @@ class ClientInputs:
     >>> export_saved_model(model, path, client_inputs=client)  # doctest: +SKIP
     """
 
+    @classmethod
+    def from_preprocessor(cls, preprocessor):
+        """The client signature of a `TaskPreprocessor`: its raw inputs and its conversion, the same
+        preprocessing that the task model's `fit` and `predict` run (`keras_perceiver.task_preprocessors`)."""
+        description = {"kind": type(preprocessor).__name__, "preprocessor_config": preprocessor.get_config()}
+        return cls(dict(preprocessor.input_signature), preprocessor.convert, description)
+
     def __init__(self, input_signature, to_model_inputs, description=None):
         if not isinstance(input_signature, dict) or not all(
             isinstance(spec, tf.TensorSpec) for spec in input_signature.values()
@@ -468,14 +480,7 @@ def text_client_inputs(
     Returns:
         A `ClientInputs`.
     """
-
-    def to_model_inputs(inputs):
-        tokens = tokenizer(inputs[text_key])
-        model_inputs = {token_ids_name: tokens["token_ids"]}
-        if padding_mask_name is not None:
-            model_inputs[padding_mask_name] = tokens["padding_mask"]
-        return model_inputs
-
+    preprocessor = TextTaskPreprocessor(tokenizer, token_ids_name, padding_mask_name, text_key)
     description = {"kind": "text", "tokenizer": type(tokenizer).__name__}
     if hasattr(tokenizer, "get_config"):
         description["tokenizer_config"] = {
@@ -483,9 +488,7 @@ def text_client_inputs(
             for key, value in tokenizer.get_config().items()
             if key not in ("dtype", "name", "trainable")
         }
-    return ClientInputs(
-        {text_key: tf.TensorSpec((None,), tf.string, name=text_key)}, to_model_inputs, description
-    )
+    return ClientInputs(preprocessor.input_signature, preprocessor.convert, description)
 
 
 def audio_client_inputs(model, input_name="audio", audio_key="audio"):
@@ -535,10 +538,10 @@ def flow_client_inputs(model, input_name="frames", frame_keys=("frame0", "frame1
             f"Received: {tuple(tensor.shape)}"
         )
     specs = {key: tf.TensorSpec((None, *tensor.shape[2:]), tf.uint8, name=key) for key in frame_keys}
+    preprocessor = FramePairTaskPreprocessor(input_name, frame_keys)
 
     def to_model_inputs(inputs):
-        frames = tf.stack([tf.cast(inputs[key], tf.float32) for key in frame_keys], axis=1)
-        return _wrap(model, input_name, frames / 127.5 - 1.0)
+        return _wrap(model, input_name, preprocessor.convert(inputs)[input_name])
 
     return ClientInputs(specs, to_model_inputs, {"kind": "flow", "model_input": input_name})
 

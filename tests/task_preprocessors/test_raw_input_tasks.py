@@ -69,3 +69,15 @@ class RawInputTaskTest(TestCase):
         loaded = type(model).from_preset(directory)
         self.assertEqual(loaded.preprocessor.tokenizer.sequence_length, 24)
         self.assertAllClose(loaded.predict(TEXTS, verbose=0), expected, atol=1e-6)
+
+
+def test_exported_signature_reuses_the_models_preprocessor(tmp_path):
+    """export_saved_model of a model with a preprocessor: serving_default takes raw strings, same outputs."""
+    from keras_perceiver.export import export_saved_model, load_saved_model
+
+    model = raw_text_classifier()
+    export_saved_model(model, tmp_path / "text")
+    serve = load_saved_model(tmp_path / "text")
+    assert set(serve.input_signature) == {"text"}
+    outputs = serve({"text": np.array(TEXTS)})["outputs"]
+    np.testing.assert_allclose(outputs, model.predict(TEXTS, verbose=0), atol=1e-5)

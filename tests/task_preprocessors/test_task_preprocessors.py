@@ -1,4 +1,4 @@
-"""Tests of the task preprocessors against the references (transformers' image processor, the export clients)."""
+"""Tests of the task preprocessors against the references (transformers' processors, the export clients)."""
 
 import keras
 import numpy as np
