@@ -11,6 +11,7 @@ from keras_perceiver.convert.transformers_checkpoint import (
     transformers_hub_directory,
 )
 from keras_perceiver.hub import looks_like_repo_id
+from keras_perceiver.models.class_names import ClassNamesMixin
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone
 from keras_perceiver.models.perceiver_image_classifier import PerceiverImageClassifier
 from keras_perceiver.models.perceiver_io import PerceiverIO
@@ -550,6 +551,9 @@ def from_state_dict(config, weights, dtype=None, source_name=None, unused=None):
         )
     reader = _WeightReader(weights, source_name=source_name)
     model = _BUILDERS[architecture](config, reader, dtype)
+    if isinstance(model, ClassNamesMixin) and isinstance(config.get("id2label"), dict):
+        labels = config["id2label"]  # {"0": "tabby cat", ...} (JSON keys are strings)
+        model.id2label = [str(labels.get(str(i), labels.get(i, i))) for i in range(len(labels))]
     if reader.weights and unused is not None:
         unused.extend(sorted(reader.weights))
     elif reader.weights:

@@ -8,6 +8,7 @@ from keras_perceiver.layers.query_decoder import QueryDecoder
 from keras_perceiver.layers.regroup import fold_groups, unfold_groups
 from keras_perceiver.models.hip_backbone import HiPBackbone
 from keras_perceiver.models.hip_task_model import HiPTaskModel
+from keras_perceiver.models.task_pipeline import MODEL_KEYWORDS
 from keras_perceiver.validation import check_positive_int
 
 
@@ -152,7 +153,7 @@ class HierarchicalPerceiver(HiPTaskModel):
 
 
     def __init__(self, backbone=None, output_channels=None, dtype=None, **kwargs):
-        model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}
+        model_kwargs = {key: kwargs.pop(key) for key in MODEL_KEYWORDS if key in kwargs}
         name = self.__class__.__name__
         backbone = hip_task_backbone(name, backbone, dtype, kwargs)
         if backbone.label_modalities:

@@ -12,6 +12,7 @@ from keras_perceiver.models.hierarchical_perceiver import (
     unembedding_widths,
 )
 from keras_perceiver.models.hip_task_model import HiPTaskModel
+from keras_perceiver.models.task_pipeline import MODEL_KEYWORDS
 
 
 def check_label_backbone(model_name, backbone):
@@ -95,7 +96,7 @@ class HiPClassBottleneck(HiPTaskModel):
 
 
     def __init__(self, backbone=None, output_channels=None, dtype=None, **kwargs):
-        model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}
+        model_kwargs = {key: kwargs.pop(key) for key in MODEL_KEYWORDS if key in kwargs}
         name = self.__class__.__name__
         backbone = hip_task_backbone(name, backbone, dtype, kwargs)
         check_label_backbone(name, backbone)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_perceiver.layers.modality_embedder import ModalityUnembedder
+from keras_perceiver.models.class_names import ClassNamesMixin
 from keras_perceiver.models.hierarchical_perceiver import hip_reconstruction_head, hip_task_backbone
 from keras_perceiver.models.hip_backbone import (
     HiPBackbone,
@@ -11,6 +12,7 @@ from keras_perceiver.models.hip_backbone import (
 )
 from keras_perceiver.models.hip_class_bottleneck import check_label_backbone, read_labels
 from keras_perceiver.models.hip_task_model import HiPTaskModel
+from keras_perceiver.models.task_pipeline import MODEL_KEYWORDS
 from keras_perceiver.validation import check_positive_int
 
 
@@ -65,7 +67,7 @@ def _build_backbone(name, num_classes, label_name, dtype, kwargs):
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class HiPClassifier(HiPTaskModel):
+class HiPClassifier(ClassNamesMixin, HiPTaskModel):
     """HiP classification: modalities {m: (B, M_m, C_m)} -> logits (B, num_classes).
 
     Classification as HiP does it (official `HiPClassBottleneck`): a label
@@ -162,7 +164,7 @@ class HiPClassifier(HiPTaskModel):
         return super().from_preset(preset, weights=weights, **kwargs)
 
     def __init__(self, backbone=None, num_classes=None, label_name="label", dtype=None, **kwargs):
-        model_kwargs = {key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs}
+        model_kwargs = {key: kwargs.pop(key) for key in MODEL_KEYWORDS if key in kwargs}
         name = self.__class__.__name__
         if backbone is None:
             backbone = _build_backbone(name, num_classes, label_name, dtype, kwargs)

@@ -3,6 +3,7 @@
 import keras
 
 from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.class_names import ClassNamesMixin
 from keras_perceiver.models.perceiver_backbone import truncated_normal
 from keras_perceiver.models.task_model import PerceiverTaskModel, build_query_decoder, check_backbone
 from keras_perceiver.postprocessors.classification_postprocessor import ClassificationPostprocessor
@@ -10,7 +11,7 @@ from keras_perceiver.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverClassifier(PerceiverTaskModel):
+class PerceiverClassifier(ClassNamesMixin, PerceiverTaskModel):
     """A backbone's inputs -> logits (B, num_classes): one learned query (B, 1, D) decoded to K logits.
 
     The head of transformers' `PerceiverClassificationDecoder`: a trainable

@@ -4,6 +4,7 @@ import keras
 
 from keras_perceiver.layers.task_queries import TaskQueries
 from keras_perceiver.layers.trainable_queries import TrainableQueries
+from keras_perceiver.models.class_names import ClassNamesMixin
 from keras_perceiver.models.perceiver_backbone import truncated_normal
 from keras_perceiver.models.perceiver_text_classifier_presets import PERCEIVER_TEXT_CLASSIFIER_PRESETS
 from keras_perceiver.models.task_model import (
@@ -21,7 +22,7 @@ PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "r
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverTextClassifier(PerceiverTaskModel):
+class PerceiverTextClassifier(ClassNamesMixin, PerceiverTaskModel):
     """Token ids (B, L) -> logits (B, K), or a dict of logits for several tasks: a head on a backbone.
 
     Backbone: the language perceiver's `TextPreprocessor` -> encoder ->

@@ -84,10 +84,15 @@ class PerceiverTaskModel(TaskPipelineMixin, PerceiverFunctionalModel):
             config = deserialize_layers(config, cls.LAYER_ARGUMENTS + ("preprocessor",))
             return cls.from_hyperparameters(**rename_arguments(config))
         config, preprocessor = cls._pop_preprocessor(config)
+        if config.get("id2label") is None:
+            config.pop("id2label", None)  # classifiers only (ClassNamesMixin)
         return cls(**deserialize_layers(config, cls.LAYER_ARGUMENTS), preprocessor=preprocessor)
 
     def get_config(self):
-        return self._preprocessor_config(super().get_config())
+        config = self._preprocessor_config(super().get_config())
+        if getattr(self, "id2label", None) is not None:
+            config["id2label"] = list(self.id2label)
+        return config
 
     @classmethod
     def from_preset(cls, preset, weights=None, **kwargs):

@@ -2,6 +2,10 @@
 
 import keras
 
+# Keyword arguments of every task model's constructor that go to `keras.Model` or to the mixins, not to the
+# head (name, trainable; the task preprocessor; a classifier's class names).
+MODEL_KEYWORDS = ("name", "trainable", "preprocessor", "id2label")
+
 
 def _is_model_input_dict(model, x):
     """True for a dict keyed by the model's own input names (already preprocessed)."""

@@ -189,6 +189,7 @@ def test_image_classification_parity(name, tmp_path):
         _randomize_batchnorm_statistics(reference, seed=14)
     model = from_transformers(_save(reference, tmp_path))
     _assert_image_parity(model, reference, f"image classification {name}", seed=4)
+    assert model.id2label == [reference.config.id2label[i] for i in range(5)]  # transformers' LABEL_i
 
 
 @pytest.mark.parametrize("name", sorted(IMAGE_CLASSIFIERS))

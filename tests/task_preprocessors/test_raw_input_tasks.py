@@ -81,3 +81,24 @@ def test_exported_signature_reuses_the_models_preprocessor(tmp_path):
     assert set(serve.input_signature) == {"text"}
     outputs = serve({"text": np.array(TEXTS)})["outputs"]
     np.testing.assert_allclose(outputs, model.predict(TEXTS, verbose=0), atol=1e-5)
+
+
+def test_classify_names_the_classes_and_keeps_them_in_the_config(tmp_path):
+    model = tiny(
+        num_classes=2,
+        id2label=["negative", "positive"],
+        preprocessor=TextTaskPreprocessor(ByteTokenizer(sequence_length=24)),
+    )
+    results = model.classify(TEXTS, top_k=2)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model.predict(TEXTS, verbose=0)))
+    assert len(results) == len(TEXTS)
+    for row, expected in zip(results, probabilities):
+        assert {item["label"] for item in row} == {"negative", "positive"}
+        assert row[0]["score"] >= row[1]["score"]
+        np.testing.assert_allclose(row[0]["score"], expected.max(), atol=1e-6)
+    restored = type(model).from_config(model.get_config())
+    assert restored.id2label == ["negative", "positive"]
+    with pytest.raises(ValueError, match="name each of the 2 classes"):
+        tiny(num_classes=2, id2label=["only one"])
+    with pytest.raises(ValueError, match="top_k"):
+        model.classify(TEXTS, top_k=0)
