@@ -4,6 +4,7 @@ import keras
 
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.chunked_decoding import ChunkedDecodingMixin
+from keras_perceiver.models.fill_mask import FillMaskMixin
 from keras_perceiver.models.perceiver_backbone import truncated_normal
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
 from keras_perceiver.models.task_model import (
@@ -17,7 +18,7 @@ from keras_perceiver.postprocessors.logits_bias import LogitsBias
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
-class PerceiverMaskedLM(ChunkedDecodingMixin, PerceiverTaskModel):
+class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel):
     """Masked LM: token ids (B, L) -> logits (B, L, vocab_size), a head on a text `PerceiverBackbone`.
 
     Backbone: `TextPreprocessor` (token + position embeddings, width E) ->
