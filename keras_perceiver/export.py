@@ -546,16 +546,19 @@ def flow_client_inputs(model, input_name="frames", frame_keys=("frame0", "frame1
     return ClientInputs(specs, to_model_inputs, {"kind": "flow", "model_input": input_name})
 
 
-def classification_outputs(top_k=5, logits_name="logits"):
+def classification_outputs(top_k=5, logits_name="logits", class_names=None):
     """Named outputs of classifiers: logits, softmax probabilities, the top-k class ids and probabilities.
 
     Args:
         top_k: int, k (clipped to the number of classes). Defaults to 5.
         logits_name: str, the name of the raw output. Defaults to `"logits"`.
+        class_names: optional K strings (a data set's names or a
+            classifier's `id2label`): adds `"top_k_class_names"` (B, k).
 
     Returns:
         A callable (B, K) logits -> {"logits", "probabilities" (B, K),
-        "top_k_class_ids" int32 (B, k), "top_k_probabilities" (B, k)}, for
+        "top_k_class_ids" int32 (B, k), "top_k_probabilities" (B, k)[,
+        "top_k_class_names" string (B, k)]}, for
         `export_saved_model(outputs=...)`.
     """
 
@@ -569,8 +572,10 @@ def classification_outputs(top_k=5, logits_name="logits"):
             "probabilities": probabilities,
             "top_k_class_ids": top.indices,
             "top_k_probabilities": top.values,
+            **({"top_k_class_names": tf.gather(names, top.indices)} if names is not None else {}),
         }
 
+    names = tf.constant([str(name) for name in class_names]) if class_names is not None else None
     return outputs
 
 

@@ -96,7 +96,7 @@ def _digits_serving(model):
         "class_names": [str(i) for i in range(10)],
     }
     client = image_client_inputs(model, "inputs", normalize=digits.normalize)
-    return client, classification_outputs(top_k=5), metadata
+    return client, classification_outputs(top_k=5, class_names=metadata.get("class_names")), metadata
 
 
 def _fashion_mnist_serving(model):
@@ -112,7 +112,7 @@ def _fashion_mnist_serving(model):
         "class_names": list(fashion_mnist.CLASS_NAMES),
     }
     client = image_client_inputs(model, "images", normalize=fashion_mnist.normalize)
-    return client, classification_outputs(top_k=5), metadata
+    return client, classification_outputs(top_k=5, class_names=metadata.get("class_names")), metadata
 
 
 def _snownlp_serving(model):
@@ -169,7 +169,9 @@ def generic_serving(model, client, dataset=None, split="test"):
     if client == "image":
         name = next(iter(inputs))
         metadata.update(kind="classification", input_key="image", label_key="label", output_key="logits")
-        return image_client_inputs(model, name), classification_outputs(top_k=5), metadata
+        names = getattr(model, "id2label", None)
+        outputs = classification_outputs(top_k=5, class_names=names)
+        return image_client_inputs(model, name), outputs, {**metadata, "class_names": names}
     if client == "text":
         from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
 
@@ -177,7 +179,9 @@ def generic_serving(model, client, dataset=None, split="test"):
         length = inputs["token_ids"].shape[1] or max_sequence_length(model)
         metadata.update(kind="classification", input_key="text", label_key="label", output_key="logits")
         tokenizer = ByteTokenizer(sequence_length=length)
-        return text_client_inputs(tokenizer), classification_outputs(top_k=5), metadata
+        names = getattr(model, "id2label", None)
+        outputs = classification_outputs(top_k=5, class_names=names)
+        return text_client_inputs(tokenizer), outputs, {**metadata, "class_names": names}
     if client == "audio":
         metadata.update(kind="audio", input_key="audio")
         return audio_client_inputs(model, next(iter(inputs))), None, metadata

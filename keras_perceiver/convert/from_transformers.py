@@ -20,6 +20,8 @@ from keras_perceiver.models.perceiver_multimodal_autoencoder import PerceiverMul
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 from keras_perceiver.models.text_backbone import text_backbone
+from keras_perceiver.task_preprocessors import ImageTaskPreprocessor, TextTaskPreprocessor
+from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
 
 _ACTIVATIONS = {
     "gelu": "gelu",
@@ -292,6 +294,22 @@ def _load_classification_decoder(model, reader, prefix):
     _load_dense(decoder.output_projection, reader, f"{prefix}.final_layer")
 
 
+def _task_preprocessor(model, config):
+    """The raw-input preprocessor of a converted model, as transformers' processors (None for the others).
+
+    Text: `PerceiverTokenizer` (bytes in [CLS] ... [SEP], padded to
+    `max_position_embeddings`); images: `PerceiverImageProcessor` (crop,
+    bicubic resize to `image_size`, ImageNet normalization).
+    """
+    if isinstance(model, (PerceiverMaskedLM, PerceiverTextClassifier)):
+        tokenizer = ByteTokenizer(sequence_length=config["max_position_embeddings"], add_special_tokens=True)
+        return TextTaskPreprocessor(tokenizer)
+    if isinstance(model, PerceiverImageClassifier):
+        size = config.get("image_size", 224)
+        return ImageTaskPreprocessor(image_size=(size, size))
+    return None
+
+
 def _num_labels(config):
     return len(config["id2label"]) if config.get("id2label") else config.get("num_labels", 2)
 
@@ -551,6 +569,7 @@ def from_state_dict(config, weights, dtype=None, source_name=None, unused=None):
         )
     reader = _WeightReader(weights, source_name=source_name)
     model = _BUILDERS[architecture](config, reader, dtype)
+    model.preprocessor = _task_preprocessor(model, config)
     if isinstance(model, ClassNamesMixin) and isinstance(config.get("id2label"), dict):
         labels = config["id2label"]  # {"0": "tabby cat", ...} (JSON keys are strings)
         model.id2label = [str(labels.get(str(i), labels.get(i, i))) for i in range(len(labels))]

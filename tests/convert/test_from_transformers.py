@@ -168,6 +168,22 @@ def test_sequence_classification_parity(name, tmp_path):
     assert outputs.shape == (3, 3)
     assert np.abs(expected).max() > 1.0
     assert _report(f"sequence classification {name}", outputs, expected) <= TOLERANCE
+    if name == "default_channels":
+        _assert_raw_text_parity(model, reference, config)
+
+
+def _assert_raw_text_parity(model, reference, config):
+    """The converted model's preprocessor = transformers' PerceiverTokenizer: raw strings, same logits."""
+    from transformers import PerceiverTokenizer
+
+    texts = ["Perceiver IO reads bytes.", "ça"]
+    tokens = PerceiverTokenizer()(
+        texts, padding="max_length", max_length=config.max_position_embeddings, return_tensors="pt"
+    )
+    with torch.no_grad():
+        expected = reference(inputs=tokens["input_ids"], attention_mask=tokens["attention_mask"]).logits
+    assert _report("raw text classification", model.predict(texts, verbose=0), expected.numpy()) <= TOLERANCE
+    assert model.id2label == [reference.config.id2label[i] for i in range(3)]
 
 
 IMAGE_CLASSIFIERS = {

@@ -102,3 +102,19 @@ def test_classify_names_the_classes_and_keeps_them_in_the_config(tmp_path):
         tiny(num_classes=2, id2label=["only one"])
     with pytest.raises(ValueError, match="top_k"):
         model.classify(TEXTS, top_k=0)
+
+
+def test_exported_classifier_returns_class_names(tmp_path):
+    from keras_perceiver.export import classification_outputs, export_saved_model, load_saved_model
+
+    model = tiny(
+        num_classes=2,
+        id2label=["negative", "positive"],
+        preprocessor=TextTaskPreprocessor(ByteTokenizer(sequence_length=24)),
+    )
+    export_saved_model(
+        model, tmp_path / "named", outputs=classification_outputs(2, class_names=model.id2label)
+    )
+    served = load_saved_model(tmp_path / "named")({"text": np.array(TEXTS)})
+    expected = [[item["label"] for item in row] for row in model.classify(TEXTS, top_k=2)]
+    assert [[name.decode() for name in row] for row in served["top_k_class_names"].numpy()] == expected
