@@ -31,11 +31,11 @@ class TaskPipelineMixin:
         super().__init__(*args, **kwargs)
         self.preprocessor = preprocessor
 
-    def _raw_dataset(self, x, y=None, sample_weight=None, batch_size=None):
+    def _raw_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
         """`x` preprocessed as a dataset, or None when `x` goes to the model as it is."""
         if self.preprocessor is None or x is None or _is_model_input_dict(self, x):
             return None
-        return self.preprocessor.dataset(x, y, sample_weight, batch_size)
+        return self.preprocessor.dataset(x, y, sample_weight, batch_size, shuffle=shuffle)
 
     def _retrace_for_new_sizes(self, data):
         """Models with free input axes (images of any size): a new predict function for new sizes.
@@ -75,12 +75,12 @@ class TaskPipelineMixin:
         return super().evaluate(data, **kwargs)
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None, **kwargs):
-        if validation_data is not None and self.preprocessor is not None:
-            if isinstance(validation_data, tuple):
-                validation_data = self._raw_dataset(*validation_data) or validation_data
-            else:
-                validation_data = self._raw_dataset(validation_data) or validation_data
-        data = self._raw_dataset(x, y, sample_weight, batch_size)
+        if validation_data is not None:
+            pair = validation_data if isinstance(validation_data, tuple) else (validation_data,)
+            raw = self._raw_dataset(*pair)
+            validation_data = validation_data if raw is None else raw
+        shuffle = kwargs.pop("shuffle", True)
+        data = self._raw_dataset(x, y, sample_weight, batch_size, shuffle=shuffle)
         if data is None:
             return super().fit(
                 x,
@@ -88,9 +88,10 @@ class TaskPipelineMixin:
                 batch_size=batch_size,
                 sample_weight=sample_weight,
                 validation_data=validation_data,
+                shuffle=shuffle,
                 **kwargs,
             )
-        return super().fit(data, validation_data=validation_data, **kwargs)
+        return super().fit(data, validation_data=validation_data, shuffle=False, **kwargs)
 
     def _preprocessor_config(self, config):
         if self.preprocessor is not None:

@@ -42,11 +42,12 @@ class TaskPreprocessor(keras.layers.Layer):
             return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)  # model inputs already
         return keras.utils.pack_x_y_sample_weight(self.convert(x), y, sample_weight)
 
-    def dataset(self, x, y=None, sample_weight=None, batch_size=None):
+    def dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
         """`x` (a `tf.data.Dataset` of raw examples or batches, or arrays/lists) as a preprocessed dataset.
 
         Arrays are batched by `batch_size` (32 by default) first, as
-        keras-hub's `PipelineModel` does.
+        keras-hub's `PipelineModel` does, after a full shuffle with
+        `shuffle` (what `fit(shuffle=True)` does to arrays).
 
         Raises:
             ValueError: for `y`, `sample_weight` or `batch_size` with a
@@ -68,5 +69,7 @@ class TaskPreprocessor(keras.layers.Layer):
                     f"Received: a single value {x!r:.60}; wrap it in a list."
                 )
             data = tf.data.Dataset.from_tensor_slices(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
+            if shuffle:
+                data = data.shuffle(data.cardinality(), reshuffle_each_iteration=True)
             data = data.batch(batch_size or 32)
         return data.map(self, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
