@@ -47,9 +47,13 @@ class AudioTaskPreprocessor(TaskPreprocessor):
         return {self.audio_key: tf.TensorSpec((None, None), tf.float32, name=self.audio_key)}
 
     def convert(self, x):
-        if isinstance(x, dict):
-            x = x[self.audio_key]
-        audio = tf.cast(tf.convert_to_tensor(x), tf.float32)[..., : self.num_samples]
+        audio = self._numeric(x, self.audio_key)
+        if audio.shape.rank not in (1, 2):
+            raise ValueError(
+                "AudioTaskPreprocessor: expected samples (B, S) or (S,). "
+                f"Received: shape {tuple(audio.shape)}"
+            )
+        audio = tf.cast(audio, tf.float32)[..., : self.num_samples]
         padding = self.num_samples - tf.shape(audio)[-1]
         widths = [[0, 0]] * (audio.shape.rank - 1) + [[0, padding]]
         audio = tf.ensure_shape(tf.pad(audio, widths), [None] * (audio.shape.rank - 1) + [self.num_samples])

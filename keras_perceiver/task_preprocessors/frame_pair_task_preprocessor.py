@@ -44,7 +44,16 @@ class FramePairTaskPreprocessor(TaskPreprocessor):
         return {key: tf.TensorSpec((None, None, None, 3), tf.uint8, name=key) for key in self.frame_keys}
 
     def convert(self, x):
-        pair = [x[key] for key in self.frame_keys] if isinstance(x, dict) else list(x)
+        if isinstance(x, dict):
+            pair = [self._numeric(x, key) for key in self.frame_keys]
+        else:
+            pair = [self._numeric(frame, key) for frame, key in zip(x, self.frame_keys)]
+        shapes = [tuple(frame.shape) for frame in pair]
+        if len(pair) != 2 or shapes[0] != shapes[1] or len(shapes[0]) not in (3, 4) or shapes[0][-1] != 3:
+            raise ValueError(
+                "FramePairTaskPreprocessor: expected two frames of one shape (B, H, W, 3) or (H, W, 3). "
+                f"Received: shapes {shapes}"
+            )
         frames = tf.stack([tf.cast(frame, tf.float32) for frame in pair], axis=-4)
         return {self.input_name: frames / 127.5 - 1.0}
 

@@ -94,9 +94,7 @@ class ImageTaskPreprocessor(TaskPreprocessor):
         }
 
     def convert(self, x):
-        if isinstance(x, dict):
-            x = x[self.image_key]
-        images = tf.convert_to_tensor(x)
+        images = self._numeric(x, self.image_key)
         if images.shape.rank not in (3, 4) or images.shape[-1] != self.num_channels:
             raise ValueError(
                 f"ImageTaskPreprocessor: expected images (B, H, W, {self.num_channels}) or "

@@ -37,6 +37,26 @@ class TaskPreprocessor(keras.layers.Layer):
         """Raw inputs (batched) -> the model's input dict (TensorFlow ops)."""
         raise NotImplementedError
 
+    def _raw(self, x, key):
+        """The raw input `key` of a dict `x` (or `x` itself), as a tensor; a named error for a missing key."""
+        if isinstance(x, dict):
+            if key not in x:
+                raise ValueError(
+                    f"{type(self).__name__}: missing raw input {key!r}. Expected keys "
+                    f"{sorted(self.input_signature)}. Received: keys={sorted(x)}"
+                )
+            x = x[key]
+        return tf.convert_to_tensor(x)
+
+    def _numeric(self, x, key):
+        """`_raw`, refused unless it holds numbers (a string or bool array gets a TypeError naming it)."""
+        tensor = self._raw(x, key)
+        if not (tensor.dtype.is_floating or tensor.dtype.is_integer):
+            raise TypeError(
+                f"{type(self).__name__}: `{key}` must hold numbers. Received: dtype {tensor.dtype.name}"
+            )
+        return tensor
+
     def call(self, x, y=None, sample_weight=None):
         if isinstance(x, dict) and not set(x) & set(self.input_signature):
             return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)  # model inputs already

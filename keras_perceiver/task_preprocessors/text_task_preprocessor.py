@@ -61,9 +61,7 @@ class TextTaskPreprocessor(TaskPreprocessor):
         return {self.text_key: tf.TensorSpec((None,), tf.string, name=self.text_key)}
 
     def convert(self, x):
-        if isinstance(x, dict):
-            x = x[self.text_key]
-        tokens = self.tokenizer(tf.convert_to_tensor(x))
+        tokens = self.tokenizer(self._raw(x, self.text_key))
         inputs = {self.token_ids_name: tokens["token_ids"]}
         if self.padding_mask_name is not None:
             inputs[self.padding_mask_name] = tokens["padding_mask"]

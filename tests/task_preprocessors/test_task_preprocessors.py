@@ -82,3 +82,20 @@ class TaskPreprocessorsTest(TestCase):
         config = keras.saving.serialize_keras_object(TextTaskPreprocessor(ByteTokenizer(sequence_length=16)))
         restored = keras.saving.deserialize_keras_object(config)
         self.assertEqual(restored.tokenizer.sequence_length, 16)
+
+
+def test_bad_raw_inputs_get_named_errors():
+    with pytest.raises(TypeError, match="`image` must hold numbers. Received: dtype string"):
+        ImageTaskPreprocessor()(np.array([["a"]]))
+    with pytest.raises(ValueError, match=r"missing raw input 'image'.*Received: keys=\['picture'\]"):
+        ImageTaskPreprocessor().convert({"picture": np.zeros((1, 4, 4, 3), "uint8")})
+    with pytest.raises(TypeError, match="`audio` must hold numbers"):
+        AudioTaskPreprocessor(4)(np.array(["x"]))
+    with pytest.raises(ValueError, match=r"\(B, S\) or \(S,\).*\(1, 2, 3\)"):
+        AudioTaskPreprocessor(4)(np.zeros((1, 2, 3), "float32"))
+    with pytest.raises(ValueError, match=r"two frames of one shape.*\(1, 4, 4, 3\), \(1, 4, 5, 3\)"):
+        FramePairTaskPreprocessor()({"frame0": np.zeros((1, 4, 4, 3)), "frame1": np.zeros((1, 4, 5, 3))})
+    with pytest.raises(ValueError, match="missing raw input 'frame1'"):
+        FramePairTaskPreprocessor()({"frame0": np.zeros((1, 4, 4, 3))})
+    with pytest.raises(TypeError, match="ByteTokenizer"):
+        TextTaskPreprocessor(ByteTokenizer(sequence_length=4))(np.array([1, 2]))
