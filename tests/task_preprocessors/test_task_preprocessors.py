@@ -99,3 +99,20 @@ def test_bad_raw_inputs_get_named_errors():
         FramePairTaskPreprocessor()({"frame0": np.zeros((1, 4, 4, 3))})
     with pytest.raises(TypeError, match="ByteTokenizer"):
         TextTaskPreprocessor(ByteTokenizer(sequence_length=4))(np.array([1, 2]))
+
+
+def test_flow_and_audio_models_predict_raw_inputs():
+    from tests.models.test_perceiver_audio_classifier import tiny as tiny_audio_classifier
+    from tests.models.test_perceiver_optical_flow import tiny as tiny_flow
+
+    flow = tiny_flow(preprocessor=FramePairTaskPreprocessor())
+    frames = np.random.default_rng(2).integers(0, 256, size=(2, 2, 6, 8, 3)).astype("uint8")
+    expected = np.asarray(flow({"frames": frames / 127.5 - 1.0}))
+    raw = {"frame0": frames[:, 0], "frame1": frames[:, 1]}
+    np.testing.assert_allclose(flow.predict(raw, verbose=0), expected, atol=1e-5)
+
+    classifier = tiny_audio_classifier()
+    classifier.preprocessor = AudioTaskPreprocessor(64)
+    samples = np.random.default_rng(3).uniform(-1, 1, size=(3, 80)).astype("float32")
+    expected = np.asarray(classifier({"audio": samples[:, :64]}))
+    np.testing.assert_allclose(classifier.predict(samples, verbose=0), expected, atol=1e-5)
