@@ -16,6 +16,7 @@ from keras_perceiver.models.perceiver_masked_lm import PerceiverMaskedLM
 from keras_perceiver.models.perceiver_multimodal_autoencoder import PerceiverMultimodalAutoencoder
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
+from keras_perceiver.models.perceiver_token_classifier import PerceiverTokenClassifier
 from keras_perceiver.models.task_model import PerceiverTaskModel
 
 __all__ = [
@@ -35,5 +36,6 @@ __all__ = [
     "PerceiverOpticalFlow",
     "PerceiverTaskModel",
     "PerceiverTextClassifier",
+    "PerceiverTokenClassifier",
     "predict_flow_tiled",
 ]

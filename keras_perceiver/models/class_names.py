@@ -49,7 +49,9 @@ class ClassNamesMixin:
 
         Returns:
             A list (one per example) of k dicts `{"label": str, "score":
-            float}`, best first; the label is `id2label[i]` or `str(i)`.
+            float}`, best first; the label is `id2label[i]` or `str(i)`. For
+            per-position logits (B, L, K) (token classification): per
+            example, a list of L such lists.
 
         Raises:
             ValueError: for a non-positive `top_k`.
@@ -59,8 +61,11 @@ class ClassNamesMixin:
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
         names = self.id2label or [str(i) for i in range(logits.shape[-1])]
-        ranks = np.argsort(-probabilities, axis=-1)[:, : min(top_k, logits.shape[-1])]
-        return [
-            [{"label": names[i], "score": float(row[i])} for i in order]
-            for row, order in zip(probabilities, ranks)
-        ]
+        ranks = np.argsort(-probabilities, axis=-1)[..., : min(top_k, logits.shape[-1])]
+
+        def top(rows, orders):
+            if rows.ndim > 1:  # per-position outputs (token classification): one list per position
+                return [top(row, order) for row, order in zip(rows, orders)]
+            return [{"label": names[i], "score": float(rows[i])} for i in orders]
+
+        return [top(row, order) for row, order in zip(probabilities, ranks)]

@@ -37,11 +37,13 @@ class TaskPipelineMixin:
             return None
         return self.preprocessor.dataset(x, y, sample_weight, batch_size, shuffle=shuffle)
 
-    def _retrace_for_new_sizes(self, data):
-        """Models with free input axes (images of any size): a new predict function for new sizes.
+    def _retrace_for_new_sizes(self, data, functions=("predict_function",)):
+        """Models with free input axes (images of any size): new step functions for new sizes.
 
-        Keras traces `predict` once with `reduce_retracing`, which would relax
-        the sizes to None on the second size; the positions need them known.
+        Keras traces `predict`, `evaluate` and `fit` steps with
+        `reduce_retracing`, which would relax the sizes to None on the
+        second size; the positions need them known. `functions` names the
+        model attributes to reset when the sizes differ from their last ones.
         """
         free_axes = getattr(self, "free_input_axes", None)
         if not free_axes:
@@ -57,9 +59,11 @@ class TaskPipelineMixin:
             for name, axes in sorted(free_axes.items())
             if name in spec and len(getattr(spec[name], "shape", ())) > max(axes)
         )
-        if sizes != getattr(self, "_predict_sizes", None):
-            self._predict_sizes = sizes
-            self.predict_function = None
+        traced = self.__dict__.setdefault("_traced_sizes", {})
+        for function in functions:
+            if traced.get(function, sizes) != sizes:
+                setattr(self, function, None)
+            traced[function] = sizes
 
     def predict(self, x, batch_size=None, **kwargs):
         data = self._raw_dataset(x, batch_size=batch_size)
@@ -70,6 +74,7 @@ class TaskPipelineMixin:
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         data = self._raw_dataset(x, y, sample_weight, batch_size)
+        self._retrace_for_new_sizes(x if data is None else data, ("test_function",))
         if data is None:
             return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
         return super().evaluate(data, **kwargs)
@@ -81,6 +86,7 @@ class TaskPipelineMixin:
             validation_data = validation_data if raw is None else raw
         shuffle = kwargs.pop("shuffle", True)
         data = self._raw_dataset(x, y, sample_weight, batch_size, shuffle=shuffle)
+        self._retrace_for_new_sizes(x if data is None else data, ("train_function", "test_function"))
         if data is None:
             return super().fit(
                 x,

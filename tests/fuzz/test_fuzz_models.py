@@ -37,6 +37,9 @@ BUILDERS = {
     ),
     "PerceiverMaskedLM": lambda: models.PerceiverMaskedLM.from_hyperparameters(**TEXT, **STACK),
     "PerceiverTextClassifier": lambda: models.PerceiverTextClassifier.from_hyperparameters(**TEXT, **STACK),
+    "PerceiverTokenClassifier": lambda: models.PerceiverTokenClassifier.from_hyperparameters(
+        num_labels=3, decoder_qk_channels=16, **TEXT, **STACK
+    ),
     "PerceiverAudioClassifier": lambda: models.PerceiverAudioClassifier.from_hyperparameters(
         num_samples=64, samples_per_patch=8, num_bands=3, num_classes=4, **STACK
     ),
@@ -161,8 +164,17 @@ def cases(spec, rng):
             False,
         )
 
+        # Axes the model accepts at other sizes (`free_input_axes`, e.g. an image classifier's H and W).
+        free_axes = getattr(spec.model, "free_input_axes", {}).get(key, ())
+        if free_axes:
+            axis = int(rng.choice(free_axes))
+            new = list(value.shape)
+            new[axis] = int(rng.randint(1, 13))
+            resized = {**base, key: spec.rng.normal(size=new).astype(value.dtype)}
+            yield f"{key} axis {axis} = {new[axis]} (free)", resized, WORKS, finite_outputs, False
+
         # A wrong static dimension (0, smaller, larger, or huge: a broadcast view, no memory).
-        static = [i for i, d in enumerate(shape) if i and d is not None]
+        static = [i for i, d in enumerate(shape) if i and d is not None and i not in free_axes]
         if static:
             axis = int(rng.choice(static))
             size = int(rng.choice([0, max(shape[axis] - 1, 0), shape[axis] + int(rng.randint(1, 5)), 10**7]))
@@ -265,7 +277,7 @@ def zero_targets(model, inputs):
     import keras
 
     values = inputs.values() if isinstance(inputs, dict) else [inputs]
-    first = next(v for v in values if v is not None and np.ndim(v))
+    first = next((v for v in values if v is not None and np.ndim(v)), np.zeros((2, 1)))  # e.g. {}: 2
     batch = np.shape(first)[0]
     free = np.shape(first)[1] if np.ndim(first) > 1 else 1
 
