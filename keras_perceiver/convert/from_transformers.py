@@ -20,8 +20,6 @@ from keras_perceiver.models.perceiver_multimodal_autoencoder import PerceiverMul
 from keras_perceiver.models.perceiver_optical_flow import PerceiverOpticalFlow
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 from keras_perceiver.models.text_backbone import text_backbone
-from keras_perceiver.task_preprocessors import ImageTaskPreprocessor, TextTaskPreprocessor
-from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
 
 _ACTIVATIONS = {
     "gelu": "gelu",
@@ -88,9 +86,17 @@ class _WeightReader:
 
 # transformers `PerceiverConfig` sizes: positive integers (None allowed where the config allows it).
 _CONFIG_SIZES = (
-    "num_latents", "d_latents", "d_model", "num_blocks", "num_self_attends_per_block",
-    "num_self_attention_heads", "num_cross_attention_heads", "cross_attention_widening_factor",
-    "self_attention_widening_factor", "vocab_size", "max_position_embeddings",
+    "num_latents",
+    "d_latents",
+    "d_model",
+    "num_blocks",
+    "num_self_attends_per_block",
+    "num_self_attention_heads",
+    "num_cross_attention_heads",
+    "cross_attention_widening_factor",
+    "self_attention_widening_factor",
+    "vocab_size",
+    "max_position_embeddings",
 )
 _OPTIONAL_CONFIG_SIZES = ("qk_channels", "v_channels")
 
@@ -301,6 +307,11 @@ def _task_preprocessor(model, config):
     `max_position_embeddings`); images: `PerceiverImageProcessor` (crop,
     bicubic resize to `image_size`, ImageNet normalization).
     """
+    # (Imported here: the task preprocessors run TensorFlow ops, which the JAX and PyTorch backends of the
+    # models do not import.)
+    from keras_perceiver.task_preprocessors import ImageTaskPreprocessor, TextTaskPreprocessor
+    from keras_perceiver.tokenizers.byte_tokenizer import ByteTokenizer
+
     if isinstance(model, (PerceiverMaskedLM, PerceiverTextClassifier)):
         tokenizer = ByteTokenizer(sequence_length=config["max_position_embeddings"], add_special_tokens=True)
         return TextTaskPreprocessor(tokenizer)

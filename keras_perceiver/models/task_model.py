@@ -95,6 +95,19 @@ class PerceiverTaskModel(TaskPipelineMixin, PerceiverFunctionalModel):
         return config
 
     @classmethod
+    def head_argument_names(cls):
+        """The named constructor arguments of the task (not `backbone`): the head's and the mixins'
+        (`preprocessor`, `id2label`), over the classes of the MRO (a subclass may take `**kwargs`)."""
+        names = set()
+        for klass in cls.__mro__:
+            if klass is PerceiverFunctionalModel:
+                break
+            if "__init__" in vars(klass):
+                parameters = inspect.signature(klass.__init__).parameters.values()
+                names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        return names - {"self", "backbone"}
+
+    @classmethod
     def from_preset(cls, preset, weights=None, **kwargs):
         """Build a named preset (see `presets`) or load a directory written by `save_to_preset`.
 
@@ -122,7 +135,7 @@ class PerceiverTaskModel(TaskPipelineMixin, PerceiverFunctionalModel):
         >>> model = PerceiverTextClassifier.from_preset("language_perceiver_classifier",  # doctest: +SKIP
         ...     num_classes=3)
         """
-        head_names = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "backbone"}
+        head_names = cls.head_argument_names()
         backbone_kwargs = {
             key: value for key, value in kwargs.items() if key not in head_names or key == "dtype"
         }

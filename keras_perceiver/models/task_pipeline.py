@@ -12,6 +12,19 @@ def _is_model_input_dict(model, x):
     return isinstance(x, dict) and bool(x) and set(x) <= {tensor.name for tensor in model.inputs}
 
 
+def _is_preprocessed(model, x):
+    """True for model inputs: a dict of them, a dataset of them, or a distributed dataset (tf.distribute)."""
+    if _is_model_input_dict(model, x):
+        return True
+    spec = getattr(x, "element_spec", None)
+    if spec is None:
+        return False
+    if not isinstance(spec, (dict, tuple)):  # e.g. a tf.distribute dataset: built from model inputs
+        return type(x).__module__.startswith("tensorflow.python.distribute")
+    features = spec[0] if isinstance(spec, tuple) else spec
+    return _is_model_input_dict(model, features)
+
+
 class TaskPipelineMixin:
     """`model.preprocessor`: a `TaskPreprocessor` that `fit`, `predict` and `evaluate` run on raw data.
 
@@ -33,7 +46,7 @@ class TaskPipelineMixin:
 
     def _raw_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
         """`x` preprocessed as a dataset, or None when `x` goes to the model as it is."""
-        if self.preprocessor is None or x is None or _is_model_input_dict(self, x):
+        if self.preprocessor is None or x is None or _is_preprocessed(self, x):
             return None
         return self.preprocessor.dataset(x, y, sample_weight, batch_size, shuffle=shuffle)
 

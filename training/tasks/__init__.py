@@ -103,4 +103,5 @@ from training.tasks import (  # noqa: E402, F401
     multimodal_autoencoding,
     optical_flow,
     snownlp_sentiment,
+    snownlp_tagging,
 )

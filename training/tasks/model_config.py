@@ -12,14 +12,13 @@ def accepted_arguments(model_class):
     """Names a task's overrides may use: the flat form's (`from_hyperparameters`), the latent stack's
     (`STACK_ARGUMENTS`), the backbone's and the head's constructor arguments (a set)."""
     flat = inspect.signature(model_class.from_hyperparameters).parameters
-    head = inspect.signature(model_class.__init__).parameters
     # HiP's flat form takes the backbone's arguments as **kwargs: name them from the backbone class.
     backbone = inspect.signature(model_class.backbone_class.__init__).parameters
     named = {
         name
-        for name, parameter in [*flat.items(), *head.items(), *backbone.items()]
+        for name, parameter in [*flat.items(), *backbone.items()]
         if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
-    }
+    } | model_class.head_argument_names()
     return (named | set(STACK_ARGUMENTS)) - {"self", "cls", "backbone"}
 
 
