@@ -120,10 +120,7 @@ def text_logistic_regression(
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    def decode(values):
-        return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in values]
-
-    train_texts, texts = decode(train_texts), decode(texts)
+    train_texts, texts = [_decode(t) for t in train_texts], [_decode(t) for t in texts]
     chosen = _subsample(len(train_texts), max_train_examples, seed)
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
     features = vectorizer.fit_transform([train_texts[i] for i in chosen])
@@ -159,6 +156,58 @@ def _logistic_regression(train_x, train_y, x, y, max_train_examples, max_iter, s
         classifier.fit(train_x[chosen], train_y[chosen])
     accuracy = float(np.mean(classifier.predict(x) == y))
     return {"accuracy": accuracy, "num_train": int(len(chosen)), "name": name}
+
+
+def glue_tfidf_predictions(names, train, evaluated, max_iter=MAX_ITER):
+    """Per GLUE task, predictions of word 1-2-gram TF-IDF + logistic regression (STS-B: ridge regression).
+
+    Each example's text is `text + " [SEP] " + text_pair`; one scikit-learn
+    `TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)` and one model
+    per task are fitted on that task's training examples. A task whose
+    training labels hold a single class predicts it.
+
+    Args:
+        names: the GLUE task names, indexed by the examples' `task`.
+        train, evaluated: dicts of sequences `text`, `text_pair` (str or
+            UTF-8 bytes), `label` (float) and `task` (int).
+        max_iter: int, logistic regression's iterations. Defaults to 200.
+
+    Returns:
+        float64 (N,) predictions for `evaluated`: class indices, or STS-B
+        scores.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from training.data.glue import TASKS
+
+    def joined(data, rows):
+        texts, pairs = data["text"], data["text_pair"]
+        return [_decode(texts[i]) + " [SEP] " + _decode(pairs[i]) for i in rows]
+
+    train_tasks, tasks = np.asarray(train["task"]), np.asarray(evaluated["task"])
+    train_labels = np.asarray(train["label"], np.float64)
+    predictions = np.zeros(len(tasks), np.float64)
+    for index, name in enumerate(names):
+        rows, train_rows = np.flatnonzero(tasks == index), np.flatnonzero(train_tasks == index)
+        if not len(rows) or not len(train_rows):
+            continue
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        features = vectorizer.fit_transform(joined(train, train_rows))
+        labels = train_labels[train_rows]
+        if TASKS[name].is_regression:
+            model = Ridge(alpha=1.0).fit(features, labels)
+        elif len(np.unique(labels)) < 2:
+            predictions[rows] = labels[0]
+            continue
+        else:
+            model = LogisticRegression(C=1.0, max_iter=max_iter).fit(features, labels.astype(np.int64))
+        predictions[rows] = model.predict(vectorizer.transform(joined(evaluated, rows)))
+    return predictions
+
+
+def _decode(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def voxel_occupancy(points, grid=VOXEL_GRID):

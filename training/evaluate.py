@@ -79,6 +79,7 @@ from keras_perceiver.export import (
     read_metadata,
 )
 from keras_perceiver.metrics.end_point_error import EndPointError
+from keras_perceiver.metrics.glue import glue_scores
 from keras_perceiver.metrics.masked_lm_accuracy import MaskedLMAccuracy
 from keras_perceiver.metrics.psnr import PeakSignalToNoiseRatio
 from keras_perceiver.metrics.word_segmentation import word_segmentation_scores, word_tag_accuracy
@@ -87,7 +88,7 @@ from training import baselines as baseline_models
 from training import plots
 from training.data import get_reader
 
-KINDS = ("classification", "flow", "reconstruction", "masked_lm", "tagging")
+KINDS = ("classification", "flow", "reconstruction", "masked_lm", "tagging", "glue")
 # `history.csv` is what training.train writes (training.callbacks.HISTORY_FILE).
 HISTORY_FILES = ("history.csv", "training_log.csv", "history.json")
 
@@ -112,6 +113,9 @@ def client_inputs_from_examples(metadata, examples):
         return {"frame0": frames[:, 0], "frame1": frames[:, 1]}
     if kind == "tagging":
         return {"text": examples["text"]}
+    if kind == "glue":
+        keys = ["text"] + ([metadata["text_pair_key"]] if metadata.get("text_pair_key") else [])
+        return {key: examples[key] for key in keys}
     if kind in ("reconstruction", "audio"):
         names = metadata.get("client_inputs", {}).get("inputs", {})
         return {name: examples[name] for name in names}
@@ -423,12 +427,80 @@ def evaluate_tagging(serve, batches, metadata, output_dir):
     return metrics
 
 
+def glue_task_names(metadata):
+    """The GLUE tasks of an export (its reader options; `training.data.glue`'s default otherwise)."""
+    from training.data.glue import parse_tasks
+
+    return parse_tasks(metadata.get("reader_options", {}).get("tasks", "sst2"))
+
+
+def glue_metrics(names, tasks, labels, predictions):
+    """Each task's GLUE metrics (`{task}_{metric}`) and, over several tasks, `glue_score` (the mean over
+    tasks of each task's mean metric, GLUE's average)."""
+    from training.data.glue import TASKS
+
+    metrics, averages = {}, []
+    for index, name in enumerate(names):
+        mine = tasks == index
+        if not mine.any():
+            continue
+        task = TASKS[name]
+        gold = labels[mine] if task.is_regression else labels[mine].astype(np.int64)
+        scores = glue_scores(task.metrics, gold, predictions[mine])
+        metrics.update({f"{name}_{metric}": value for metric, value in scores.items()})
+        metrics[f"{name}_num_examples"] = int(mine.sum())
+        averages.append(float(np.mean(list(scores.values()))))
+    if len(names) > 1 and averages:
+        metrics["glue_score"] = float(np.mean(averages))
+    return metrics
+
+
+def evaluate_glue(serve, batches, metadata, output_dir):
+    """GLUE: served logits of raw texts (and pairs); each task's metric (`glue_metrics`)."""
+    del output_dir
+    from training.data.glue import TASKS
+
+    names = glue_task_names(metadata)
+    labels, tasks, predictions = [], [], []
+    for examples in batches:
+        outputs = serve(client_inputs_from_examples(metadata, examples))
+        task_ids = np.asarray(examples["task"])
+        for row, index in enumerate(task_ids):
+            name = names[index]
+            logits = outputs[name] if len(names) > 1 else outputs[metadata.get("output_key", "outputs")]
+            values = np.asarray(logits[row])
+            predictions.append(float(values[0]) if TASKS[name].is_regression else int(values.argmax()))
+        labels.append(np.asarray(examples["label"], np.float64))
+        tasks.append(task_ids)
+    labels, tasks = np.concatenate(labels), np.concatenate(tasks)
+    metrics = glue_metrics(names, tasks, labels, np.asarray(predictions, np.float64))
+    return {**metrics, "num_examples": int(len(labels)), "plots": []}
+
+
+def glue_baselines(reader, options, examples, batch_size):
+    """Per task, word 1-2-gram TF-IDF + logistic regression (ridge regression for STS-B) fitted on the
+    training split (`baselines.glue_tfidf_predictions`), scored like the model (`glue_metrics`)."""
+    names = glue_task_names({"reader_options": options})
+    evaluated = {"text": [], "text_pair": [], "label": [], "task": []}
+    for batch in examples.batch(batch_size).as_numpy_iterator():
+        for key in evaluated:
+            evaluated[key].extend(batch[key])
+    train = _training_arrays(reader, options, ("text", "text_pair", "label", "task"))
+    predictions = baseline_models.glue_tfidf_predictions(names, train, evaluated)
+    metrics = glue_metrics(
+        names, np.asarray(evaluated["task"]), np.asarray(evaluated["label"], np.float64), predictions
+    )
+    name = "word 1-2-gram TF-IDF + logistic (STS-B: ridge) regression on the training split"
+    return {key: {"value": value, "name": name} for key, value in metrics.items() if isinstance(value, float)}
+
+
 EVALUATORS = {
     "classification": evaluate_classification,
     "flow": evaluate_flow,
     "reconstruction": evaluate_reconstruction,
     "masked_lm": evaluate_masked_lm,
     "tagging": evaluate_tagging,
+    "glue": evaluate_glue,
 }
 
 
@@ -512,6 +584,8 @@ def compute_baselines(kind, metadata, dataset, options, examples, batch_size=64)
             }
         if kind == "tagging":
             return tagging_baselines(reader, options, examples, batch_size)
+        if kind == "glue":
+            return glue_baselines(reader, options, examples, batch_size)
         if kind == "reconstruction":
             keys = metadata.get("reconstruction_keys") or {}
             video = next((output for output, feature in keys.items() if feature == "video"), None)
@@ -749,7 +823,10 @@ def run(
     elif metrics.get("baselines"):
         baselines = dict(metrics["baselines"])
         anchors = baselines.pop("anchors", {})
-        print("baselines: " + "; ".join(f"{key}: {value['name']}" for key, value in baselines.items()))
+        by_name = {}
+        for key, value in baselines.items():
+            by_name.setdefault(value["name"], []).append(key)
+        print("baselines: " + "; ".join(f"{', '.join(keys)}: {name}" for name, keys in by_name.items()))
         if anchors:
             print(
                 "anchors: "

@@ -13,7 +13,7 @@ import math
 import keras
 
 OPTIMIZERS = ("lamb", "adamw", "adam", "sgd")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "constant_cosine")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "constant_cosine", "linear")
 # Weights left out of weight decay: biases and the scales/offsets of normalization layers
 # (LayerNormalization and BatchNormalization call them gamma/beta).
 NO_WEIGHT_DECAY_NAMES = ("bias", "gamma", "beta")
@@ -118,7 +118,9 @@ def build_schedule(name, learning_rate, total_steps, warmup_steps=0, decay_start
             `"cosine"` (cosine decay from the start), `"warmup_cosine"`
             (linear warm-up then cosine), `"constant_cosine"` (warm-up,
             constant until `decay_start_fraction` of the steps, then cosine:
-            the reference's ImageNet schedule).
+            the reference's ImageNet schedule), `"linear"` (linear decay to
+            0 from the start: Keras' `PolynomialDecay` with power 1, the GLUE
+            fine-tuning schedule of TF Model Garden; no warm-up).
         learning_rate: float, the peak rate.
         total_steps: int, steps of the whole run.
         warmup_steps: int, capped at `total_steps`. Defaults to 0 (not used
@@ -136,6 +138,10 @@ def build_schedule(name, learning_rate, total_steps, warmup_steps=0, decay_start
         raise ValueError(f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={name!r}")
     if name == "constant":
         return float(learning_rate)
+    if name == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(
+            float(learning_rate), decay_steps=max(int(total_steps), 1), end_learning_rate=0.0, power=1.0
+        )
     if name == "cosine":
         warmup_steps = 0
     warmup_steps = min(warmup_steps, total_steps)  # runs shorter than the warm-up (smoke tests)

@@ -32,7 +32,12 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
     position queries, so each output also sees its own token directly (the
     optical-flow decoder's choice of querying with the inputs, Perceiver IO
     section 4.2); `decoder_use_query_residual=True` adds them to the
-    decoder's output as well.
+    decoder's output as well. With `decoder_query_patch_size=P` each query
+    also gets a linear projection of the P embedded inputs centred on its
+    position (a `Conv1D` named `"query_patches"`, zero padding at the
+    window's ends): the optical-flow model's patch features (Perceiver IO
+    section 4.2, 3x3 patches), in one dimension, so that each output sees
+    its neighbours directly instead of through the latents only.
 
     The head's decoder has the masked LM's layout: `from_masked_lm` builds a
     token classifier on a (pretrained) `PerceiverMaskedLM`'s backbone and
@@ -63,6 +68,9 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         decoder_cross_attention_widening_factor: int. Defaults to 1.
         decoder_query_inputs: bool, add the embedded inputs to the position
             queries (see above). Defaults to False (the masked LM's queries).
+        decoder_query_patch_size: odd int or None, the width P in positions
+            of the input patch added to each query (see above); None (the
+            default, the masked LM's queries) or 1 adds none.
         decoder_use_query_residual: bool, add the queries to the decoder's
             attention output (with `decoder_query_inputs`, each token's
             embedding then reaches its output directly; no weights are
@@ -110,6 +118,7 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         decoder_v_channels=None,
         decoder_cross_attention_widening_factor=1,
         decoder_query_inputs=False,
+        decoder_query_patch_size=None,
         decoder_use_query_residual=False,
         dtype=None,
         **kwargs,
@@ -117,6 +126,13 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
         check_backbone(self.__class__.__name__, backbone)
         check_positive_int("num_labels", num_labels)
+        if decoder_query_patch_size is not None:
+            check_positive_int("decoder_query_patch_size", decoder_query_patch_size)
+            if decoder_query_patch_size % 2 == 0:
+                raise ValueError(
+                    "`decoder_query_patch_size` must be odd (a patch centred on each position). "
+                    f"Received: decoder_query_patch_size={decoder_query_patch_size}"
+                )
         text_preprocessor = text_preprocessor_of(self.__class__.__name__, backbone)
         initializer = truncated_normal(backbone.initializer_range)
 
@@ -142,6 +158,16 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         classifier = keras.layers.Dense(
             num_labels, kernel_initializer=initializer, dtype=dtype, name="classifier"
         )
+        query_patches = None
+        if decoder_query_patch_size and decoder_query_patch_size > 1:
+            query_patches = keras.layers.Conv1D(
+                text_preprocessor.embedding_dim,
+                decoder_query_patch_size,
+                padding="same",
+                kernel_initializer=initializer,
+                dtype=dtype,
+                name="query_patches",
+            )
 
         # === Functional graph ===
         inputs = backbone.task_inputs(padding_mask=True)
@@ -149,6 +175,9 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         queries = decoder_queries(encoded["encoder_inputs"])
         if decoder_query_inputs:
             queries = keras.layers.Add(dtype=dtype, name="query_inputs")([queries, encoded["encoder_inputs"]])
+        if query_patches is not None:
+            patches = query_patches(encoded["encoder_inputs"])
+            queries = keras.layers.Add(dtype=dtype, name="query_patch_features")([queries, patches])
         logits = classifier(decoder(queries, encoded["latents"]))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 

@@ -1,5 +1,7 @@
 """Raw strings -> token ids and padding mask (keras-hub's `TextClassifierPreprocessor`)."""
 
+import inspect
+
 import keras
 import tensorflow as tf
 
@@ -23,14 +25,22 @@ class TextTaskPreprocessor(TaskPreprocessor):
             drops the mask.
         text_key: str, the raw input's name in signatures and dict inputs.
             Defaults to `"text"`.
+        text_pair_key: str or None, the name of a second raw input, the
+            second segment of sentence pairs (GLUE's MRPC, MNLI, ...), joined
+            by the tokenizer's `text_pair` (`ByteTokenizer`: `[CLS] a [SEP] b
+            [SEP]`, as transformers' `PerceiverTokenizer(text, text_pair)`).
+            Defaults to None (single texts).
 
     Call arguments:
         x: strings (B,): a list, an array or a string tensor; or a dict
-            holding them under `text_key`.
+            holding them under `text_key` (and `text_pair_key`); with
+            `text_pair_key`, also a tuple `(texts, text_pairs)`.
         y, sample_weight: passed through.
 
     Raises:
         TypeError: for inputs that are not strings (the tokenizer's check).
+        ValueError: for `text_pair_key` with a tokenizer without pairs, or
+            pairs given as something else than a dict or a 2-tuple.
 
     Example:
     >>> from keras_perceiver.task_preprocessors import TextTaskPreprocessor
@@ -46,6 +56,7 @@ class TextTaskPreprocessor(TaskPreprocessor):
         token_ids_name="token_ids",
         padding_mask_name="padding_mask",
         text_key="text",
+        text_pair_key=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -55,13 +66,33 @@ class TextTaskPreprocessor(TaskPreprocessor):
         self.token_ids_name = token_ids_name
         self.padding_mask_name = padding_mask_name
         self.text_key = text_key
+        self.text_pair_key = text_pair_key
+        if text_pair_key is not None and "text_pair" not in inspect.signature(self.tokenizer.call).parameters:
+            raise ValueError(
+                f"{type(self).__name__}: `text_pair_key` needs a tokenizer that joins sentence pairs "
+                f"(`ByteTokenizer`). Received: tokenizer={type(self.tokenizer).__name__}"
+            )
 
     @property
     def input_signature(self):
-        return {self.text_key: tf.TensorSpec((None,), tf.string, name=self.text_key)}
+        keys = [self.text_key] + ([self.text_pair_key] if self.text_pair_key else [])
+        return {key: tf.TensorSpec((None,), tf.string, name=key) for key in keys}
 
     def convert(self, x):
-        tokens = self.tokenizer(self._raw(x, self.text_key))
+        if self.text_pair_key is None:
+            tokens = self.tokenizer(self._raw(x, self.text_key))
+        else:
+            if isinstance(x, tuple) and len(x) == 2:
+                x = dict(zip((self.text_key, self.text_pair_key), x))
+            if not isinstance(x, dict):
+                raise ValueError(
+                    f"{type(self).__name__}: sentence pairs come as a dict with keys "
+                    f"{sorted(self.input_signature)} or a tuple (texts, text_pairs). "
+                    f"Received: {type(x).__name__}"
+                )
+            tokens = self.tokenizer(
+                self._raw(x, self.text_key), text_pair=self._raw(x, self.text_pair_key)
+            )
         inputs = {self.token_ids_name: tokens["token_ids"]}
         if self.padding_mask_name is not None:
             inputs[self.padding_mask_name] = tokens["padding_mask"]
@@ -75,6 +106,7 @@ class TextTaskPreprocessor(TaskPreprocessor):
                 "token_ids_name": self.token_ids_name,
                 "padding_mask_name": self.padding_mask_name,
                 "text_key": self.text_key,
+                "text_pair_key": self.text_pair_key,
             }
         )
         return config

@@ -29,6 +29,14 @@ class ByteTokenizer(keras.layers.Layer):
 
     Call arguments:
         inputs: string tensor, scalar or (B,), UTF-8 text.
+        text_pair: optional string tensor of the same shape, the second
+            segment of sentence pairs (GLUE's MRPC, MNLI, ...): joined as
+            transformers' `PerceiverTokenizer` joins `(text, text_pair)`,
+            `[CLS] text [SEP] text_pair [SEP]` with special tokens (the two
+            byte sequences concatenated without), and truncated to
+            `sequence_length` with its default `"longest_first"` strategy
+            (bytes removed from the end of the longer segment first, the
+            rest split between both). Defaults to None.
 
     Returns:
         dict with `"token_ids"` (B, L) int32 and `"padding_mask"` (B, L) bool
@@ -36,8 +44,9 @@ class ByteTokenizer(keras.layers.Layer):
 
     Raises:
         TypeError: if `inputs` is not a string tensor.
-        ValueError: if `inputs` is not a scalar or (B,) (e.g. a (B, K) batch of
-            string pairs: join them first).
+        ValueError: if `inputs` is not a scalar or (B,) (e.g. a (B, 2) batch of
+            string pairs: pass the second segment as `text_pair`), or if
+            `text_pair` has another shape.
 
     Example:
     >>> import tensorflow as tf
@@ -63,26 +72,30 @@ class ByteTokenizer(keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         # Accept Python strings and lists of strings as well as tensors.
-        if isinstance(inputs, (str, bytes, list, tuple)):
-            inputs = tf.convert_to_tensor(inputs)
-        if not isinstance(inputs, keras.KerasTensor):
-            # Before Keras' autocasting: a float array would reach `call` cast to int32.
-            check_strings(tf.convert_to_tensor(inputs), "ByteTokenizer")
+        inputs = _as_strings(inputs)
+        if kwargs.get("text_pair") is not None:
+            kwargs["text_pair"] = _as_strings(kwargs["text_pair"], "ByteTokenizer text_pair")
         return super().__call__(inputs, *args, **kwargs)
 
-    def call(self, inputs):
+    def call(self, inputs, text_pair=None):
         inputs = tf.convert_to_tensor(inputs)
         check_strings(inputs, "ByteTokenizer")
         scalar = inputs.shape.rank == 0
         strings = tf.reshape(inputs, [-1]) if scalar else inputs
-        ids = byte_ids(strings)
-        if self.add_special_tokens:
-            if self.sequence_length is not None:
-                ids = ids[:, : self.sequence_length - 2]
-            batch = tf.shape(strings)[0]
-            cls = tf.fill([batch, 1], CLS_ID)
-            sep = tf.fill([batch, 1], SEP_ID)
-            ids = tf.concat([cls, ids, sep], axis=1)
+        if text_pair is None:
+            ids = self._with_special_tokens([byte_ids(strings)])
+        else:
+            text_pair = tf.convert_to_tensor(text_pair)
+            check_strings(text_pair, "ByteTokenizer text_pair")
+            if text_pair.shape.rank != inputs.shape.rank:
+                raise ValueError(
+                    "ByteTokenizer: `text_pair` must have the shape of `inputs`. "
+                    f"Received: inputs.shape={inputs.shape}, text_pair.shape={text_pair.shape}"
+                )
+            pair_strings = tf.reshape(text_pair, [-1]) if scalar else text_pair
+            ids = self._with_special_tokens(
+                truncate_longest_first(byte_ids(strings), byte_ids(pair_strings), self._budget(2))
+            )
         lengths = ids.row_lengths()
         shape = [None, self.sequence_length]
         token_ids = ids.to_tensor(default_value=PAD_ID, shape=shape)
@@ -90,6 +103,26 @@ class ByteTokenizer(keras.layers.Layer):
         if scalar:
             token_ids, padding_mask = token_ids[0], padding_mask[0]
         return {"token_ids": token_ids, "padding_mask": padding_mask}
+
+    def _budget(self, segments):
+        """Bytes left for `segments` segments in `sequence_length` after the special tokens (None: all)."""
+        if self.sequence_length is None:
+            return None
+        specials = segments + 1 if self.add_special_tokens else 0
+        return max(self.sequence_length - specials, 0)
+
+    def _with_special_tokens(self, segments):
+        """Ragged ids of 1 or 2 segments -> one ragged (B, None) sequence: `[CLS] a [SEP] (b [SEP])`."""
+        if len(segments) == 1 and self.sequence_length is not None:
+            segments = [segments[0][:, : self._budget(1)]]
+        if not self.add_special_tokens:
+            return tf.concat(segments, axis=1)
+        batch = segments[0].nrows()
+        cls, sep = tf.fill([batch, 1], CLS_ID), tf.fill([batch, 1], SEP_ID)
+        joined = [cls]
+        for segment in segments:
+            joined += [segment, sep]
+        return tf.concat(joined, axis=1)
 
     def detokenize(self, token_ids):
         """Token ids (B, L) -> strings (B,), or (L,) -> a scalar string: special ids are dropped, bytes
@@ -136,6 +169,46 @@ def _bytes_to_strings(byte_values):
     """(n,) uint8 -> (n,) one-byte strings."""
     table = tf.constant([bytes([b]) for b in range(256)])
     return tf.gather(table, tf.cast(byte_values, tf.int32))
+
+
+def _as_strings(values, what="ByteTokenizer"):
+    """Python strings/lists -> a string tensor; eager tensors are checked for a string dtype."""
+    if isinstance(values, (str, bytes, list, tuple)):
+        values = tf.convert_to_tensor(values)
+    if not isinstance(values, keras.KerasTensor):
+        # Before Keras' autocasting: a float array would reach `call` cast to int32.
+        check_strings(tf.convert_to_tensor(values), what)
+    return values
+
+
+def truncate_longest_first(first, second, budget):
+    """Truncate two ragged (B, None) id batches to at most `budget` ids per row together.
+
+    transformers' `"longest_first"` strategy (`truncate_sequences`): of the
+    n ids too many, min(n, |len_a - len_b|) come off the end of the longer
+    sequence; of the r left, r // 2 come off the first and r - r // 2 off
+    the second.
+
+    Args:
+        first, second: ragged int32 (B, None).
+        budget: int or None (no truncation).
+
+    Returns:
+        (first, second), truncated.
+    """
+    if budget is None:
+        return [first, second]
+    len_a, len_b = first.row_lengths(), second.row_lengths()
+    remove = tf.maximum(len_a + len_b - budget, 0)
+    first_remove = tf.minimum(tf.abs(len_a - len_b), remove)
+    second_remove = remove - first_remove
+    a_longer = len_a > len_b
+    remove_a = tf.where(a_longer, first_remove + second_remove // 2, second_remove // 2)
+    remove_b = remove - remove_a
+    keep_a, keep_b = len_a - remove_a, len_b - remove_b
+    mask_a = tf.ragged.range(len_a) < tf.expand_dims(keep_a, 1)
+    mask_b = tf.ragged.range(len_b) < tf.expand_dims(keep_b, 1)
+    return [tf.ragged.boolean_mask(first, mask_a), tf.ragged.boolean_mask(second, mask_b)]
 
 
 def byte_ids(strings):

@@ -83,6 +83,28 @@ class TaskPreprocessorsTest(TestCase):
         restored = keras.saving.deserialize_keras_object(config)
         self.assertEqual(restored.tokenizer.sequence_length, 16)
 
+    def test_text_pair_preprocessor_matches_transformers_tokenizer(self):
+        from transformers import PerceiverTokenizer
+
+        texts, pairs = ["Hé, ça va?", "a"], ["Oui", "a much longer second sentence"]
+        expected = PerceiverTokenizer()(texts, pairs, padding="max_length", max_length=24, truncation=True)
+        preprocessor = TextTaskPreprocessor(
+            ByteTokenizer(sequence_length=24, add_special_tokens=True), text_pair_key="text_pair"
+        )
+        self.assertEqual(sorted(preprocessor.input_signature), ["text", "text_pair"])
+        for raw in ({"text": texts, "text_pair": pairs}, (texts, pairs)):
+            ours = preprocessor(raw)
+            np.testing.assert_array_equal(ours["token_ids"], expected["input_ids"])
+            np.testing.assert_array_equal(ours["padding_mask"], np.asarray(expected["attention_mask"], bool))
+        restored = self.run_config_round_trip(preprocessor)
+        self.assertEqual(restored.text_pair_key, "text_pair")
+        with pytest.raises(ValueError, match=r"dict with keys \['text', 'text_pair'\].*Received: list"):
+            preprocessor(texts)
+        with pytest.raises(ValueError, match="missing raw input 'text_pair'"):
+            preprocessor({"text": texts})
+        with pytest.raises(ValueError, match="joins sentence pairs.*Received: tokenizer=Identity"):
+            TextTaskPreprocessor(keras.layers.Identity(), text_pair_key="text_pair")
+
 
 def test_bad_raw_inputs_get_named_errors():
     with pytest.raises(TypeError, match="`image` must hold numbers. Received: dtype string"):

