@@ -36,6 +36,28 @@ class PerceiverTokenClassifierTest(TestCase):
         delta = np.abs(np.asarray(model(changed))[0] - np.asarray(model(tokens))[0]).max(axis=-1)
         self.assertGreater(delta[4], 5 * np.delete(delta, 4).max())
 
+    def test_query_patches_reach_exactly_the_neighbours(self):
+        """With decoder_query_patch_size=P the query at i holds a linear map of the P inputs around i: with
+        the latents' contribution removed (decoder inputs), a token changes the queries within P // 2 only."""
+        model = tiny(num_labels=3, decoder_query_patch_size=5)
+        kernel = model.get_layer("query_patches").kernel
+        width = model.backbone.input_preprocessors[0].embedding_dim
+        self.assertEqual(tuple(kernel.shape), (5, width, width))  # (P, E, E), E the TextPreprocessor's width
+        queries = keras.Model(model.inputs, model.get_layer("query_patch_features").output)
+        tokens = _tokens()
+        changed = {key: value.copy() for key, value in tokens.items()}
+        changed["token_ids"][0, 10] = (changed["token_ids"][0, 10] + 1 - 6) % 256 + 6
+        delta = np.abs(np.asarray(queries(changed))[0] - np.asarray(queries(tokens))[0]).max(axis=-1)
+        self.assertTrue((delta[8:13] > 1e-6).all(), msg=str(delta))
+        np.testing.assert_array_equal(np.delete(delta, range(8, 13)), 0.0)
+        # The patch is a linear map of the embedded inputs: Conv1D with zero padding at the window's ends.
+        embedded = np.asarray(keras.Model(model.inputs, model.get_layer("query_patches").input)(tokens))
+        padded = np.pad(embedded, [(0, 0), (2, 2), (0, 0)])
+        expected = sum(padded[:, k : k + 20] @ np.asarray(kernel)[k] for k in range(5))
+        expected = expected + np.asarray(model.get_layer("query_patches").bias)
+        position = np.asarray(model.get_layer("decoder_queries").position_embeddings)[:20]
+        np.testing.assert_allclose(np.asarray(queries(tokens)), expected + position, atol=1e-5)
+
     def test_from_masked_lm_shares_backbone_and_copies_decoder(self):
         masked_lm = PerceiverMaskedLM(tiny_backbone(initializer_range=0.5), decoder_qk_channels=8)
         model = PerceiverTokenClassifier.from_masked_lm(masked_lm, num_labels=4, id2label="bmes")
@@ -77,7 +99,9 @@ class PerceiverTokenClassifierTest(TestCase):
         self.assertGreater((predicted == labels).mean(), 0.95)
 
     def test_config_round_trip_and_errors(self):
-        model = tiny(num_labels=3, decoder_query_inputs=True, id2label=["a", "b", "c"])
+        model = tiny(
+            num_labels=3, decoder_query_inputs=True, decoder_query_patch_size=3, id2label=["a", "b", "c"]
+        )
         restored = PerceiverTokenClassifier.from_config(model.get_config())
         restored.set_weights(model.get_weights())
         tokens = _tokens()
@@ -87,6 +111,10 @@ class PerceiverTokenClassifierTest(TestCase):
         self.assertEqual(tuple(flat(tokens).shape), (3, 20, 3))
         with self.assertRaisesRegex(ValueError, "num_labels.*Received: num_labels=0"):
             tiny(num_labels=0)
+        with self.assertRaisesRegex(ValueError, "must be odd.*Received: decoder_query_patch_size=4"):
+            tiny(decoder_query_patch_size=4)
+        with self.assertRaisesRegex(ValueError, "decoder_query_patch_size=0"):
+            tiny(decoder_query_patch_size=0)
         with self.assertRaisesRegex(ValueError, "id2label.*3 classes.*Received: 2 names"):
             tiny(num_labels=3, id2label=["a", "b"])
 
