@@ -113,7 +113,7 @@ def load(split, data_dir=None, tasks="sst2", validation_fraction=0.05):
 
     Example:
     >>> from training.data.glue import load
-    >>> dataset = load("test", tasks="mrpc")  # needs `tfds build glue/mrpc` beforehand
+    >>> dataset = load("test", tasks="mrpc")  # doctest: +SKIP  (needs `tfds build glue/mrpc` first)
     """
     from training.data import TfdsReader
 
