@@ -111,9 +111,9 @@ def load(split, data_dir=None, tasks="sst2", validation_fraction=0.05):
         ImportError: if tensorflow-datasets does not import.
         FileNotFoundError: if a task's data is not prepared in `data_dir`.
 
-    Example:
+    Example (after `tfds build glue/mrpc`):
     >>> from training.data.glue import load
-    >>> dataset = load("test", tasks="mrpc")  # doctest: +SKIP  (needs `tfds build glue/mrpc` first)
+    >>> dataset = load("test", tasks="mrpc")  # doctest: +SKIP
     """
     from training.data import TfdsReader
 
