@@ -56,6 +56,57 @@ def backup_epoch(backup_dir):
     return 0
 
 
+BACKUP_MODEL_FILE = "model_config.json"
+
+
+def check_backup_model(backup_dir, model):
+    """Refuse to resume a backup of another model; record this model's configuration for later resumes.
+
+    `BackupAndRestore` restores weights by layer structure: resuming a
+    backup written by a different model (another `--override`, task or
+    code version, in the same `--model_dir`) fails inside `fit` with
+    Keras' "objects could not be loaded". The configuration of the model
+    that writes the backup is kept in `backup_dir/model_config.json`; a
+    later run with a backup whose recorded configuration (layer names
+    aside: Keras numbers unnamed layers per process) differs gets a
+    ValueError naming the directory and what to do, before training. A
+    backup without that file (from an older run) is left to Keras.
+
+    Args:
+        backup_dir: str, the `BackupAndRestore` directory.
+        model: the `keras.Model` about to be trained.
+
+    Raises:
+        ValueError: if the backup records another model configuration.
+    """
+    config = _without_names(json.loads(json.dumps(model.get_config(), sort_keys=True, default=str)))
+    path = os.path.join(backup_dir, BACKUP_MODEL_FILE)
+    if backup_epoch(backup_dir) > 0 and os.path.isfile(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        if recorded != config:
+            raise ValueError(
+                f"The model directory holds the backup of a run of another model: {backup_dir} (epoch "
+                f"{backup_epoch(backup_dir)}). Expected the configuration recorded in {BACKUP_MODEL_FILE}. "
+                "Received: a different model configuration. Resume with the flags of that run, or remove "
+                "the backup directory (or use another --model_dir) to start afresh."
+            )
+    os.makedirs(backup_dir, exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as f:
+        json.dump(config, f, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def _without_names(config):
+    """A config with every `"name"` entry removed (Keras numbers unnamed layers per process)."""
+    if isinstance(config, dict):
+        return {key: _without_names(value) for key, value in config.items() if key != "name"}
+    if isinstance(config, list):
+        return [_without_names(value) for value in config]
+    return config
+
+
 def epoch_seed(seed, epoch, index=0):
     """A 31-bit integer derived from (seed, epoch, index), stable across processes and platforms."""
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(index)])

@@ -58,7 +58,13 @@ from absl import app, flags, logging
 from keras_perceiver.atomic_files import staged_directory, staged_file
 from keras_perceiver.export import export_saved_model, load_saved_model, serving_input_signature
 from training import pipeline
-from training.callbacks import BACKUP_SUBDIR, BEST_WEIGHTS_FILE, backup_epoch, build_callbacks
+from training.callbacks import (
+    BACKUP_SUBDIR,
+    BEST_WEIGHTS_FILE,
+    backup_epoch,
+    build_callbacks,
+    check_backup_model,
+)
 from training.init_from import load_matching_weights
 from training.optimization import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from training.strategies import STRATEGIES, get_strategy, is_chief, num_workers, split_cpu, worker_dir
@@ -505,6 +511,8 @@ def _run(params, task, strategy, chief, out_dir, verbose):
             weighted_metrics=task.weighted_metrics(params),
             jit_compile=params["jit_compile"],
         )
+    if params["backup"]:
+        check_backup_model(os.path.join(out_dir, BACKUP_SUBDIR), model)
     callbacks = build_callbacks(
         out_dir,
         seed,

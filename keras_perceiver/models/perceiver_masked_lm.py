@@ -2,18 +2,15 @@
 
 import keras
 
-from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.chunked_decoding import ChunkedDecodingMixin
 from keras_perceiver.models.fill_mask import FillMaskMixin
-from keras_perceiver.models.perceiver_backbone import truncated_normal
 from keras_perceiver.models.perceiver_masked_lm_presets import PERCEIVER_MASKED_LM_PRESETS
 from keras_perceiver.models.task_model import (
     PerceiverTaskModel,
-    build_query_decoder,
     check_backbone,
     split_stack_arguments,
 )
-from keras_perceiver.models.text_backbone import text_backbone, text_preprocessor_of
+from keras_perceiver.models.text_backbone import position_query_decoder, text_backbone, text_preprocessor_of
 from keras_perceiver.postprocessors.logits_bias import LogitsBias
 
 
@@ -99,22 +96,14 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         text_preprocessor = text_preprocessor_of(self.__class__.__name__, backbone)
 
         # === Layers ===
-        decoder_queries = TrainablePositionEncoding(
-            text_preprocessor.max_sequence_length,
-            text_preprocessor.embedding_dim,
-            initializer=truncated_normal(backbone.initializer_range),
-            dtype=dtype,
-            name="decoder_queries",
-        )
-        decoder = build_query_decoder(
+        decoder_queries, decoder = position_query_decoder(
             backbone,
+            text_preprocessor,
             num_cross_attention_heads=decoder_num_cross_attention_heads,
             qk_channels=decoder_qk_channels,
-            v_channels=decoder_v_channels or text_preprocessor.embedding_dim,
+            v_channels=decoder_v_channels,
             cross_attention_widening_factor=decoder_cross_attention_widening_factor,
             use_query_residual=False,
-            output_channels=None,
-            query_mask_mode="ignore",
             dtype=dtype,
         )
         output_bias = None

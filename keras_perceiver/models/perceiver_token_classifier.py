@@ -2,17 +2,15 @@
 
 import keras
 
-from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.class_names import ClassNamesMixin
 from keras_perceiver.models.perceiver_backbone import truncated_normal
 from keras_perceiver.models.perceiver_token_classifier_presets import PERCEIVER_TOKEN_CLASSIFIER_PRESETS
 from keras_perceiver.models.task_model import (
     PerceiverTaskModel,
-    build_query_decoder,
     check_backbone,
     split_stack_arguments,
 )
-from keras_perceiver.models.text_backbone import text_backbone, text_preprocessor_of
+from keras_perceiver.models.text_backbone import position_query_decoder, text_backbone, text_preprocessor_of
 from keras_perceiver.validation import check_positive_int
 
 
@@ -137,22 +135,14 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         initializer = truncated_normal(backbone.initializer_range)
 
         # === Layers ===
-        decoder_queries = TrainablePositionEncoding(
-            text_preprocessor.max_sequence_length,
-            text_preprocessor.embedding_dim,
-            initializer=initializer,
-            dtype=dtype,
-            name="decoder_queries",
-        )
-        decoder = build_query_decoder(
+        decoder_queries, decoder = position_query_decoder(
             backbone,
+            text_preprocessor,
             num_cross_attention_heads=decoder_num_cross_attention_heads,
             qk_channels=decoder_qk_channels,
-            v_channels=decoder_v_channels or text_preprocessor.embedding_dim,
+            v_channels=decoder_v_channels,
             cross_attention_widening_factor=decoder_cross_attention_widening_factor,
             use_query_residual=decoder_use_query_residual,
-            output_channels=None,
-            query_mask_mode="ignore",
             dtype=dtype,
         )
         classifier = keras.layers.Dense(

@@ -1,7 +1,9 @@
 """The text backbone of the language models: token ids -> `TextPreprocessor` -> latent stack."""
 
+from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
 from keras_perceiver.models.perceiver_backbone_presets import LANGUAGE_STACK
+from keras_perceiver.models.task_model import build_query_decoder
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
 
 
@@ -71,3 +73,55 @@ def text_preprocessor_of(task_name, backbone):
             f"{[type(layer).__name__ for layer in preprocessors] or None}"
         )
     return preprocessors[-1]
+
+
+def position_query_decoder(
+    backbone,
+    text_preprocessor,
+    num_cross_attention_heads,
+    qk_channels,
+    v_channels,
+    cross_attention_widening_factor,
+    use_query_residual,
+    dtype=None,
+):
+    """The language models' per-position decoder: position queries (L, E) and a `QueryDecoder` of width E.
+
+    The layout of the masked LM's decoder (Perceiver IO section 4.1,
+    transformers `PerceiverBasicDecoder` with trainable position queries):
+    a `TrainablePositionEncoding` named `"decoder_queries"` of
+    `max_sequence_length` x `embedding_dim` and a `QueryDecoder` named
+    `"decoder"` (no output projection), shared by `PerceiverMaskedLM` and
+    `PerceiverTokenClassifier` so that the weights of one load into the other.
+
+    Args:
+        backbone: the `PerceiverBackbone` (latent width, initializer range).
+        text_preprocessor: its `TextPreprocessor` (L and E).
+        num_cross_attention_heads, qk_channels: the decoder's attention.
+        v_channels: int or None; None uses E.
+        cross_attention_widening_factor: int, the decoder MLP's widening.
+        use_query_residual: bool, add the queries to the attention output.
+        dtype: dtype policy of both layers.
+
+    Returns:
+        (decoder_queries, decoder) layers.
+    """
+    decoder_queries = TrainablePositionEncoding(
+        text_preprocessor.max_sequence_length,
+        text_preprocessor.embedding_dim,
+        initializer=truncated_normal(backbone.initializer_range),
+        dtype=dtype,
+        name="decoder_queries",
+    )
+    decoder = build_query_decoder(
+        backbone,
+        num_cross_attention_heads=num_cross_attention_heads,
+        qk_channels=qk_channels,
+        v_channels=v_channels or text_preprocessor.embedding_dim,
+        cross_attention_widening_factor=cross_attention_widening_factor,
+        use_query_residual=use_query_residual,
+        output_channels=None,
+        query_mask_mode="ignore",
+        dtype=dtype,
+    )
+    return decoder_queries, decoder

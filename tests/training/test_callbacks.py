@@ -15,6 +15,7 @@ from training.callbacks import (
     EpochSeeds,
     backup_epoch,
     build_callbacks,
+    check_backup_model,
     seed_state_variables,
 )
 
@@ -57,6 +58,31 @@ class CallbacksTest(TestCase):
         with self.assertRaisesRegex(RuntimeError, "interrupted"):
             linear_model().fit(x, y, epochs=4, verbose=0, callbacks=[backup, StopAtEpoch(2)])
         self.assertEqual(backup_epoch(directory), 2)
+
+    def test_a_backup_of_another_model_is_refused_before_training(self):
+        directory = os.path.join(self.make_temp_dir(), "backup")
+        backup = keras.callbacks.BackupAndRestore(directory, double_checkpoint=True)
+        model = linear_model()
+        check_backup_model(directory, model)  # no backup yet: records the configuration
+        x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+        with self.assertRaisesRegex(RuntimeError, "interrupted"):
+            model.fit(x, y, epochs=4, verbose=0, callbacks=[backup, StopAtEpoch(2)])
+        # The same architecture in another process/order (other auto-generated layer names) resumes.
+        keras.layers.Dense(3)  # moves Keras' layer-name counter
+        check_backup_model(directory, linear_model())
+        resumed = linear_model()
+        resumed.fit(x, y, epochs=4, verbose=0, callbacks=[backup])
+        # Another model: a named error instead of Keras' "objects could not be loaded" inside fit.
+        self.assertFalse(os.path.exists(directory))  # a finished fit removes the backup (and the record)
+        model = linear_model()
+        check_backup_model(directory, model)
+        with self.assertRaisesRegex(RuntimeError, "interrupted"):
+            model.fit(x, y, epochs=4, verbose=0, callbacks=[backup, StopAtEpoch(1)])
+        wider = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+        with self.assertRaisesRegex(
+            ValueError, r"backup of a run of another model.*epoch 1.*remove the backup"
+        ):
+            check_backup_model(directory, wider)
 
     def test_history_csv_is_appended_to_by_a_resumed_run(self):
         directory = self.make_temp_dir()
