@@ -304,6 +304,12 @@ class ModelInputsMixin:
 
 
 def _assert_finite_in_graph(inputs):
+    """Symbolic float inputs wrapped in `tf.debugging.assert_all_finite` (TensorFlow backend only).
+
+    The one TensorFlow import of the modelling code, lazy and behind the
+    backend check: `keras.ops` has no in-graph assertion, and a traced
+    `fit`/`predict` step cannot run the eager check of `check_numerics`.
+    """
     import tensorflow as tf
 
     def check(key, value):

@@ -20,6 +20,7 @@ def _is_preprocessed(model, x):
     if spec is None:
         return False
     if not isinstance(spec, (dict, tuple)):  # e.g. a tf.distribute dataset: built from model inputs
+        # By module rather than isinstance: the modelling code imports no TensorFlow (JAX/PyTorch backends).
         return type(x).__module__.startswith("tensorflow.python.distribute")
     features = spec[0] if isinstance(spec, tuple) else spec
     return _is_model_input_dict(model, features)
