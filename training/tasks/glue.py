@@ -36,26 +36,14 @@ from training.data.glue import TASKS as GLUE_TASKS
 from training.data.glue import parse_tasks
 from training.tasks import Task, register
 from training.tasks.model_config import build_model as build_from_config
+from training.tasks.snownlp_sentiment import SMALL_CONFIG as SENTIMENT_CONFIG
 
 SEQUENCE_LENGTH = 512
 DEFAULT_TASKS = "sst2"
 VALIDATION_FRACTION = 0.05
-# Flat form (`PerceiverTextClassifier.from_hyperparameters`), as `snownlp_sentiment`'s, at 512 bytes.
-SMALL_CONFIG = {
-    "max_sequence_length": SEQUENCE_LENGTH,
-    "embedding_dim": 64,
-    "num_latents": 32,
-    "latent_dim": 64,
-    "num_blocks": 1,
-    "num_self_attends_per_block": 2,
-    "num_cross_attention_heads": 1,
-    "num_self_attention_heads": 4,
-    "qk_channels": 64,
-    "v_channels": 64,
-    "self_attention_widening_factor": 2,
-    "dropout": 0.1,
-    "initializer_range": 0.02,
-}
+# Flat form (`PerceiverTextClassifier.from_hyperparameters`): `snownlp_sentiment`'s small byte-level
+# classifier, at 512 bytes and the language perceiver's initializer range.
+SMALL_CONFIG = {**SENTIMENT_CONFIG, "max_sequence_length": SEQUENCE_LENGTH, "initializer_range": 0.02}
 
 
 def glue_tasks(params):
