@@ -67,3 +67,39 @@ def export_onnx(model, path, input_signature=None):
         model(model.input)  # Keras exports only models that have been called
     model.export(path, format="onnx", input_signature=input_signature, verbose=False)
     return path
+
+
+def onnx_feed(session, inputs, fill_padding_masks=False):
+    """The feed dict of an onnxruntime `session` from the model's inputs, matched by name.
+
+    Keras names the ONNX input of a dict model's input `name` either `name`
+    or `name_name`; each session input takes the array of the input it
+    names.
+
+    Args:
+        session: an `onnxruntime.InferenceSession` of an `export_onnx` file.
+        inputs: dict of the model's input name -> array (B, ...).
+        fill_padding_masks: bool, feed all-True masks (B, ...) to session
+            inputs named `*padding_mask` that `inputs` leaves out (optional
+            masks a client omits). Defaults to False.
+
+    Returns:
+        dict session input name -> array.
+
+    Raises:
+        ValueError: for a session input that no key of `inputs` names.
+    """
+    feed = {}
+    batch_size = len(next(iter(inputs.values()))) if inputs else 0
+    for spec in session.get_inputs():
+        name = next((key for key in inputs if spec.name in (key, f"{key}_{key}")), None)
+        if name is None and fill_padding_masks and spec.name.endswith("padding_mask"):
+            feed[spec.name] = np.ones((batch_size, *spec.shape[1:]), bool)
+            continue
+        if name is None:
+            raise ValueError(
+                f"ONNX input {spec.name!r} matches no model input. Expected one of {sorted(inputs)} (or "
+                f"`<name>_<name>`). Received: {spec.name!r}"
+            )
+        feed[spec.name] = inputs[name]
+    return feed

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_perceiver.onnx_export import export_onnx
+from keras_perceiver.onnx_export import export_onnx, onnx_feed
 from tests.test_case import TestCase
 
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -13,13 +13,7 @@ onnxruntime = pytest.importorskip("onnxruntime")
 
 def run_onnx(path, inputs):
     session = onnxruntime.InferenceSession(path)
-    # Keras names an input of a dict model `<name>` or `<name>_<name>`: match by prefix.
-    feed = {}
-    for spec in session.get_inputs():
-        name = next((key for key in inputs if spec.name in (key, f"{key}_{key}")), None)
-        assert name is not None, f"ONNX input {spec.name!r} matches none of {sorted(inputs)}"
-        feed[spec.name] = inputs[name]
-    return session.run(None, feed)
+    return session.run(None, onnx_feed(session, inputs))
 
 
 def models():

@@ -73,7 +73,7 @@ from keras_perceiver.export import (
     read_metadata,
     text_client_inputs,
 )
-from keras_perceiver.onnx_export import export_onnx
+from keras_perceiver.onnx_export import export_onnx, onnx_feed
 from keras_perceiver.serving_layout import write_serving_version
 from training.data import get_reader
 
@@ -263,15 +263,7 @@ def _onnx_difference(path, model, client_inputs, batches):
         inputs = client_inputs.to_model_inputs(tensors) if client_inputs is not None else tensors
         inputs = {key: np.asarray(value) for key, value in inputs.items()}
         expected = [np.asarray(x) for x in keras.tree.flatten(model(inputs, training=False))]
-        batch_size = len(next(iter(inputs.values())))
-        feed = {}
-        for spec in session.get_inputs():  # Keras names a dict input `<name>` or `<name>_<name>`
-            name = next((key for key in inputs if spec.name in (key, f"{key}_{key}")), None)
-            if name is None and spec.name.endswith("padding_mask"):  # an optional mask the client leaves out
-                feed[spec.name] = np.ones((batch_size, *spec.shape[1:]), bool)
-                continue
-            feed[spec.name] = inputs[name]
-        outputs = session.run(None, feed)
+        outputs = session.run(None, onnx_feed(session, inputs, fill_padding_masks=True))
         largest = max([largest] + [_max_diff(a, b) for a, b in zip(outputs, expected)])
     return largest
 
