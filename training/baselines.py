@@ -450,7 +450,7 @@ def snownlp_tags(words):
     """snownlp's POS tagger (`snownlp.tag.tag`, trained on the whole corpus) on given words: tags per text."""
     from snownlp import tag
 
-    return [[pair[1] for pair in tag.tag(line)] if line else [] for line in words]
+    return [list(tag.tag(line)) if line else [] for line in words]  # `tag.tag` yields the tags alone
 
 
 class MostFrequentTag:

