@@ -150,7 +150,8 @@ class ByteTokenizer(keras.layers.Layer):
             strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
         )
 
-    def compute_output_spec(self, inputs):
+    def compute_output_spec(self, inputs, text_pair=None):
+        del text_pair  # the same (B, L) outputs
         shape = (inputs.shape[0], self.sequence_length)
         return {
             "token_ids": keras.KerasTensor(shape, dtype="int32"),
