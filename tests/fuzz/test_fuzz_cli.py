@@ -41,7 +41,7 @@ BAD_VALUES = {
     "export_tolerance": [0, -1e-5],
     "export_check_batches": [0],
     "seed": [1.5, "zero"],
-    "schedule": ["linear", ""],
+    "schedule": ["step", "Linear", ""],
     "optimizer": ["adagrad", "Adam"],
     "mixed_precision": ["float16", "bf16"],
     "strategy": ["gpu", "multiworker"],
