@@ -15,9 +15,11 @@ split, in the same run; `../shared/DESIGN.md` section 8):
 - point-cloud classification: `point_cloud_baselines` (the majority
   class, and logistic regression on voxel occupancy);
 - segmentation: `all_background_mean_iou` (background everywhere);
-- word segmentation and POS tagging: `single_character_words` (every
-  character a word), `MostFrequentTag` (each gold word's most frequent
-  training tag), and snownlp's own segmenter and tagger as anchors
+- word segmentation and POS tagging: `CharacterWindowTagger` (logistic
+  regression on the characters and character pairs around each character,
+  b/m/e/s labels), `single_character_words` (every character a word),
+  `MostFrequentTag` (each gold word's most frequent training tag), and
+  snownlp's own segmenter and tagger as anchors
   (`snownlp_words`, `snownlp_tags`: trained on the whole corpus, test
   lines included, so optimistic);
 - optical flow: zero flow (`training.evaluate.flow_metrics` computes its
@@ -451,6 +453,83 @@ def snownlp_tags(words):
     from snownlp import tag
 
     return [list(tag.tag(line)) if line else [] for line in words]  # `tag.tag` yields the tags alone
+
+
+class CharacterWindowTagger:
+    """Logistic regression on a character's neighbourhood: one label per character (b/m/e/s for segmentation).
+
+    Features of character i (hashed to `num_features` binary features,
+    scikit-learn `FeatureHasher`): the characters at offsets -2..2, the
+    pairs (-2,-1), (-1,0), (0,1), (1,2) and (-1,1), with markers beyond
+    the text's ends: the standard feature set of character-based word
+    segmentation (Xue, 2003; Low, Ng and Guo, 2005, SIGHAN bakeoff).
+    Classifier: `SGDClassifier(loss="log_loss", alpha=alpha)` (one-vs-rest
+    logistic regression) for `epochs` passes, each character labelled on
+    its own (no sequence decoding). On People's Daily (the `people_daily`
+    hash split, 1.55M training characters): test word F1 0.9527 in about
+    100 s on 2 CPU cores.
+
+    Args:
+        texts: training texts (str), N_t characters each.
+        labels: per text, N_t label strings.
+        num_features: int, hashed feature dimension. Defaults to 2**22.
+        alpha: float, L2 penalty. Defaults to 1e-6.
+        epochs: int, SGD passes. Defaults to 15.
+        seed: int. Defaults to 0.
+
+    Raises:
+        ValueError: when a text and its labels differ in length.
+
+    Example:
+    >>> from training.baselines import CharacterWindowTagger
+    >>> tagger = CharacterWindowTagger(["我爱你", "你好"], [["s", "s", "s"], ["b", "e"]])
+    >>> [len(labels) for labels in tagger.predict(["你好我"])]
+    [3]
+    """
+
+    OFFSETS = (-2, -1, 0, 1, 2)
+    PAIRS = ((-2, -1), (-1, 0), (0, 1), (1, 2), (-1, 1))
+
+    def __init__(self, texts, labels, num_features=2**22, alpha=1e-6, epochs=15, seed=0):
+        from sklearn.feature_extraction import FeatureHasher
+        from sklearn.linear_model import SGDClassifier
+
+        for index, (text, text_labels) in enumerate(zip(texts, labels)):
+            if len(text) != len(text_labels):
+                raise ValueError(
+                    f"CharacterWindowTagger: one label per character expected. Received text {index} with "
+                    f"{len(text)} characters and {len(text_labels)} labels"
+                )
+        self.hasher = FeatureHasher(num_features, input_type="string", alternate_sign=False)
+        features = self.hasher.transform(row for text in texts for row in self._features(text))
+        flat = [label for text_labels in labels for label in text_labels]
+        self.classifier = SGDClassifier(
+            loss="log_loss", alpha=alpha, max_iter=epochs, tol=None, random_state=seed
+        )
+        self.classifier.fit(features, flat)
+        self.num_train_characters = len(flat)
+
+    @classmethod
+    def _features(cls, text):
+        """The feature strings of each character of `text` (one list per character), for `FeatureHasher`."""
+        padded = "\x02\x02" + text + "\x03\x03"  # start / end markers
+        for i in range(2, len(text) + 2):
+            yield [f"{k}={padded[i + k]}" for k in cls.OFFSETS] + [
+                f"{a},{b}={padded[i + a]}{padded[i + b]}" for a, b in cls.PAIRS
+            ]
+
+    def predict(self, texts):
+        """A list of label strings per text (one per character)."""
+        texts = list(texts)
+        if not any(texts):
+            return [[] for _ in texts]
+        rows = self.hasher.transform(row for text in texts for row in self._features(text))
+        predicted = list(self.classifier.predict(rows))
+        result, start = [], 0
+        for text in texts:
+            result.append(predicted[start : start + len(text)])
+            start += len(text)
+        return result
 
 
 class MostFrequentTag:

@@ -42,9 +42,10 @@ the zero-flow baseline; it writes `tiled.json` and one
 
 Next to each metric, the task's simple baseline on the same examples, in
 the same run (`training/baselines.py`; `--baselines=false` skips them;
-for tagging every character as its own word and each word's most frequent
-training tag, with snownlp's own segmenter and tagger as optimistic
-`anchors`: they were trained on the test lines too):
+for tagging logistic regression on each character's neighbourhood (word
+F1) and each word's most frequent training tag, with every character as its
+own word under `trivial` and snownlp's own segmenter and tagger as
+optimistic `anchors`: they were trained on the test lines too):
 logistic regression fitted on the data set's training split for image
 (pixels / 255) and text (character 1-2-gram TF-IDF) classification; for
 masked bytes the most frequent byte given its two neighbours, counted on
@@ -89,6 +90,8 @@ from training import plots
 from training.data import get_reader
 
 KINDS = ("classification", "flow", "reconstruction", "masked_lm", "tagging", "glue")
+# Groups of extra reference numbers under `baselines`, printed after them: {metric: {"value", "name"}}.
+BASELINE_GROUPS = ("trivial", "anchors")
 # `history.csv` is what training.train writes (training.callbacks.HISTORY_FILE).
 HISTORY_FILES = ("history.csv", "training_log.csv", "history.json")
 
@@ -609,21 +612,35 @@ def compute_baselines(kind, metadata, dataset, options, examples, batch_size=64)
 
 
 def tagging_baselines(reader, options, examples, batch_size):
-    """Every character a word (word F1) and, with POS tags, each word's most frequent training tag (tag
-    accuracy over the gold words); snownlp's own segmenter/tagger under `"anchors"` (trained on the whole
-    corpus, test lines included: optimistic)."""
+    """Word F1 of logistic regression on each character's neighbourhood (`CharacterWindowTagger`, b/m/e/s
+    fitted on the training lines) and, with POS tags, each word's most frequent training tag (tag accuracy
+    over the gold words); every character a word under `"trivial"`; snownlp's own segmenter/tagger under
+    `"anchors"` (trained on the whole corpus, test lines included: optimistic)."""
+    from training.data.people_daily import positions_to_words, words_to_positions
+
     texts, gold_words, gold_tags = [], [], []
     for batch in examples.batch(batch_size).as_numpy_iterator():
         words, tags = tagging_references(batch)
         texts += _strings(batch["text"])
         gold_words += words
         gold_tags += tags or []
+    train_texts, train_words, train_tags = reader.load_lines("train", **options)
+    tagger = baseline_models.CharacterWindowTagger(
+        train_texts, [words_to_positions(words) for words in train_words]
+    )
+    segmented = [positions_to_words(text, labels) for text, labels in zip(texts, tagger.predict(texts))]
+    result = {
+        "word_f1": {
+            "value": word_segmentation_scores(gold_words, segmented)["f1"],
+            "name": "logistic regression on the characters and character pairs around each one (b/m/e/s)",
+            "num_train_characters": tagger.num_train_characters,
+        }
+    }
     single = word_segmentation_scores(gold_words, baseline_models.single_character_words(texts))
-    result = {"word_f1": {"value": single["f1"], "name": "every character its own word"}}
+    trivial = {"word_f1": {"value": single["f1"], "name": "every character its own word"}}
     anchor = word_segmentation_scores(gold_words, baseline_models.snownlp_words(texts))
     anchors = {"word_f1": {"value": anchor["f1"], "name": "snownlp.seg (trained on all lines, test too)"}}
     if gold_tags:
-        _, train_words, train_tags = reader.load_lines("train", **options)
         predicted = baseline_models.MostFrequentTag(train_words, train_tags).predict(gold_words)
         result["tag_accuracy"] = {
             "value": _word_tags_accuracy(gold_words, gold_tags, predicted),
@@ -634,6 +651,7 @@ def tagging_baselines(reader, options, examples, batch_size):
             "value": _word_tags_accuracy(gold_words, gold_tags, tagged),
             "name": "snownlp.tag on the gold words (trained on all lines, test too)",
         }
+    result["trivial"] = trivial
     result["anchors"] = anchors
     return result
 
@@ -822,15 +840,15 @@ def run(
         print(f"baselines: {metrics['baselines']['error']}")
     elif metrics.get("baselines"):
         baselines = dict(metrics["baselines"])
-        anchors = baselines.pop("anchors", {})
+        groups = {group: baselines.pop(group) for group in BASELINE_GROUPS if group in baselines}
         by_name = {}
         for key, value in baselines.items():
             by_name.setdefault(value["name"], []).append(key)
         print("baselines: " + "; ".join(f"{', '.join(keys)}: {name}" for name, keys in by_name.items()))
-        if anchors:
+        for group, entries in groups.items():
             print(
-                "anchors: "
-                + "; ".join(f"{key}={value['value']:.4f} ({value['name']})" for key, value in anchors.items())
+                f"{group}: "
+                + "; ".join(f"{key}={value['value']:.4f} ({value['name']})" for key, value in entries.items())
             )
     if metrics["plots"]:
         print(f"plots: {', '.join(metrics['plots'])}")

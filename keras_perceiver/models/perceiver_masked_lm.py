@@ -140,6 +140,9 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         vocab_size=262,
         max_sequence_length=2048,
         embedding_dim=768,
+        ngram_sizes=(),
+        num_ngram_buckets=8192,
+        ngram_embedding_dim=32,
         dtype=None,
         name=None,
         **stack,
@@ -155,6 +158,9 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
             max_sequence_length: int, L_max. Defaults to 2048.
             embedding_dim: int, token/query width E (`d_model`). Defaults
                 to 768.
+            ngram_sizes, num_ngram_buckets, ngram_embedding_dim: the
+                `TextPreprocessor`'s hashed n-gram embedding (none by default,
+                as in the published models).
             dtype: dtype policy of every layer.
             name: optional model name.
             **stack: `PerceiverBackbone` latent-stack arguments (defaults:
@@ -169,6 +175,14 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         """
         stack, head = split_stack_arguments(stack)
         backbone = text_backbone(
-            vocab_size, max_sequence_length, embedding_dim, use_output_bias=True, dtype=dtype, **stack
+            vocab_size,
+            max_sequence_length,
+            embedding_dim,
+            use_output_bias=True,
+            dtype=dtype,
+            ngram_sizes=ngram_sizes,
+            num_ngram_buckets=num_ngram_buckets,
+            ngram_embedding_dim=ngram_embedding_dim,
+            **stack,
         )
         return cls(backbone=backbone, dtype=dtype, name=name, **head)

@@ -154,6 +154,9 @@ class PerceiverTextClassifier(ClassNamesMixin, PerceiverTaskModel):
         vocab_size=262,
         max_sequence_length=2048,
         embedding_dim=768,
+        ngram_sizes=(),
+        num_ngram_buckets=8192,
+        ngram_embedding_dim=32,
         dtype=None,
         name=None,
         **stack,
@@ -165,6 +168,9 @@ class PerceiverTextClassifier(ClassNamesMixin, PerceiverTaskModel):
                 class).
             vocab_size, max_sequence_length, embedding_dim: `TextPreprocessor`
                 arguments. Defaults: 262, 2048, 768 (the language perceiver).
+            ngram_sizes, num_ngram_buckets, ngram_embedding_dim: the
+                `TextPreprocessor`'s hashed n-gram embedding (none by default,
+                as in the published models).
             dtype: dtype policy of every layer.
             name: optional model name.
             **stack: `PerceiverBackbone` latent-stack arguments (defaults:
@@ -179,7 +185,16 @@ class PerceiverTextClassifier(ClassNamesMixin, PerceiverTaskModel):
                 (the constructors' errors).
         """
         stack, head = split_stack_arguments(stack)
-        backbone = text_backbone(vocab_size, max_sequence_length, embedding_dim, dtype=dtype, **stack)
+        backbone = text_backbone(
+            vocab_size,
+            max_sequence_length,
+            embedding_dim,
+            dtype=dtype,
+            ngram_sizes=ngram_sizes,
+            num_ngram_buckets=num_ngram_buckets,
+            ngram_embedding_dim=ngram_embedding_dim,
+            **stack,
+        )
         return cls(
             backbone=backbone,
             num_classes=num_classes,

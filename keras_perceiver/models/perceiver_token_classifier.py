@@ -219,6 +219,9 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         vocab_size=262,
         max_sequence_length=2048,
         embedding_dim=768,
+        ngram_sizes=(),
+        num_ngram_buckets=8192,
+        ngram_embedding_dim=32,
         dtype=None,
         name=None,
         **stack,
@@ -229,6 +232,9 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
             num_labels: the head's number of labels per position.
             vocab_size, max_sequence_length, embedding_dim: `TextPreprocessor`
                 arguments. Defaults: 262, 2048, 768 (the language perceiver).
+            ngram_sizes, num_ngram_buckets, ngram_embedding_dim: the
+                `TextPreprocessor`'s hashed n-gram embedding (none by default,
+                as in the published models).
             dtype: dtype policy of every layer.
             name: optional model name.
             **stack: `PerceiverBackbone` latent-stack arguments (defaults:
@@ -242,7 +248,16 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
             ValueError: for non-positive sizes (the constructors' errors).
         """
         stack, head = split_stack_arguments(stack)
-        backbone = text_backbone(vocab_size, max_sequence_length, embedding_dim, dtype=dtype, **stack)
+        backbone = text_backbone(
+            vocab_size,
+            max_sequence_length,
+            embedding_dim,
+            dtype=dtype,
+            ngram_sizes=ngram_sizes,
+            num_ngram_buckets=num_ngram_buckets,
+            ngram_embedding_dim=ngram_embedding_dim,
+            **stack,
+        )
         return cls(backbone=backbone, num_labels=num_labels, dtype=dtype, name=name, **head)
 
     def default_loss(self):

@@ -13,6 +13,9 @@ def text_backbone(
     embedding_dim=768,
     use_output_bias=False,
     dtype=None,
+    ngram_sizes=(),
+    num_ngram_buckets=8192,
+    ngram_embedding_dim=32,
     **stack,
 ):
     """A `PerceiverBackbone` on token ids (B, L) with a `TextPreprocessor` named `"text_preprocessor"`.
@@ -28,6 +31,9 @@ def text_backbone(
             bias (the version-1 layout of `PerceiverMaskedLM`, see
             `TextPreprocessor`). Defaults to False.
         dtype: dtype policy of every layer.
+        ngram_sizes, num_ngram_buckets, ngram_embedding_dim: the
+            `TextPreprocessor`'s hashed n-gram embedding (none by default, as
+            in the published models).
         **stack: `PerceiverBackbone` latent-stack arguments; defaults: the
             language perceiver's (`LANGUAGE_STACK`), the embeddings'
             initializer uses `initializer_range` (default 0.02).
@@ -44,6 +50,9 @@ def text_backbone(
         max_sequence_length,
         embedding_dim,
         use_output_bias=use_output_bias,
+        ngram_sizes=ngram_sizes,
+        num_ngram_buckets=num_ngram_buckets,
+        ngram_embedding_dim=ngram_embedding_dim,
         embeddings_initializer=truncated_normal(stack.get("initializer_range", 0.02)),
         dtype=dtype,
         name="text_preprocessor",

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_perceiver.layers.hashed_ngram_embedding import HashedNGramEmbedding
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.validation import check_integer_dtype, check_positive_int, check_rank
 
@@ -19,6 +20,11 @@ def _concrete(x):
 @keras.saving.register_keras_serializable(package="keras_perceiver")
 class TextPreprocessor(keras.layers.Layer):
     """Embed token ids (B, L) as (B, L, D) = token embedding + learned position embedding.
+
+    With `ngram_sizes`, a `HashedNGramEmbedding` of the ids (the hashed
+    n-grams ending at each position, projected to D) is added too: an
+    option of this library for byte-level tagging and classification
+    trained from scratch, off by default (the published models have none).
 
     Called with `reverse=True` on hidden states (B, O, D) it returns tied
     logits (B, O, vocab_size) = `hidden @ token_embeddings^T [+ output_bias]`
@@ -41,6 +47,12 @@ class TextPreprocessor(keras.layers.Layer):
         use_output_bias: bool, learn a (vocab_size,) bias for the tied logits
             of `reverse=True` (the masked LM's bias in the version-1 layout;
             new models keep it in the head). Defaults to False.
+        ngram_sizes: tuple of n-gram lengths in tokens for a
+            `HashedNGramEmbedding` (sublayer `ngram_embedding`), or () for
+            none. Defaults to ().
+        num_ngram_buckets: int, rows of each n-gram table. Defaults to 8192.
+        ngram_embedding_dim: int, width of the n-gram tables (projected to
+            D). Defaults to 32.
 
     Call arguments:
         inputs: (B, L) integer token ids, or (B, O, D) hidden states with
@@ -71,6 +83,9 @@ class TextPreprocessor(keras.layers.Layer):
         embedding_dim=768,
         embeddings_initializer=None,
         use_output_bias=False,
+        ngram_sizes=(),
+        num_ngram_buckets=8192,
+        ngram_embedding_dim=32,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -84,6 +99,20 @@ class TextPreprocessor(keras.layers.Layer):
         self.embeddings_initializer = keras.initializers.get(
             embeddings_initializer or default_kernel_initializer()
         )
+        self.ngram_sizes = tuple(ngram_sizes or ())
+        self.num_ngram_buckets = num_ngram_buckets
+        self.ngram_embedding_dim = ngram_embedding_dim
+        self.ngram_embedding = None
+        if self.ngram_sizes:
+            self.ngram_embedding = HashedNGramEmbedding(
+                self.ngram_sizes,
+                num_buckets=num_ngram_buckets,
+                embedding_dim=ngram_embedding_dim,
+                output_dim=embedding_dim,
+                embeddings_initializer=clone_initializer(self.embeddings_initializer),
+                dtype=self.dtype_policy,
+                name="ngram_embedding",
+            )
 
     def build(self, inputs_shape=None):
         self.token_embeddings = self.add_weight(
@@ -101,6 +130,8 @@ class TextPreprocessor(keras.layers.Layer):
             self.output_bias = self.add_weight(
                 name="output_bias", shape=(self.vocab_size,), initializer="zeros"
             )
+        if self.ngram_embedding is not None:
+            self.ngram_embedding.build(inputs_shape)
         self.built = True
 
     def call(self, inputs, reverse=False):
@@ -133,7 +164,10 @@ class TextPreprocessor(keras.layers.Layer):
             )
         tokens = ops.take(ops.cast(self.token_embeddings, self.compute_dtype), inputs, axis=0)
         positions = ops.cast(self.position_embeddings, self.compute_dtype)[: ops.shape(inputs)[1]]
-        return tokens + positions[None]
+        embeddings = tokens + positions[None]
+        if self.ngram_embedding is not None:
+            embeddings = embeddings + self.ngram_embedding(inputs)
+        return embeddings
 
     def compute_output_spec(self, inputs, reverse=False):
         if reverse:
@@ -151,6 +185,9 @@ class TextPreprocessor(keras.layers.Layer):
                 "embedding_dim": self.embedding_dim,
                 "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
                 "use_output_bias": self.use_output_bias,
+                "ngram_sizes": list(self.ngram_sizes),
+                "num_ngram_buckets": self.num_ngram_buckets,
+                "ngram_embedding_dim": self.ngram_embedding_dim,
             }
         )
         return config

@@ -108,3 +108,16 @@ class TextPreprocessorTest(TestCase):
             layer(np.ones((2, 5, 6), "float32"), reverse=True)
         with self.assertRaisesRegex(ValueError, r"vocab_size=0"):
             TextPreprocessor(vocab_size=0)
+
+    def test_ngram_embedding_is_added_and_round_trips(self):
+        layer = TextPreprocessor(**KWARGS, ngram_sizes=(2, 3), num_ngram_buckets=64, ngram_embedding_dim=4)
+        outputs = np.asarray(layer(self.token_ids))
+        plain = layer.token_embeddings.numpy()[self.token_ids] + layer.position_embeddings.numpy()[None, :10]
+        self.assertAllClose(outputs, plain + np.asarray(layer.ngram_embedding(self.token_ids)), atol=1e-6)
+        self.assertGreater(np.abs(outputs - plain).max(), 0.0)
+        self.assertEqual(len(layer.trainable_weights), 3 + 3)  # + two n-gram tables and their projection
+        restored = TextPreprocessor.from_config(layer.get_config())
+        restored(self.token_ids)
+        restored.set_weights(layer.get_weights())
+        self.assertAllClose(restored(self.token_ids), outputs, atol=0)
+        self.assertIsNone(TextPreprocessor(**KWARGS).ngram_embedding)  # off by default

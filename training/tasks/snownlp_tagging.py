@@ -32,15 +32,19 @@ from training.tasks.model_config import build_model as build_from_config
 SEQUENCE_LENGTH = 256
 VALIDATION_FRACTION = 0.05
 # Flat form (`PerceiverTokenClassifier.from_hyperparameters`): text, latent-stack and head arguments.
-# The decoder queries hold the embedded input bytes and add them to their output (`decoder_query_inputs`,
-# `decoder_use_query_residual`), and a projection of the 15 bytes around each byte
-# (`decoder_query_patch_size`, about two characters on each side): each byte's label sees its neighbourhood
-# directly, the latents add the rest of the window. A wide decoder MLP (widening 8) holds the character
-# n-gram knowledge. Chosen on the validation lines' byte accuracy after 1-3 epochs (README, "Token
-# classification").
+# The byte embeddings get hashed byte 3-, 6- and 9-grams added (`ngram_sizes`: the identities of the one, two and
+# three CJK characters ending at each byte, which the bytes alone must otherwise compose). The decoder queries
+# hold the embedded input bytes and add them to their output (`decoder_query_inputs`,
+# `decoder_use_query_residual`), and a projection of the 17 bytes around each byte (`decoder_query_patch_size`,
+# two characters on each side of a character's first byte): each byte's label sees its neighbourhood directly,
+# the latents add the rest of the window. A wide decoder MLP (widening 8). Chosen on the validation lines' byte
+# accuracy after 1-2 epochs (README, "Token classification").
 SMALL_CONFIG = {
     "max_sequence_length": SEQUENCE_LENGTH,
-    "embedding_dim": 128,
+    "embedding_dim": 192,
+    "ngram_sizes": (3, 6, 9),
+    "num_ngram_buckets": 8192,
+    "ngram_embedding_dim": 32,
     "num_latents": 128,
     "latent_dim": 128,
     "num_blocks": 1,
@@ -54,7 +58,7 @@ SMALL_CONFIG = {
     "decoder_qk_channels": 128,
     "decoder_cross_attention_widening_factor": 8,
     "decoder_query_inputs": True,
-    "decoder_query_patch_size": 15,
+    "decoder_query_patch_size": 17,
     "decoder_use_query_residual": True,
     "dropout": 0.0,
     "initializer_range": 0.02,
@@ -117,9 +121,9 @@ def tagging_task(tags):
         weighted_metrics=lambda params: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         reader_options=lambda params: {"tags": tags, "validation_fraction": VALIDATION_FRACTION},
         defaults={
-            "epochs": 14,
+            "epochs": 12,
             "batch_size": 64,
-            "learning_rate": 2e-3,
+            "learning_rate": 3e-3,
             "optimizer": "adamw",
             "schedule": "constant_cosine",
             "warmup_steps": 200,
