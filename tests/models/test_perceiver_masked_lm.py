@@ -167,6 +167,9 @@ class PerceiverMaskedLMTest(TestCase):
             "attention_dropout": 0.125,
             "initializer_range": 0.5,
             "dtype": "float64",
+            "ngram_sizes": (2, 5),
+            "num_ngram_buckets": 7,
+            "ngram_embedding_dim": 4,
         }
         head = set(inspect.signature(PerceiverMaskedLM.__init__).parameters) - {"self", "kwargs", "backbone"}
         flat = set(inspect.signature(PerceiverMaskedLM.from_hyperparameters).parameters) - {"stack", "name"}
@@ -181,6 +184,9 @@ class PerceiverMaskedLMTest(TestCase):
         blocks = [encoder.cross_attention, decoder.cross_attention, *self_attends]
         checks = {
             "vocab_size": tuple(preprocessor.token_embeddings.shape) == (300, 10),
+            "ngram_sizes": preprocessor.ngram_embedding.ngram_sizes == (2, 5),
+            "num_ngram_buckets": all(tuple(t.shape) == (7, 4) for t in preprocessor.ngram_embedding.tables),
+            "ngram_embedding_dim": tuple(preprocessor.ngram_embedding.projection.kernel.shape) == (8, 10),
             "max_sequence_length": tuple(preprocessor.position_embeddings.shape) == (20, 10)
             and tuple(model.get_layer("decoder_queries").position_embeddings.shape) == (20, 10),
             "embedding_dim": encoder._inputs_channels == 10,
@@ -212,11 +218,13 @@ class PerceiverMaskedLMTest(TestCase):
             )
             and encoder.latent_initializer.stddev == 0.5
             and preprocessor.embeddings_initializer.stddev == 0.5
+            and preprocessor.ngram_embedding.embeddings_initializer.stddev == 0.5
             and model.get_layer("decoder_queries").initializer.stddev == 0.5,
             "dtype": all(
                 layer.dtype_policy.name == "float64"
                 for layer in (preprocessor, encoder, processor, decoder, model.get_layer("decoder_queries"))
-            ),
+            )
+            and preprocessor.ngram_embedding.dtype_policy.name == "float64",
         }
         self.assertEqual(set(checks), set(arguments))
         failed = [name for name, ok in checks.items() if not ok]
