@@ -7,6 +7,7 @@ from keras_perceiver.layers.cross_attention_encoder import CrossAttentionEncoder
 from keras_perceiver.layers.drop_path import DropPath
 from keras_perceiver.layers.fourier_position_encoding import FourierPositionEncoding
 from keras_perceiver.layers.fourier_queries import FourierQueries
+from keras_perceiver.layers.hashed_ngram_embedding import HashedNGramEmbedding
 from keras_perceiver.layers.hip_block import HiPBlock
 from keras_perceiver.layers.input_queries import InputQueries
 from keras_perceiver.layers.latent_processor import LatentProcessor
@@ -36,6 +37,7 @@ __all__ = [
     "DropPath",
     "FourierPositionEncoding",
     "FourierQueries",
+    "HashedNGramEmbedding",
     "HiPBlock",
     "InputQueries",
     "LatentProcessor",

@@ -64,7 +64,10 @@ class TextPreprocessor(keras.layers.Layer):
 
     Raises:
         TypeError: for token ids that are not integers.
-        ValueError: for ids not of rank 2, L > `max_sequence_length`, ids
+        ValueError: for non-positive sizes (`vocab_size`, `max_sequence_length`,
+            `embedding_dim`, `num_ngram_buckets`, `ngram_embedding_dim`), a bad
+            `ngram_sizes` (`HashedNGramEmbedding`), ids not of rank 2,
+            L > `max_sequence_length`, ids
             outside [0, vocab_size) (checked on eager values), or hidden
             states whose width is not D.
 
@@ -92,6 +95,8 @@ class TextPreprocessor(keras.layers.Layer):
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("max_sequence_length", max_sequence_length)
         check_positive_int("embedding_dim", embedding_dim)
+        check_positive_int("num_ngram_buckets", num_ngram_buckets)
+        check_positive_int("ngram_embedding_dim", ngram_embedding_dim)
         self.vocab_size = vocab_size
         self.max_sequence_length = max_sequence_length
         self.embedding_dim = embedding_dim

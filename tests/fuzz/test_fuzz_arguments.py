@@ -43,7 +43,18 @@ CONSTRUCTORS = {
     "ModalityEmbedder": (layers.ModalityEmbedder, {"num_embedding_channels": 4}),
     "TextPreprocessor": (
         preprocessors.TextPreprocessor,
-        {"vocab_size": 262, "max_sequence_length": 12, "embedding_dim": 16},
+        {
+            "vocab_size": 262,
+            "max_sequence_length": 12,
+            "embedding_dim": 16,
+            "ngram_sizes": (2, 3),
+            "num_ngram_buckets": 16,
+            "ngram_embedding_dim": 4,
+        },
+    ),
+    "HashedNGramEmbedding": (
+        layers.HashedNGramEmbedding,
+        {"ngram_sizes": (3, 6), "num_buckets": 16, "embedding_dim": 4, "output_dim": 8, "num_hashes": 2},
     ),
     "ImagePreprocessor": (preprocessors.ImagePreprocessor, {"num_bands": 2}),
     "AudioPreprocessor": (preprocessors.AudioPreprocessor, {"samples_per_patch": 4, "num_bands": 3}),
