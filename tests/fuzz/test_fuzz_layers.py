@@ -102,7 +102,9 @@ LAYERS = {
         (),
     ),
     "TextPreprocessorNGrams": (
-        lambda: TextPreprocessor(262, 12, 16, ngram_sizes=(2, 3), num_ngram_buckets=16, ngram_embedding_dim=4),
+        lambda: TextPreprocessor(
+            262, 12, 16, ngram_sizes=(2, 3), num_ngram_buckets=16, ngram_embedding_dim=4
+        ),
         {"token_ids": Argument((2, 8), "int32", free_axes=(0, 1), floating=False, low_high=(0, 262))},
         (),
     ),
