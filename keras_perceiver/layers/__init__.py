@@ -23,6 +23,7 @@ from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttent
 from keras_perceiver.layers.multimodal_queries import MultimodalQueries
 from keras_perceiver.layers.position_combiner import PositionCombiner
 from keras_perceiver.layers.query_decoder import QueryDecoder
+from keras_perceiver.layers.query_patches import QueryPatches
 from keras_perceiver.layers.regroup import Regroup, fold_groups, regroup, unfold_groups
 from keras_perceiver.layers.self_attention import SelfAttention
 from keras_perceiver.layers.task_queries import TaskQueries
@@ -52,6 +53,7 @@ __all__ = [
     "PerceiverMultiHeadAttention",
     "PositionCombiner",
     "QueryDecoder",
+    "QueryPatches",
     "Regroup",
     "SelfAttention",
     "TaskQueries",

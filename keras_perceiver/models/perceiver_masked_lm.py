@@ -10,7 +10,12 @@ from keras_perceiver.models.task_model import (
     check_backbone,
     split_stack_arguments,
 )
-from keras_perceiver.models.text_backbone import position_query_decoder, text_backbone, text_preprocessor_of
+from keras_perceiver.models.text_backbone import (
+    position_query_decoder,
+    query_patch_layer,
+    text_backbone,
+    text_preprocessor_of,
+)
 from keras_perceiver.postprocessors.logits_bias import LogitsBias
 
 
@@ -49,6 +54,12 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         decoder_v_channels: int or None; None uses E (the
             `TextPreprocessor`'s `embedding_dim`). Defaults to None.
         decoder_cross_attention_widening_factor: int. Defaults to 1.
+        decoder_query_patch_size: odd int or None, the width P in positions
+            of the patch of embedded inputs projected onto each position
+            query (a `QueryPatches` layer named `"query_patches"`, see
+            `PerceiverTokenClassifier`): each output then sees its
+            neighbours directly, not only through the latents. None (the
+            default, the published models) or 1 adds none.
         dtype: dtype policy of the head's layers (the backbone keeps its
             own).
 
@@ -88,6 +99,7 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         decoder_qk_channels=256,
         decoder_v_channels=None,
         decoder_cross_attention_widening_factor=1,
+        decoder_query_patch_size=None,
         dtype=None,
         **kwargs,
     ):
@@ -106,6 +118,7 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
             use_query_residual=False,
             dtype=dtype,
         )
+        query_patches = query_patch_layer(backbone, text_preprocessor, decoder_query_patch_size, dtype)
         output_bias = None
         if not text_preprocessor.use_output_bias:  # else the version-1 layout: the preprocessor adds it
             output_bias = LogitsBias(text_preprocessor.vocab_size, dtype=dtype, name="output_bias")
@@ -113,7 +126,11 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         # === Functional graph ===
         inputs = backbone.task_inputs(padding_mask=True)
         encoded = backbone.encode(inputs, padding_mask=inputs["padding_mask"])
-        hidden = decoder(decoder_queries(encoded["encoder_inputs"]), encoded["latents"])
+        queries = decoder_queries(encoded["encoder_inputs"])
+        if query_patches is not None:
+            patches = query_patches(encoded["encoder_inputs"], padding_mask=inputs["padding_mask"])
+            queries = keras.layers.Add(dtype=dtype, name="query_patch_features")([queries, patches])
+        hidden = decoder(queries, encoded["latents"])
         logits = text_preprocessor(hidden, reverse=True)
         if output_bias is not None:
             logits = output_bias(logits)
@@ -123,10 +140,16 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         self._set_backbone(backbone, config)
         self.text_preprocessor = text_preprocessor
         self.decoder_queries = decoder_queries
+        self.query_patches = query_patches
 
     def _chunked_encode(self, inputs):
         encoded = self.backbone.encode(inputs, padding_mask=inputs.get("padding_mask"), training=False)
-        return self.decoder_queries(encoded["encoder_inputs"]), encoded["latents"]
+        queries = self.decoder_queries(encoded["encoder_inputs"])
+        if self.query_patches is not None:
+            queries = queries + self.query_patches(
+                encoded["encoder_inputs"], padding_mask=inputs.get("padding_mask")
+            )
+        return queries, encoded["latents"]
 
     def _chunked_finish(self, decoded, inputs):
         logits = self.text_preprocessor(decoded, reverse=True)

@@ -10,7 +10,12 @@ from keras_perceiver.models.task_model import (
     check_backbone,
     split_stack_arguments,
 )
-from keras_perceiver.models.text_backbone import position_query_decoder, text_backbone, text_preprocessor_of
+from keras_perceiver.models.text_backbone import (
+    position_query_decoder,
+    query_patch_layer,
+    text_backbone,
+    text_preprocessor_of,
+)
 from keras_perceiver.validation import check_positive_int
 
 
@@ -32,8 +37,8 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
     section 4.2); `decoder_use_query_residual=True` adds them to the
     decoder's output as well. With `decoder_query_patch_size=P` each query
     also gets a linear projection of the P embedded inputs centred on its
-    position (a `Conv1D` named `"query_patches"`, zero padding at the
-    window's ends): the optical-flow model's patch features (Perceiver IO
+    position (a `QueryPatches` layer named `"query_patches"`; padding and the
+    sequence's ends count as zeros): the optical-flow model's patch features (Perceiver IO
     section 4.2, 3x3 patches), in one dimension, so that each output sees
     its neighbours directly instead of through the latents only.
 
@@ -124,13 +129,6 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         config = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
         check_backbone(self.__class__.__name__, backbone)
         check_positive_int("num_labels", num_labels)
-        if decoder_query_patch_size is not None:
-            check_positive_int("decoder_query_patch_size", decoder_query_patch_size)
-            if decoder_query_patch_size % 2 == 0:
-                raise ValueError(
-                    "`decoder_query_patch_size` must be odd (a patch centred on each position). "
-                    f"Received: decoder_query_patch_size={decoder_query_patch_size}"
-                )
         text_preprocessor = text_preprocessor_of(self.__class__.__name__, backbone)
         initializer = truncated_normal(backbone.initializer_range)
 
@@ -148,16 +146,7 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         classifier = keras.layers.Dense(
             num_labels, kernel_initializer=initializer, dtype=dtype, name="classifier"
         )
-        query_patches = None
-        if decoder_query_patch_size and decoder_query_patch_size > 1:
-            query_patches = keras.layers.Conv1D(
-                text_preprocessor.embedding_dim,
-                decoder_query_patch_size,
-                padding="same",
-                kernel_initializer=initializer,
-                dtype=dtype,
-                name="query_patches",
-            )
+        query_patches = query_patch_layer(backbone, text_preprocessor, decoder_query_patch_size, dtype)
 
         # === Functional graph ===
         inputs = backbone.task_inputs(padding_mask=True)
@@ -166,7 +155,7 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         if decoder_query_inputs:
             queries = keras.layers.Add(dtype=dtype, name="query_inputs")([queries, encoded["encoder_inputs"]])
         if query_patches is not None:
-            patches = query_patches(encoded["encoder_inputs"])
+            patches = query_patches(encoded["encoder_inputs"], padding_mask=inputs["padding_mask"])
             queries = keras.layers.Add(dtype=dtype, name="query_patch_features")([queries, patches])
         logits = classifier(decoder(queries, encoded["latents"]))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
@@ -174,6 +163,7 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         # === Config ===
         self._set_backbone(backbone, config)
         self.decoder_queries = decoder_queries
+        self.query_patches = query_patches
 
     @classmethod
     def from_masked_lm(cls, masked_lm, num_labels=2, **kwargs):
@@ -208,7 +198,9 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
             num_labels=num_labels,
             **{**head, **kwargs},
         )
-        for name in ("decoder_queries", "decoder"):
+        for name in ("decoder_queries", "query_patches", "decoder"):
+            if name == "query_patches" and model.query_patches is None:
+                continue
             model.get_layer(name).set_weights(masked_lm.get_layer(name).get_weights())
         return model
 

@@ -1,10 +1,12 @@
 """The text backbone of the language models: token ids -> `TextPreprocessor` -> latent stack."""
 
+from keras_perceiver.layers.query_patches import QueryPatches
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
 from keras_perceiver.models.perceiver_backbone_presets import LANGUAGE_STACK
 from keras_perceiver.models.task_model import build_query_decoder
 from keras_perceiver.preprocessors.text_preprocessor import TextPreprocessor
+from keras_perceiver.validation import check_positive_int
 
 
 def text_backbone(
@@ -134,3 +136,41 @@ def position_query_decoder(
         dtype=dtype,
     )
     return decoder_queries, decoder
+
+
+def query_patch_layer(backbone, text_preprocessor, patch_size, dtype=None):
+    """The optional 1-D patch features added to the position queries: `QueryPatches` named `"query_patches"`.
+
+    Each query gets a linear projection of the P = `patch_size` embedded
+    inputs (B, L, E) centred on its position (padding and the sequence's
+    ends count as zeros). Not in the published language models.
+
+    Args:
+        backbone: the `PerceiverBackbone` (initializer range).
+        text_preprocessor: its `TextPreprocessor` (E).
+        patch_size: odd int or None; None or 1 builds no layer.
+        dtype: dtype policy.
+
+    Returns:
+        A `QueryPatches` layer (B, L, E) -> (B, L, E), or None.
+
+    Raises:
+        ValueError: for a `patch_size` that is not a positive odd int.
+    """
+    if patch_size is None:
+        return None
+    check_positive_int("decoder_query_patch_size", patch_size)
+    if patch_size % 2 == 0:
+        raise ValueError(
+            "`decoder_query_patch_size` must be odd (a patch centred on each position). "
+            f"Received: decoder_query_patch_size={patch_size}"
+        )
+    if patch_size == 1:
+        return None
+    return QueryPatches(
+        text_preprocessor.embedding_dim,
+        patch_size,
+        kernel_initializer=truncated_normal(backbone.initializer_range),
+        dtype=dtype,
+        name="query_patches",
+    )

@@ -56,6 +56,7 @@ CONSTRUCTORS = {
         layers.HashedNGramEmbedding,
         {"ngram_sizes": (3, 6), "num_buckets": 16, "embedding_dim": 4, "output_dim": 8, "num_hashes": 2},
     ),
+    "QueryPatches": (layers.QueryPatches, {"filters": 4, "kernel_size": 3}),
     "ImagePreprocessor": (preprocessors.ImagePreprocessor, {"num_bands": 2}),
     "AudioPreprocessor": (preprocessors.AudioPreprocessor, {"samples_per_patch": 4, "num_bands": 3}),
     "LogMelSpectrogram": (preprocessors.LogMelSpectrogram, {"sampling_rate": 16000, "fft_length": 64}),
@@ -72,7 +73,7 @@ CONSTRUCTORS = {
     ),
     "PerceiverMaskedLM.from_hyperparameters": (
         models.PerceiverMaskedLM.from_hyperparameters,
-        {**TEXT, **STACK},
+        {**TEXT, **STACK, "decoder_query_patch_size": 3},
     ),
     "PerceiverAudioClassifier.from_hyperparameters": (
         models.PerceiverAudioClassifier.from_hyperparameters,

@@ -50,6 +50,13 @@ class ChunkedDecodingTest(TestCase):
         inputs = masked_lm.make_inputs(length=16)
         self.assert_chunks_equal_one_decode(model, inputs, total=16)
 
+    def test_masked_lm_with_query_patches(self):
+        """The patch features of each query see the whole input, not only the chunk's positions."""
+        model = masked_lm.build_model(decoder_query_patch_size=5)
+        randomize(model)
+        inputs = masked_lm.make_inputs(length=16)
+        self.assert_chunks_equal_one_decode(model, inputs, total=16)
+
     def test_multimodal_autoencoder_is_its_reconstruct(self):
         model = multimodal.tiny()
         inputs = multimodal._inputs()

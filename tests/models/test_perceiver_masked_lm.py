@@ -75,6 +75,20 @@ class PerceiverMaskedLMTest(TestCase):
         changed["token_ids"][1, 0] = 100
         self.assertGreater(np.abs(model(changed).numpy()[1] - logits[1]).max(), 1e-6)
 
+    def test_query_patches_see_the_neighbours_but_not_the_padding(self):
+        model = build_model(decoder_query_patch_size=3, initializer_range=0.5)
+        inputs = make_inputs()
+        logits = np.asarray(model(inputs))
+        queries = keras.Model(model.inputs, model.get_layer("query_patch_features").output)
+        base = np.asarray(queries(inputs))
+        changed = {**inputs, "token_ids": inputs["token_ids"].copy()}
+        changed["token_ids"][1, 7:] = 100  # padding: no output moves
+        self.assertAllClose(model(changed), logits, atol=1e-6)
+        changed["token_ids"][0, 5] = 100  # a real token: the queries at 4, 5, 6 move, no other
+        delta = np.abs(np.asarray(queries(changed))[0] - base[0]).max(axis=-1)
+        self.assertTrue((delta[4:7] > 1e-6).all(), msg=str(delta))
+        np.testing.assert_array_equal(np.delete(delta, [4, 5, 6]), 0.0)
+
     def test_padding_mask_is_optional(self):
         model = build_model()
         inputs = make_inputs()
@@ -162,6 +176,7 @@ class PerceiverMaskedLMTest(TestCase):
             "decoder_qk_channels": 5,
             "decoder_v_channels": 15,
             "decoder_cross_attention_widening_factor": 4,
+            "decoder_query_patch_size": 3,
             "activation": "gelu_approximate",
             "dropout": 0.25,
             "attention_dropout": 0.125,
@@ -208,6 +223,7 @@ class PerceiverMaskedLMTest(TestCase):
             "decoder_v_channels": tuple(decoder_attention.value_dense.kernel.shape) == (12, 5, 3),
             "decoder_cross_attention_widening_factor": tuple(decoder.cross_attention.mlp.dense_1.kernel.shape)
             == (10, 40),
+            "decoder_query_patch_size": tuple(model.get_layer("query_patches").kernel.shape) == (3, 10, 10),
             "activation": all(block.mlp.activation == "gelu_approximate" for block in blocks),
             "dropout": all(
                 block.dropout == 0.25 and block.mlp.dropout_layer.rate == 0.25 for block in blocks
@@ -219,10 +235,18 @@ class PerceiverMaskedLMTest(TestCase):
             and encoder.latent_initializer.stddev == 0.5
             and preprocessor.embeddings_initializer.stddev == 0.5
             and preprocessor.ngram_embedding.embeddings_initializer.stddev == 0.5
-            and model.get_layer("decoder_queries").initializer.stddev == 0.5,
+            and model.get_layer("decoder_queries").initializer.stddev == 0.5
+            and model.get_layer("query_patches").kernel_initializer.stddev == 0.5,
             "dtype": all(
                 layer.dtype_policy.name == "float64"
-                for layer in (preprocessor, encoder, processor, decoder, model.get_layer("decoder_queries"))
+                for layer in (
+                    preprocessor,
+                    encoder,
+                    processor,
+                    decoder,
+                    model.get_layer("decoder_queries"),
+                    model.get_layer("query_patches"),
+                )
             )
             and preprocessor.ngram_embedding.dtype_policy.name == "float64",
         }

@@ -55,10 +55,15 @@ class PerceiverTokenClassifierTest(TestCase):
         changed["token_ids"][0, 10] = (changed["token_ids"][0, 10] + 1 - 6) % 256 + 6
         delta = np.abs(np.asarray(queries(changed))[0] - np.asarray(queries(tokens))[0]).max(axis=-1)
         self.assertTrue((delta[8:13] > 1e-6).all(), msg=str(delta))
+        # Padded tokens (example 1 from position 9) reach no output through the patches either.
+        padded = {key: value.copy() for key, value in tokens.items()}
+        padded["token_ids"][1, 9:] = 77
+        np.testing.assert_allclose(np.asarray(model(padded))[1], np.asarray(model(tokens))[1], atol=1e-5)
         np.testing.assert_array_equal(np.delete(delta, range(8, 13)), 0.0)
-        # The patch is a linear map of the embedded inputs: Conv1D with zero padding at the window's ends.
-        embedded = np.asarray(keras.Model(model.inputs, model.get_layer("query_patches").input)(tokens))
-        padded = np.pad(embedded, [(0, 0), (2, 2), (0, 0)])
+        # The patch is a linear map of the embedded real inputs, zero padded at the window's ends.
+        embedded, mask = keras.Model(model.inputs, model.get_layer("query_patches").input)(tokens)
+        masked = np.asarray(embedded) * np.asarray(mask)[..., None]  # padded positions count as zeros
+        padded = np.pad(masked, [(0, 0), (2, 2), (0, 0)])
         expected = sum(padded[:, k : k + 20] @ np.asarray(kernel)[k] for k in range(5))
         expected = expected + np.asarray(model.get_layer("query_patches").bias)
         position = np.asarray(model.get_layer("decoder_queries").position_embeddings)[:20]
@@ -80,6 +85,17 @@ class PerceiverTokenClassifierTest(TestCase):
             np.asarray(hidden) @ embeddings.T + bias, np.asarray(masked_lm(tokens)), atol=1e-4
         )
         self.assertEqual(model.classify(tokens, top_k=1)[0][0][0]["label"] in "bmes", True)
+        # A masked LM with query patches hands them over too.
+        patched = PerceiverMaskedLM(
+            tiny_backbone(initializer_range=0.5), decoder_qk_channels=8, decoder_query_patch_size=3
+        )
+        tagger = PerceiverTokenClassifier.from_masked_lm(patched, num_labels=2)
+        hidden = keras.Model(tagger.inputs, tagger.get_layer("decoder").output)(tokens)
+        embeddings = np.asarray(patched.text_preprocessor.token_embeddings)
+        bias = np.asarray(patched.get_layer("output_bias").bias)
+        np.testing.assert_allclose(
+            np.asarray(hidden) @ embeddings.T + bias, np.asarray(patched(tokens)), atol=1e-4
+        )
         with self.assertRaisesRegex(TypeError, "PerceiverMaskedLM.*Received: PerceiverTokenClassifier"):
             PerceiverTokenClassifier.from_masked_lm(model)
 
