@@ -2,12 +2,16 @@
 
 Data: `training.data.fashion_mnist` (the Debian `dataset-fashion-mnist` IDX
 files, 60,000 train / 10,000 test; training validates on `VALIDATION_SIZE`
-train images carved out by the reader: 55,000 train / 5,000 validation). Model: `PerceiverImageClassifier` on
-pixels + 2-D Fourier positions (or a published preset with `--preset`,
-e.g. `vision_perceiver_fourier`, resized to 28x28x1 and 10 classes). The
-reference recipe: LAMB, warm-up + constant + cosine decay, weight decay
-without biases and norms, label smoothing; random crops (`--crop_padding`),
-flips, RandAugment, MixUp and CutMix are switchable flags.
+train images carved out by the reader: 55,000 train / 5,000 validation).
+Model: `PerceiverImageClassifier` with the Perceiver IO ImageNet model's
+conv stem (`prep_type="conv"`: 7x7 stride-2 conv, BatchNorm, ReLU, 3x3
+stride-2 max-pool; 28x28 -> 7x7 = 49 tokens of 64 channels) + 2-D Fourier
+positions (or a published preset with `--preset`, e.g.
+`vision_perceiver_fourier`, resized to 28x28x1 and 10 classes). The recipe:
+LAMB, warm-up + cosine decay, weight decay without biases and
+norms, label smoothing, random crops (`--crop_padding`) and horizontal flips;
+RandAugment, MixUp and CutMix are switchable flags. The stem and the recipe
+were chosen on the validation split (README, "Models trained here").
 """
 
 import tensorflow as tf
@@ -32,7 +36,11 @@ VALIDATION_SIZE = 5000
 PIXEL_MEAN = 0.2860
 PIXEL_STD = 0.3530
 SMALL_CONFIG = {
-    "prep_type": "pixels",
+    # The conv stem (Perceiver IO appendix, ImageNet "conv" preprocessing) with DeepMind's SAME padding:
+    # 49 tokens instead of 784 pixels. With the old 3-epoch recipe it reached validation accuracy 0.8828
+    # (the pixel model: 0.8488 on test).
+    "prep_type": "conv",
+    "conv_padding": "deepmind",
     "position_encoding_type": "fourier",
     "num_bands": 6,
     "num_latents": 32,
@@ -42,7 +50,8 @@ SMALL_CONFIG = {
     "num_cross_attention_heads": 1,
     "num_self_attention_heads": 4,
     "self_attention_widening_factor": 2,
-    "dropout": 0.1,
+    # No dropout: with crops and flips the model underfits (training accuracy <= validation accuracy).
+    "dropout": 0.0,
     # Width 64 needs a larger initialization than the reference's 0.02 (see training/tasks/digits.py).
     "initializer_range": 0.2,
 }
@@ -67,7 +76,7 @@ def make_inputs(params):
 TASK = register(
     Task(
         name="fashion_mnist",
-        description="PerceiverImageClassifier (small, pixels + Fourier) on Fashion-MNIST.",
+        description="PerceiverImageClassifier (small, conv stem + Fourier) on Fashion-MNIST.",
         dataset="fashion_mnist",
         build_model=build_model,
         make_inputs=make_inputs,
@@ -75,15 +84,17 @@ TASK = register(
         metrics=classification_metrics,
         reader_options=lambda params: {"validation_size": VALIDATION_SIZE},
         defaults={
-            "epochs": 3,
+            "epochs": 20,
             "batch_size": 64,
             "learning_rate": 2e-3,
             "optimizer": "lamb",
-            "schedule": "constant_cosine",
+            "schedule": "warmup_cosine",
             "warmup_steps": 100,
             "weight_decay": 1e-2,
             "clip_norm": 1.0,
             "label_smoothing": 0.1,
+            "crop_padding": 2,
+            "flip": True,
             "jit_compile": True,
         },
         monitor="val_accuracy",
