@@ -210,6 +210,7 @@ def export_saved_model(
 
     archive = keras.export.ExportArchive()
     archive.track(model)
+    _track_backing_variables(archive)
     archive.add_endpoint(DEFAULT_ENDPOINT, serve, input_signature=[input_signature])
     client_signature = input_signature if client_inputs is None else client_inputs.input_signature
     archive.add_endpoint(SERVING_DEFAULT, serve_named, input_signature=[client_signature])
@@ -225,6 +226,23 @@ def export_saved_model(
         with open(os.path.join(str(path), METADATA_FILE), "w") as f:
             json.dump(metadata, f, indent=2, default=str)
     return archive
+
+
+def _track_backing_variables(archive):
+    """Track the `tf.Variable`s behind the model's `keras.Variable`s, so that each weight is stored once.
+
+    `ExportArchive.track` lists the `keras.Variable` wrappers, and the
+    endpoints capture the `tf.Variable`s they wrap: two trackables per
+    weight, which the SavedModel checkpoint wrote twice (twice the size on
+    disk and twice the variable memory in TF Serving). Keras issue #23553
+    (open for Keras 3.15); the fix proposed there (keras PR #23563) unwraps
+    the same way.
+    """
+    trackable = archive._tf_trackable
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        backing = [getattr(variable, "_value", None) for variable in getattr(trackable, name)]
+        if backing and all(isinstance(value, tf.Variable) for value in backing):  # the TensorFlow backend
+            setattr(trackable, name, backing)
 
 
 def flatten_nested_outputs(outputs):

@@ -68,6 +68,17 @@ def test_reloaded_outputs_equal_keras_outputs(exported):
     np.testing.assert_allclose(serve({"inputs": x}).numpy(), expected, atol=1e-5)
 
 
+def test_each_weight_is_stored_once(exported):
+    # Keras issue #23553: ExportArchive wrote each weight twice (keras.Variable and its tf.Variable).
+    model, path = exported
+    stored = tf.train.list_variables(str(path / "variables" / "variables"))
+    values = sum(int(np.prod(shape)) for name, shape in stored if name.endswith("VARIABLE_VALUE"))
+    expected = sum(int(np.prod(v.shape)) for v in model.weights)
+    assert values == expected
+    revived = tf.saved_model.load(str(path))
+    assert sum(int(np.prod(v.shape)) for v in revived.variables) == expected
+
+
 def test_signatures_are_named(exported):
     _, path = exported
     loaded = load_saved_model(path).saved_model
