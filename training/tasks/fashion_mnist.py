@@ -84,7 +84,7 @@ TASK = register(
         metrics=classification_metrics,
         reader_options=lambda params: {"validation_size": VALIDATION_SIZE},
         defaults={
-            "epochs": 20,
+            "epochs": 40,
             "batch_size": 64,
             "learning_rate": 2e-3,
             "optimizer": "lamb",
