@@ -12,9 +12,10 @@ Protocol. Training: each epoch, one window of L bytes per line at a random
 byte offset (the whole line when it is shorter), the loss on every real byte.
 Validation (checkpoint choice): the first window of each validation line,
 byte accuracy. Test (`training.evaluate`, kind `tagging`): every line cut
-into consecutive, non-overlapping L-byte windows (the serving signature's
-own windowing), each character's label taken at its first byte, words begin
-at b/s characters; word-level precision/recall/F1 over all words,
+into L-byte windows every L / 2 bytes (the serving signature's own
+windowing), each byte read from the window where it has the most context, a
+character's logits its first byte's, its label by Viterbi decoding under the
+b/m/e/s constraints; words begin at b/s characters; word-level precision/recall/F1 over all words,
 punctuation included (`word_segmentation_scores`), and for POS the tag
 accuracy over gold words (a word's tag is its first character's).
 """
@@ -44,7 +45,7 @@ SMALL_CONFIG = {
     "max_sequence_length": SEQUENCE_LENGTH,
     "embedding_dim": 192,
     "ngram_sizes": (3, 6, 9),
-    "num_ngram_buckets": 8192,
+    "num_ngram_buckets": 32768,
     "ngram_embedding_dim": 32,
     "num_latents": 128,
     "latent_dim": 128,
@@ -78,7 +79,10 @@ def tagging_task(tags):
         model = build_from_config(
             PerceiverTokenClassifier, SMALL_CONFIG, params, num_labels=len(names), id2label=names
         )
-        model.preprocessor = ByteTaggingTaskPreprocessor(names, _sequence_length(params))
+        length = _sequence_length(params)
+        model.preprocessor = ByteTaggingTaskPreprocessor(
+            names, length, window_stride=length // 2, decoding="viterbi"
+        )
         return model
 
     def make_inputs(params):
