@@ -34,6 +34,11 @@ class ByteTaggingTaskPreprocessor(TaskPreprocessor):
     a word begins at a character labelled `b` or `s` (the position part of
     labels such as `"b-n"`) and at the text's first character.
 
+    Source: word segmentation as character tagging with b/m/e/s positions
+    (Xue, "Chinese Word Segmentation as Character Tagging", 2003), decoded by
+    Viterbi under the tag-transition constraints as jieba's HMM segmenter
+    (`jieba/finalseg`) does; the byte-level windows are this library's.
+
     Args:
         label_names: sequence of K label names: b/m/e/s positions
             (`("b", "m", "e", "s")`) or position-tag pairs (`"b-n"`).

@@ -15,8 +15,8 @@ byte accuracy. Test (`training.evaluate`, kind `tagging`): every line cut
 into L-byte windows every L / 2 bytes (the serving signature's own
 windowing), each byte read from the window where it has the most context, a
 character's logits its first byte's, its label by Viterbi decoding under the
-b/m/e/s constraints; words begin at b/s characters; word-level precision/recall/F1 over all words,
-punctuation included (`word_segmentation_scores`), and for POS the tag
+b/m/e/s constraints; words begin at b/s characters; word-level
+precision/recall/F1 over all words, punctuation included (`word_segmentation_scores`), and for POS the tag
 accuracy over gold words (a word's tag is its first character's).
 """
 
@@ -40,7 +40,8 @@ VALIDATION_FRACTION = 0.05
 # (`decoder_query_patch_size`, two characters on each side of a character's first byte): each byte's label
 # sees its neighbourhood directly, the latents add the rest of the window. A wide decoder MLP (widening 8).
 # Chosen on the validation lines' byte accuracy (README, "Token classification"); the n-grams overfit
-# without dropout 0.1 and weight decay 0.05.
+# without dropout 0.1 and weight decay 0.05; 32,768 rows per n-gram table (fewer collisions) against 8,192
+# lift it from 0.9455 to 0.9555 after 6 epochs.
 SMALL_CONFIG = {
     "max_sequence_length": SEQUENCE_LENGTH,
     "embedding_dim": 192,
