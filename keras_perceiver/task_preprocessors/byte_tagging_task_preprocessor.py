@@ -106,8 +106,10 @@ class ByteTaggingTaskPreprocessor(TaskPreprocessor):
                 f"ByteTaggingTaskPreprocessor: decoding must be one of {DECODINGS}. Received: "
                 f"decoding={decoding!r}"
             )
-        positions = [name.split("-", 1)[0] for name in self.label_names]
-        if decoding == "viterbi" and not set(positions) <= set(POSITIONS):
+        # (position, tag) of each label: "b-n" -> ("b", "n"), "s" -> ("s", "")
+        self._label_parts = [(name.split("-", 1) + [""])[:2] for name in self.label_names]
+        positions = {position for position, _ in self._label_parts}
+        if decoding == "viterbi" and not positions <= set(POSITIONS):
             raise ValueError(
                 "ByteTaggingTaskPreprocessor: decoding='viterbi' needs labels whose position part is one "
                 f"of {POSITIONS}. Received: label_names={self.label_names}"
@@ -178,7 +180,7 @@ class ByteTaggingTaskPreprocessor(TaskPreprocessor):
 
     def _transitions(self):
         """(allowed (K, K) bool from row label to column label, allowed first (K,), allowed last (K,))."""
-        parts = [(name.split("-", 1) + [""])[:2] for name in self.label_names]
+        parts = self._label_parts
         allowed = [
             [
                 (a[0] in WORD_ENDS and b[0] in WORD_STARTS)
@@ -257,8 +259,7 @@ class ByteTaggingTaskPreprocessor(TaskPreprocessor):
             char_labels = self._viterbi(char_logits, char_rows, num_texts)
         else:
             char_labels = tf.argmax(char_logits, axis=-1, output_type=tf.int32)
-        positions = [name.split("-", 1)[0] for name in self.label_names]
-        is_word_start = tf.constant([position in WORD_STARTS for position in positions])
+        is_word_start = tf.constant([position in WORD_STARTS for position, _ in self._label_parts])
         first_char = tf.boolean_mask(first_in_row, starts)
         spaced = tf.where(
             tf.gather(is_word_start, char_labels) & ~first_char, tf.strings.join([" ", chars]), chars
