@@ -103,18 +103,35 @@ class HashedNGramEmbedding(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="projection",
         )
+        # One `keras.layers.Embedding` per size, so that `Model.quantize("int8")` stores the tables in int8.
+        self.tables = [
+            keras.layers.Embedding(
+                num_buckets,
+                embedding_dim,
+                embeddings_initializer=clone_initializer(self.embeddings_initializer),
+                dtype=self.dtype_policy,
+                name=f"ngram_{n}_embeddings",
+            )
+            for n in sizes
+        ]
 
     def build(self, token_ids_shape=None):
-        self.tables = [
-            self.add_weight(
-                name=f"ngram_{n}_embeddings",
-                shape=(self.num_buckets, self.embedding_dim),
-                initializer=clone_initializer(self.embeddings_initializer),
-            )
-            for n in self.ngram_sizes
-        ]
+        for table in self.tables:
+            table.build((None, None))
         self.projection.build((None, None, self.embedding_dim * len(self.ngram_sizes)))
         self.built = True
+
+    def load_own_variables(self, store):
+        # Since the tables became `keras.layers.Embedding` sublayers (keras-perceiver, December 2026), this
+        # layer owns no variable; files written before that stored the tables here.
+        if len(store.keys()):
+            raise ValueError(
+                f"{self.__class__.__name__} '{self.name}': the file stores {len(store.keys())} n-gram tables "
+                "as the layer's own variables, the layout before the tables became `keras.layers.Embedding` "
+                "sublayers (`tables[i].embeddings`). Expected: 0 own variables. Received: "
+                f"{len(store.keys())}. Load the file with the earlier version and move each table into "
+                "`tables[i].embeddings`, or use its SavedModel export."
+            )
 
     def buckets(self, token_ids, n, hash_index):
         """(B, L) int32 bucket of the n-gram ending at each position under hash function `hash_index`."""
@@ -132,8 +149,7 @@ class HashedNGramEmbedding(keras.layers.Layer):
         check_integer_dtype("token_ids", token_ids, name)
         parts = []
         for n, table in zip(self.ngram_sizes, self.tables):
-            table = ops.cast(table, self.compute_dtype)
-            rows = [ops.take(table, self.buckets(token_ids, n, h), axis=0) for h in range(self.num_hashes)]
+            rows = [table(self.buckets(token_ids, n, h)) for h in range(self.num_hashes)]
             parts.append(rows[0] if len(rows) == 1 else ops.sum(ops.stack(rows), axis=0))
         return self.projection(ops.concatenate(parts, axis=-1))
 

@@ -1,5 +1,6 @@
 """Tests of the hashed n-gram embedding: exact values against a numpy reference, locality, errors."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -41,7 +42,7 @@ class HashedNGramEmbeddingTest(TestCase):
         outputs = np.asarray(layer(self.token_ids))
         parts = []
         for n, table in zip((1, 3), layer.tables):
-            table = np.asarray(table)
+            table = np.asarray(table.embeddings)
             parts.append(sum(table[reference_buckets(self.token_ids, n, h, 50)] for h in range(2)))
         expected = np.concatenate(parts, axis=-1) @ np.asarray(layer.projection.kernel)
         self.assertAllClose(outputs, expected, atol=1e-6)
@@ -75,3 +76,22 @@ class HashedNGramEmbeddingTest(TestCase):
             layer(np.zeros((2, 4), "float32"))
         with pytest.raises(ValueError, match="rank"):
             layer(np.zeros((4,), "int32"))
+
+    def test_int8_quantization_of_the_tables(self):
+        inputs = keras.Input((9,), dtype="int32")
+        model = keras.Model(inputs, HashedNGramEmbedding(**KWARGS)(inputs))
+        expected = np.asarray(model(self.token_ids))
+        model.quantize("int8")
+        layer = model.layers[-1]
+        self.assertTrue(all(table.embeddings.dtype == "int8" for table in layer.tables))
+        quantized = np.asarray(model(self.token_ids))
+        self.assertFalse(np.array_equal(quantized, expected))
+        self.assertAllClose(quantized, expected, atol=0.02 * np.abs(expected).max())
+
+    def test_files_with_the_tables_as_own_variables_get_a_clear_error(self):
+        layer = HashedNGramEmbedding(**KWARGS)
+        layer.build((None, 9))
+        legacy = {"0": np.zeros((50, 4), "float32"), "1": np.zeros((50, 4), "float32")}
+        expected = r"Expected: 0 own variables\. Received: 2.*tables\[i\]\.embeddings"
+        with pytest.raises(ValueError, match=expected):
+            layer.load_own_variables(legacy)

