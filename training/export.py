@@ -334,7 +334,9 @@ def run(
     if weight_quantization:
         float_model = model
         model = load_keras_model(model_dir)[0]
-        model.quantize(weight_quantization)
+        # The layers Keras can quantize (others would each warn that they cannot).
+        quantizable = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
+        model.quantize(weight_quantization, filters=lambda layer: isinstance(layer, quantizable))
     task = task or saved_task
     client_inputs, outputs, metadata = serving_for(task, model, client, dataset or trained_on)
     # The training run's directory, relative to the export (no machine path travels with a model).

@@ -24,6 +24,9 @@ class HashedNGramEmbedding(keras.layers.Layer):
     summed (several hashes per n-gram: the Bloom / multi-hash embedding
     that keeps distinct n-grams apart despite collisions), the sizes are
     concatenated and a bias-free Dense layer maps them to `output_dim`.
+    The tables are `keras.layers.Embedding` sublayers (`tables[i]`, one per
+    size), so `keras.Model.quantize("int8")` stores them in int8 with a
+    scale per row (`training.export --weight_quantization=int8`).
     On UTF-8 bytes, sizes 3, 6 and 9 cover one, two and three CJK
     characters: the character and character-pair identities that
     character-window classifiers use, which byte embeddings alone have to
