@@ -171,8 +171,17 @@ def export_saved_model(
     if client_inputs is None and getattr(model, "preprocessor", None) is not None:
         client_inputs = ClientInputs.from_preprocessor(model.preprocessor)
 
+    # The model in one function of the numeric endpoint's signature, which `serve_named` calls too where
+    # its model inputs fit that signature: the SavedModel then holds the model's graph once, not once per
+    # endpoint.
+    run_model = tf.function(lambda inputs: model(inputs, training=False), input_signature=[input_signature])
+
+    def call_model(inputs):
+        fitted = _fit_to_signature(inputs, input_signature)
+        return model(inputs, training=False) if fitted is None else run_model(fitted)
+
     def serve(inputs):
-        return flatten_nested_outputs(model(inputs, training=False))
+        return flatten_nested_outputs(run_model(inputs))
 
     if outputs is not None and not callable(outputs):
         raise TypeError(f"export_saved_model: `outputs` must be callable. Received: {outputs!r}")
@@ -186,7 +195,7 @@ def export_saved_model(
         raw = inputs
         if client_inputs is not None:
             inputs = client_inputs.to_model_inputs(inputs)
-        results = model(inputs, training=False)
+        results = call_model(inputs)
         if outputs is not None:
             return dict(outputs(results))
         if client_inputs is not None and client_inputs.to_client_outputs is not None:
@@ -226,6 +235,24 @@ def export_saved_model(
         with open(os.path.join(str(path), METADATA_FILE), "w") as f:
             json.dump(metadata, f, indent=2, default=str)
     return archive
+
+
+def _fit_to_signature(inputs, signature):
+    """`inputs` (a structure of tensors) cast to `signature`'s dtypes, or None where they do not fit it:
+    another structure, an incompatible shape, or a cast between numeric kinds (bool/int <-> float)."""
+    try:
+        tf.nest.assert_same_structure(inputs, signature)
+    except (ValueError, TypeError):
+        return None
+    fitted = []
+    for value, spec in zip(tf.nest.flatten(inputs), tf.nest.flatten(signature)):
+        value = tf.convert_to_tensor(value)
+        if not spec.shape.is_compatible_with(value.shape):
+            return None
+        if value.dtype.is_floating != spec.dtype.is_floating:
+            return None
+        fitted.append(value if value.dtype == spec.dtype else tf.cast(value, spec.dtype))
+    return tf.nest.pack_sequence_as(signature, fitted)
 
 
 def _track_backing_variables(archive):

@@ -23,7 +23,7 @@ from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttent
 from keras_perceiver.layers.multimodal_queries import MultimodalQueries
 from keras_perceiver.layers.position_combiner import PositionCombiner
 from keras_perceiver.layers.query_decoder import QueryDecoder
-from keras_perceiver.layers.query_patches import QueryPatches
+from keras_perceiver.layers.query_patches import CentredPatches, QueryPatches
 from keras_perceiver.layers.regroup import Regroup, fold_groups, regroup, unfold_groups
 from keras_perceiver.layers.self_attention import SelfAttention
 from keras_perceiver.layers.task_queries import TaskQueries
@@ -33,6 +33,7 @@ from keras_perceiver.layers.trainable_queries import TrainableQueries
 __all__ = [
     "AttentionBlock",
     "AttentionLayerBase",
+    "CentredPatches",
     "CrossAttention",
     "CrossAttentionEncoder",
     "DropPath",

@@ -11,8 +11,9 @@ from keras_perceiver.models.task_model import (
     split_stack_arguments,
 )
 from keras_perceiver.models.text_backbone import (
+    apply_query_patches,
     position_query_decoder,
-    query_patch_layer,
+    query_patch_layers,
     text_backbone,
     text_preprocessor_of,
 )
@@ -56,7 +57,7 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         decoder_cross_attention_widening_factor: int. Defaults to 1.
         decoder_query_patch_size: odd int or None, the width P in positions
             of the patch of embedded inputs projected onto each position
-            query (a `QueryPatches` layer named `"query_patches"`, see
+            query (`CentredPatches` and `QueryPatches` layers, see
             `PerceiverTokenClassifier`): each output then sees its
             neighbours directly, not only through the latents. None (the
             default, the published models) or 1 adds none.
@@ -118,7 +119,7 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
             use_query_residual=False,
             dtype=dtype,
         )
-        query_patches = query_patch_layer(backbone, text_preprocessor, decoder_query_patch_size, dtype)
+        query_patches = query_patch_layers(backbone, text_preprocessor, decoder_query_patch_size, dtype)
         output_bias = None
         if not text_preprocessor.use_output_bias:  # else the version-1 layout: the preprocessor adds it
             output_bias = LogitsBias(text_preprocessor.vocab_size, dtype=dtype, name="output_bias")
@@ -128,7 +129,7 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         encoded = backbone.encode(inputs, padding_mask=inputs["padding_mask"])
         queries = decoder_queries(encoded["encoder_inputs"])
         if query_patches is not None:
-            patches = query_patches(encoded["encoder_inputs"], padding_mask=inputs["padding_mask"])
+            patches = apply_query_patches(query_patches, encoded["encoder_inputs"], inputs["padding_mask"])
             queries = keras.layers.Add(dtype=dtype, name="query_patch_features")([queries, patches])
         hidden = decoder(queries, encoded["latents"])
         logits = text_preprocessor(hidden, reverse=True)
@@ -146,8 +147,8 @@ class PerceiverMaskedLM(FillMaskMixin, ChunkedDecodingMixin, PerceiverTaskModel)
         encoded = self.backbone.encode(inputs, padding_mask=inputs.get("padding_mask"), training=False)
         queries = self.decoder_queries(encoded["encoder_inputs"])
         if self.query_patches is not None:
-            queries = queries + self.query_patches(
-                encoded["encoder_inputs"], padding_mask=inputs.get("padding_mask")
+            queries = queries + apply_query_patches(
+                self.query_patches, encoded["encoder_inputs"], inputs.get("padding_mask")
             )
         return queries, encoded["latents"]
 

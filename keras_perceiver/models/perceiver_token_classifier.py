@@ -11,8 +11,9 @@ from keras_perceiver.models.task_model import (
     split_stack_arguments,
 )
 from keras_perceiver.models.text_backbone import (
+    apply_query_patches,
     position_query_decoder,
-    query_patch_layer,
+    query_patch_layers,
     text_backbone,
     text_preprocessor_of,
 )
@@ -37,9 +38,10 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
     section 4.2); `decoder_use_query_residual=True` adds them to the
     decoder's output as well. With `decoder_query_patch_size=P` each query
     also gets a linear projection of the P embedded inputs centred on its
-    position (a `QueryPatches` layer named `"query_patches"`; padding and the
-    sequence's ends count as zeros): the optical-flow model's patch features (Perceiver IO
-    section 4.2, 3x3 patches), in one dimension, so that each output sees
+    position (`CentredPatches` and `QueryPatches` layers named
+    `"query_patch_window"` and `"query_patches"`; padding and the sequence's
+    ends count as zeros): the optical-flow model's patch features (Perceiver
+    IO section 4.2, 3x3 patches), in one dimension, so that each output sees
     its neighbours directly instead of through the latents only.
 
     The head's decoder has the masked LM's layout: `from_masked_lm` builds a
@@ -146,7 +148,7 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         classifier = keras.layers.Dense(
             num_labels, kernel_initializer=initializer, dtype=dtype, name="classifier"
         )
-        query_patches = query_patch_layer(backbone, text_preprocessor, decoder_query_patch_size, dtype)
+        query_patches = query_patch_layers(backbone, text_preprocessor, decoder_query_patch_size, dtype)
 
         # === Functional graph ===
         inputs = backbone.task_inputs(padding_mask=True)
@@ -155,7 +157,7 @@ class PerceiverTokenClassifier(ClassNamesMixin, PerceiverTaskModel):
         if decoder_query_inputs:
             queries = keras.layers.Add(dtype=dtype, name="query_inputs")([queries, encoded["encoder_inputs"]])
         if query_patches is not None:
-            patches = query_patches(encoded["encoder_inputs"], padding_mask=inputs["padding_mask"])
+            patches = apply_query_patches(query_patches, encoded["encoder_inputs"], inputs["padding_mask"])
             queries = keras.layers.Add(dtype=dtype, name="query_patch_features")([queries, patches])
         logits = classifier(decoder(queries, encoded["latents"]))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)

@@ -1,6 +1,6 @@
 """The text backbone of the language models: token ids -> `TextPreprocessor` -> latent stack."""
 
-from keras_perceiver.layers.query_patches import QueryPatches
+from keras_perceiver.layers.query_patches import CentredPatches, QueryPatches
 from keras_perceiver.layers.trainable_position_encoding import TrainablePositionEncoding
 from keras_perceiver.models.perceiver_backbone import PerceiverBackbone, truncated_normal
 from keras_perceiver.models.perceiver_backbone_presets import LANGUAGE_STACK
@@ -138,8 +138,8 @@ def position_query_decoder(
     return decoder_queries, decoder
 
 
-def query_patch_layer(backbone, text_preprocessor, patch_size, dtype=None):
-    """The optional 1-D patch features added to the position queries: `QueryPatches` named `"query_patches"`.
+def query_patch_layers(backbone, text_preprocessor, patch_size, dtype=None):
+    """The optional 1-D patch features added to the position queries (`apply_query_patches`).
 
     Each query gets a linear projection of the P = `patch_size` embedded
     inputs (B, L, E) centred on its position (padding and the sequence's
@@ -152,7 +152,9 @@ def query_patch_layer(backbone, text_preprocessor, patch_size, dtype=None):
         dtype: dtype policy.
 
     Returns:
-        A `QueryPatches` layer (B, L, E) -> (B, L, E), or None.
+        None, or the pair (`CentredPatches` named `"query_patch_window"`,
+        (B, L, E) -> (B, L, P, E); `QueryPatches` named `"query_patches"`,
+        (B, L, P, E) -> (B, L, E)).
 
     Raises:
         ValueError: for a `patch_size` that is not a positive odd int.
@@ -167,10 +169,17 @@ def query_patch_layer(backbone, text_preprocessor, patch_size, dtype=None):
         )
     if patch_size == 1:
         return None
-    return QueryPatches(
+    window = CentredPatches(patch_size, dtype=dtype, name="query_patch_window")
+    projection = QueryPatches(
         text_preprocessor.embedding_dim,
-        patch_size,
         kernel_initializer=truncated_normal(backbone.initializer_range),
         dtype=dtype,
         name="query_patches",
     )
+    return window, projection
+
+
+def apply_query_patches(query_patches, embedded, padding_mask=None):
+    """(B, L, E) embedded inputs -> (B, L, E) patch features, by the pair of `query_patch_layers`."""
+    window, projection = query_patches
+    return projection(window(embedded, padding_mask=padding_mask))

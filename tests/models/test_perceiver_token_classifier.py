@@ -61,7 +61,7 @@ class PerceiverTokenClassifierTest(TestCase):
         np.testing.assert_allclose(np.asarray(model(padded))[1], np.asarray(model(tokens))[1], atol=1e-5)
         np.testing.assert_array_equal(np.delete(delta, range(8, 13)), 0.0)
         # The patch is a linear map of the embedded real inputs, zero padded at the window's ends.
-        embedded, mask = keras.Model(model.inputs, model.get_layer("query_patches").input)(tokens)
+        embedded, mask = keras.Model(model.inputs, model.get_layer("query_patch_window").input)(tokens)
         masked = np.asarray(embedded) * np.asarray(mask)[..., None]  # padded positions count as zeros
         padded = np.pad(masked, [(0, 0), (2, 2), (0, 0)])
         expected = sum(padded[:, k : k + 20] @ np.asarray(kernel)[k] for k in range(5))

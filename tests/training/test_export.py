@@ -215,7 +215,7 @@ class WeightQuantizationExportTest(TestCase):
     def test_int8_weights_shrink_the_export_and_stay_close_to_float32(self):
         """`--weight_quantization=int8`: Keras stores the Dense/EinsumDense/Embedding weights (the n-gram
         tables included) in int8; the export matches the quantized Keras model and stays near the float32
-        one."""
+        one. `--embedding_quantization=int4` halves the tables again."""
         from training import export as export_job
 
         run_dir = self.make_temp_dir()
@@ -250,3 +250,31 @@ class WeightQuantizationExportTest(TestCase):
 
         with pytest.raises(ValueError, match=r"weight quantization.*Received: 'int4'"):
             export_job.run(run_dir, int8_dir, weight_quantization="int4", **options)
+        with pytest.raises(ValueError, match=r"embedding quantization.*Received: 'int2'"):
+            export_job.run(
+                run_dir, int8_dir, weight_quantization="int8", embedding_quantization="int2", **options
+            )
+
+        # `--embedding_quantization=int4`: the tables hold two weights per byte, the rest stays int8.
+        int4_dir = os.path.join(self.make_temp_dir(), "int4")
+        report = export_job.run(
+            run_dir,
+            int4_dir,
+            check_examples=16,
+            weight_quantization="int8",
+            embedding_quantization="int4",
+            **options,
+        )
+        self.assertLessEqual(report["max_abs_diff"]["saved_model"], 1e-5)
+        self.assertEqual(report["weight_quantization"]["embedding_mode"], "int4")
+        self.assertEqual(read_metadata(int4_dir)["embedding_quantization"], "int4")
+        shapes = {v.name: tuple(v.shape) for v in tf.saved_model.load(int4_dir).variables}
+        self.assertEqual({shapes[name] for name in tables}, {(4096, 8)})  # 16 int4 values packed in 8 bytes
+        folder = os.path.join(int4_dir, "variables")
+        self.assertLess(
+            sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder)), stored
+        )
+        # 16 levels per table row instead of 256: further from float32 than the int8 tables.
+        self.assertGreater(
+            report["weight_quantization"]["max_abs_diff_vs_float32"], quantized["max_abs_diff_vs_float32"]
+        )
