@@ -239,7 +239,7 @@ def export_saved_model(
 
 def _fit_to_signature(inputs, signature):
     """`inputs` (a structure of tensors) cast to `signature`'s dtypes, or None where they do not fit it:
-    another structure, an incompatible shape, or a cast between numeric kinds (bool/int <-> float)."""
+    another structure, an incompatible shape, or another kind of dtype (`_dtype_kind`, as `check_request`)."""
     try:
         tf.nest.assert_same_structure(inputs, signature)
     except (ValueError, TypeError):
@@ -249,7 +249,7 @@ def _fit_to_signature(inputs, signature):
         value = tf.convert_to_tensor(value)
         if not spec.shape.is_compatible_with(value.shape):
             return None
-        if value.dtype.is_floating != spec.dtype.is_floating:
+        if _dtype_kind(value.dtype) != _dtype_kind(spec.dtype):
             return None
         fitted.append(value if value.dtype == spec.dtype else tf.cast(value, spec.dtype))
     return tf.nest.pack_sequence_as(signature, fitted)

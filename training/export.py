@@ -300,8 +300,7 @@ def run(
     (`keras.Model.quantize("int8")`: int8 weights with a float scale per
     output channel or embedding row, activations quantized per token on the
     fly) before the export: those weights take a quarter of their float32
-    bytes (`snownlp_pos`: 23 -> 11 MB, convolutions, position tables and
-    the graph stay as they are); the report gives the
+    bytes (position tables and layer norms stay float32); the report gives the
     largest |int8 - float32| output difference on the check data
     (`weight_quantization`), and the export is checked against the
     quantized Keras model. `embedding_quantization` ("int8" or "int4", None
@@ -347,7 +346,7 @@ def run(
     table_quantization = embedding_quantization or weight_quantization
     model, saved_task, trained_on, test_options = load_keras_model(model_dir)
     float_model = None
-    if weight_quantization or table_quantization:
+    if table_quantization:  # (set whenever weight_quantization is)
         float_model = model
         model = load_keras_model(model_dir)[0]
         # The layers Keras can quantize (others would each warn that they cannot), by mode.
