@@ -98,6 +98,7 @@ DEFAULTS = {
     "rand_augment": False,
     "mixup_alpha": 0.0,
     "cutmix_alpha": 0.0,
+    "noise_stddev": 0.0,
     "mask_ratio": 0.75,
     "mae_hide": "padding_mask",
     "mae_loss": "masked",
@@ -146,6 +147,9 @@ flags.DEFINE_bool("flip", None, "Image tasks: random horizontal flips.")
 flags.DEFINE_bool("rand_augment", None, "Image tasks: RandAugment.")
 flags.DEFINE_float("mixup_alpha", None, "Image tasks: MixUp alpha (0: off).")
 flags.DEFINE_float("cutmix_alpha", None, "Image tasks: CutMix alpha (0: off).")
+flags.DEFINE_float(
+    "noise_stddev", None, "Image tasks: additive Gaussian noise of this std, model-input units (0: off)."
+)
 flags.DEFINE_float("mask_ratio", None, "hip_mae: fraction of the group positions masked (groupwise).")
 flags.DEFINE_enum("mae_hide", None, ["padding_mask", "zero"], "hip_mae: how a masked element is hidden.")
 flags.DEFINE_enum("mae_loss", None, ["masked", "all"], "hip_mae: score the masked elements or all.")
@@ -235,6 +239,7 @@ NUMERIC_PARAMS = {
     "crop_padding": (0, None, True, True, False),
     "mixup_alpha": (0, None, True, True, False),
     "cutmix_alpha": (0, None, True, True, False),
+    "noise_stddev": (0, None, True, True, False),
     "mask_ratio": (0, 1, False, False, False),
     "cpu_devices": (1, None, True, True, True),
     "test_fraction": (0, 1, False, False, True),

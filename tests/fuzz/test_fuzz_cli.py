@@ -35,6 +35,7 @@ BAD_VALUES = {
     "crop_padding": [-2, 1.5],
     "mixup_alpha": [-1.0],
     "cutmix_alpha": [-0.5],
+    "noise_stddev": [-0.1, float("nan")],
     "mask_ratio": [0, 1, 1.5],
     "cpu_devices": [0, -2],
     "test_fraction": [0, 1, -0.5],

@@ -172,6 +172,40 @@ class TasksTest(TestCase):
             with self.assertRaisesRegex(ValueError, "Unknown overrides \\['latents'\\]"):
                 task.build_model(train.resolve_params(task=name, overrides={"latents": 3}))
 
+    def test_digits_inputs_are_2x2_patches_unless_overridden(self):
+        task = get_task("digits")
+        images = np.random.default_rng(0).normal(size=(2, 8, 8, 1)).astype("float32")
+        for overrides, num_inputs, channels in (({}, 16, 4), ({"prep_type": "pixels"}, 64, 1)):
+            model = task.build_model(train.resolve_params(task="digits", overrides=overrides))
+            preprocessor = model.get_layer("image_preprocessor")
+            self.assertEqual(preprocessor.prep_type, overrides.get("prep_type", "patches"))
+            inputs = np.asarray(preprocessor(images))
+            self.assertEqual(inputs.shape[1], num_inputs)
+            # The pixel channels come first, then the Fourier positions: the first input's pixels are the
+            # top-left 2x2 block (patches) or the top-left pixel.
+            np.testing.assert_allclose(
+                inputs[:, 0, :channels], images[:, :2, :2, 0].reshape(2, 4)[:, :channels], rtol=1e-6
+            )
+        with self.assertRaisesRegex(ValueError, "Unknown overrides for task 'digits': \\['latents'\\]"):
+            task.build_model(train.resolve_params(task="digits", overrides={"latents": 3}))
+
+    def test_input_noise_is_stateless_per_example_and_training_only(self):
+        params = train.resolve_params(task="digits")
+        self.assertEqual(params["noise_stddev"], 0.3)  # the main job's recipe
+        _, to_inputs, _ = get_task("digits").make_inputs(params)
+        example = {"image": tf.zeros((8, 8, 1)), "label": tf.constant(3, tf.int64)}
+        seed = tf.constant([7, 2], tf.int64)
+        noisy = to_inputs(example, training=True, seed=seed)[0]["inputs"].numpy()
+        again = to_inputs(example, training=True, seed=seed)[0]["inputs"].numpy()
+        np.testing.assert_array_equal(noisy, again)
+        other = to_inputs(example, training=True, seed=tf.constant([7, 3], tf.int64))[0]["inputs"].numpy()
+        self.assertFalse(np.allclose(noisy, other), msg="another example drew the same noise")
+        self.assertAlmostEqual(float(np.std(np.stack([noisy, other]))), 0.3, delta=0.06)
+        evaluated = to_inputs(example, training=False, seed=seed)[0]["inputs"].numpy()
+        np.testing.assert_array_equal(evaluated, np.zeros((8, 8, 1)))
+        with self.assertRaisesRegex(ValueError, "noise_stddev"):
+            get_task("digits").make_inputs({**params, "noise_stddev": -0.1})
+
     def test_preset_builds_the_published_configuration(self):
         task = get_task("optical_flow")
         params = train.resolve_params(task="optical_flow", preset="optical_flow_perceiver")

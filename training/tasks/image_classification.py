@@ -38,24 +38,39 @@ def make_image_inputs(params, input_key, num_classes, image_size, normalize, val
 
     Args:
         params: the run's parameters (`label_smoothing`, `crop_padding`,
-            `flip`, `rand_augment`, `mixup_alpha`, `cutmix_alpha`, `seed`).
+            `flip`, `rand_augment`, `mixup_alpha`, `cutmix_alpha`,
+            `noise_stddev`, `seed`). `noise_stddev > 0` adds Gaussian noise of
+            that standard deviation, in the units of `normalize`'s outputs,
+            to each training image, before the batch augmentations (which
+            clip to `value_range`; without them the noise is not clipped).
         input_key: str, the model's input name.
         num_classes: int.
         image_size: tuple (H, W).
         normalize: function uint8 image tensor -> float32 model input.
         value_range: tuple, the range of `normalize`'s outputs (for
             augmentation clipping and RandAugment).
+
+    Raises:
+        ValueError: for a negative or NaN `noise_stddev`.
     """
     one_hot = uses_one_hot(params)
+    noise_stddev = params.get("noise_stddev") or 0.0
+    if not noise_stddev >= 0:
+        raise ValueError(f"`noise_stddev` must be >= 0. Received: noise_stddev={noise_stddev!r}")
 
     def preprocess(example):
         return {"image": normalize(example["image"]), "label": example["label"]}
 
     def to_inputs(example, training, seed):
-        del training, seed
+        image = example["image"]
+        if training and noise_stddev:
+            # Stateless, from the example's seed (the run's seed, the epoch, the example's index): a run
+            # resumed from a backup adds the same noise as an uninterrupted one.
+            noise = tf.random.stateless_normal(tf.shape(image), seed, dtype=image.dtype)
+            image = image + noise_stddev * noise
         label = tf.cast(example["label"], tf.int32)
         target = tf.one_hot(label, num_classes) if one_hot else label
-        return {input_key: example["image"]}, target
+        return {input_key: image}, target
 
     batch_augment = build_batch_augment(
         input_key,

@@ -113,7 +113,8 @@ TASK = register(
         reader_options=reader_options,
         split_options={"train": {"num_examples": NUM_TRAIN_EXAMPLES}},
         defaults={
-            "epochs": 4,
+            # 30 epochs, not 4: validation EPE 2.49 against 2.93 after 4 (`saved_models/optical_flow`).
+            "epochs": 30,
             "batch_size": 16,
             "learning_rate": 1e-3,
             "optimizer": "lamb",
