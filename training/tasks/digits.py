@@ -139,7 +139,7 @@ TASK = register(
         metrics=classification_metrics,
         reader_options=reader_options,
         defaults={
-            # Frozen on the validation split of seed 0 (the search and its figures: `README.md`, "Main job").
+            # Frozen on the validation splits of seeds 0-2 (the search, its figures: README.md, "Main job").
             "epochs": 40,
             "batch_size": 16,
             "learning_rate": 1e-3,
