@@ -5,10 +5,10 @@ same weights as an uninterrupted run with the same seed (with deterministic
 ops on, `keras.utils.set_random_seed` + `tf.config.experimental.enable_op_determinism`).
 Three pieces make that hold:
 
-- `keras.callbacks.BackupAndRestore` saves the weights, the optimizer state
-  (step counter, moments) and the epoch at the end of every epoch (two
-  copies, so a backup cut half-way falls back to the previous one) and
-  restores them when `fit` starts again;
+- `AtomicBackupAndRestore` (a `keras.callbacks.BackupAndRestore`) saves the
+  weights, the optimizer state (step counter, moments) and the epoch at the
+  end of every epoch, committed in one step (a backup cut half-way leaves
+  the previous one whole), and restores them when `fit` starts again;
 - the training data of epoch `e` depends only on `(seed, e)` (see
   `training/pipeline.py`), and `training.train` starts the pipeline at the
   restored epoch (`backup_epoch`);
@@ -38,12 +38,75 @@ BACKUP_METADATA_FILE = "training_metadata.json"
 SEED_STATE_NAME = "seed_generator_state"
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backups are committed in one step.
+
+    Keras overwrites its weights file and then its metadata file in place, so
+    a process killed between or during the two writes resumes from a
+    truncated file (a crash) or from the weights of one epoch with the epoch
+    number of the one before (a silently different run; seen under load in
+    `tests/training/test_fault_tolerance.py`). Here each backup writes the
+    weights to a new file (`epoch_<e>_batch_<b>.weights.h5`), then replaces
+    the metadata (`training_metadata.json`, `{"epoch", "batch", "weights"}`)
+    with `os.replace`, the commit; older weights files are removed after it.
+    The metadata therefore always names a complete weights file of its own
+    epoch. A backup that Keras' own callback wrote (metadata without
+    `"weights"`) is restored as Keras restores it.
+
+    Args:
+        backup_dir: str, the backup directory (removed when `fit` ends, with
+            `delete_checkpoint=True`, the default).
+        save_freq: `"epoch"` (default) or an int number of batches.
+        delete_checkpoint: bool. Defaults to True.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch_{self._current_epoch}_batch_{self._last_batch_seen}.weights.h5"
+        self.model.save_weights(os.path.join(self.backup_dir, name), overwrite=True)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        temporary = self._training_metadata_path + ".tmp"
+        with open(temporary, "w") as f:
+            json.dump(metadata, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self._training_metadata_path)
+        for other in os.listdir(self.backup_dir):
+            if other.endswith(".weights.h5") and other != name:
+                os.remove(os.path.join(self.backup_dir, other))
+
+    def _load_model(self):
+        metadata = None
+        if os.path.isfile(self._training_metadata_path):
+            with open(self._training_metadata_path) as f:
+                try:
+                    metadata = json.load(f)
+                except ValueError as error:  # only Keras' in-place writes can be cut half-way
+                    # OSError: `on_train_begin` then restores Keras' previous copy, if there is one.
+                    path = self._training_metadata_path
+                    raise OSError(f"Unreadable backup metadata {path}: {error}") from error
+        if not metadata or "weights" not in metadata:
+            return super()._load_model()  # none yet, or written by keras.callbacks.BackupAndRestore
+        if not self.model.built:
+            raise ValueError(
+                "AtomicBackupAndRestore: the model must be built before `fit()` to restore a backup. "
+                f"Received: an unbuilt model {self.model.name!r}"
+            )
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        self.model._initial_epoch = int(metadata["epoch"])
+
+
 def backup_epoch(backup_dir):
     """The epoch a `BackupAndRestore` backup in `backup_dir` resumes at (0 when there is none).
 
-    Reads the metadata that `keras.callbacks.BackupAndRestore` writes after
-    each backup; when it is unreadable (a run killed while writing it), the
-    previous copy (`double_checkpoint`) is used, as the callback itself does.
+    Reads the metadata that `AtomicBackupAndRestore` commits with each
+    backup; for a backup of Keras' own callback whose metadata is unreadable
+    (a run killed while writing it), its previous copy (`double_checkpoint`).
     """
     for name in (BACKUP_METADATA_FILE, BACKUP_METADATA_FILE + ".bkp"):
         path = os.path.join(backup_dir, name)
@@ -206,9 +269,7 @@ def build_callbacks(
         callbacks.append(keras.callbacks.CSVLogger(os.path.join(model_dir, HISTORY_FILE), append=True))
     if backup:
         callbacks.append(
-            keras.callbacks.BackupAndRestore(
-                os.path.join(model_dir, BACKUP_SUBDIR), save_freq="epoch", double_checkpoint=True
-            )
+            AtomicBackupAndRestore(os.path.join(model_dir, BACKUP_SUBDIR), save_freq="epoch")
         )
     if terminate_on_nan:
         callbacks.append(keras.callbacks.TerminateOnNaN())

@@ -11,6 +11,7 @@ from tests.test_case import TestCase
 from training.callbacks import (
     BACKUP_METADATA_FILE,
     HISTORY_FILE,
+    AtomicBackupAndRestore,
     AtomicModelCheckpoint,
     EpochSeeds,
     backup_epoch,
@@ -58,6 +59,36 @@ class CallbacksTest(TestCase):
         with self.assertRaisesRegex(RuntimeError, "interrupted"):
             linear_model().fit(x, y, epochs=4, verbose=0, callbacks=[backup, StopAtEpoch(2)])
         self.assertEqual(backup_epoch(directory), 2)
+
+    def test_atomic_backup_commits_weights_and_epoch_together(self):
+        directory = os.path.join(self.make_temp_dir(), "backup")
+        x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+        keras.utils.set_random_seed(0)
+        uninterrupted = linear_model()
+        initial = uninterrupted.get_weights()
+        uninterrupted.fit(x, y, epochs=4, verbose=0)
+
+        model = linear_model()
+        model.set_weights(initial)
+        with self.assertRaisesRegex(RuntimeError, "interrupted"):
+            callbacks = [AtomicBackupAndRestore(directory), StopAtEpoch(2)]
+            model.fit(x, y, epochs=4, verbose=0, callbacks=callbacks)
+        with open(os.path.join(directory, BACKUP_METADATA_FILE)) as f:
+            metadata = json.load(f)
+        self.assertEqual(metadata, {"epoch": 2, "batch": 0, "weights": "epoch_2_batch_0.weights.h5"})
+        self.assertEqual(sorted(n for n in os.listdir(directory) if n.endswith(".h5")), [metadata["weights"]])
+        self.assertEqual(backup_epoch(directory), 2)
+        # Killed while writing epoch 3's weights: a truncated file that the metadata does not name.
+        with open(os.path.join(directory, "epoch_3_batch_0.weights.h5"), "wb") as f:
+            f.write(b"\x89HDF\r\n")
+        resumed = linear_model()  # other initial weights: the backup replaces them
+        begun = []
+        record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: begun.append(epoch))
+        resumed.fit(x, y, epochs=4, verbose=0, callbacks=[AtomicBackupAndRestore(directory), record])
+        self.assertEqual(begun, [2, 3])
+        for a, b in zip(resumed.get_weights(), uninterrupted.get_weights()):
+            self.assertAllClose(a, b, atol=0, rtol=0)
+        self.assertFalse(os.path.exists(directory))  # removed when fit ends
 
     def test_a_backup_of_another_model_is_refused_before_training(self):
         directory = os.path.join(self.make_temp_dir(), "backup")
@@ -135,7 +166,7 @@ class CallbacksTest(TestCase):
         types = [type(c) for c in callbacks]
         for expected in (
             EpochSeeds,
-            keras.callbacks.BackupAndRestore,
+            AtomicBackupAndRestore,
             keras.callbacks.TerminateOnNaN,
             AtomicModelCheckpoint,
             keras.callbacks.TensorBoard,

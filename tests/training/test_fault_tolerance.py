@@ -246,8 +246,8 @@ class FaultToleranceTest(TestCase):
         self.assertFalse(os.path.exists(os.path.join(resumed_dir, "model.keras")), msg="the run had finished")
 
         resumed = start_workers(resumed_dir, "resumed")
-        for process in resumed:
-            self.assertEqual(_wait(process), 0, msg=_log_tail(process))
+        codes = [_wait(process) for process in resumed]
+        self.assertEqual(codes, [0, 0], msg="\n".join(f"{p.log_path}:\n{_log_tail(p)}" for p in resumed))
         resumed_metrics = _metrics(resumed_dir)
         self.assertGreaterEqual(resumed_metrics["initial_epoch"], 2)
         self.assertLess(resumed_metrics["initial_epoch"], 4)
