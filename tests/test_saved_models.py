@@ -61,16 +61,18 @@ class BigBuckBunnyAutoencoderTest(TestCase):
         # The README's numbers (same clips; FFmpeg's scaler may round a little differently elsewhere).
         self.assertAllClose(psnr["video"], recorded["psnr_video"], atol=0.3)
         self.assertAllClose(psnr["audio"], recorded["psnr_audio"], atol=0.3)
-        # The README's reading: video well above a constant gray frame (a model that ignored its inputs or
-        # decoded garbage would not be). The audio was not learned: its PSNR equals silence's (within 0.5
-        # dB) because the decoded audio is a small signal (RMS ~6e-4 against the clips' ~0.016) uncorrelated
-        # with the clips. An export that returned all zeros would match that PSNR, so the output itself is
-        # checked: not silent, and an order of magnitude below the clips' level.
+        # The README's reading: the video beats predicting the mean of the frames the model trained on
+        # (`options` carry its validation_fraction: frames 0..85), by ~0.5 dB, and a constant gray frame by
+        # far (a model that ignored its inputs or decoded garbage would not). The audio was not learned: its
+        # PSNR is within 0.5 dB of silence's because the decoded audio is a small signal (RMS ~2.5e-3
+        # against the clips' ~0.016). An export that returned all zeros would match that PSNR, so the output
+        # itself is checked: not silent, and well below the clips' level.
+        self.assertGreater(psnr["video"], baselines["video_mean_train_frame"] + 0.25)
         self.assertGreater(psnr["video"], baselines["video_gray"] + 3.0)
         self.assertGreater(psnr["audio"], baselines["audio_zeros"] - 0.5)
         rms = float(np.sqrt(np.mean(np.square(outputs["audio"]))))
         self.assertGreater(rms, 1e-4, "the decoded audio is silent: the audio path is dropped")
-        self.assertLess(rms, 0.1 * float(np.sqrt(np.mean(np.square(audios)))))
+        self.assertLess(rms, 0.5 * float(np.sqrt(np.mean(np.square(audios)))))
 
 
 class ExportedZooTest(TestCase):
