@@ -162,6 +162,8 @@ class MultimodalAutoencodingTaskTest(TestCase):
             loss({"overrides": {"audio_loss_weight": -1}})
         with pytest.raises(ValueError, match="max_shift must be an int >= 0.*1.5"):
             recipe({"overrides": {"max_shift": 1.5}})
+        with pytest.raises(ValueError, match="augment must be True or False.*'yes'"):
+            recipe({"overrides": {"augment": "yes"}})
         self.assertEqual(recipe({"overrides": {"augment": True}})["augment"], True)
         self.assertEqual(
             model_config({"overrides": {"audio_loss_weight": 3.0, "augment": True}})[0]["num_latents"], 23

@@ -103,7 +103,8 @@ def recipe(params):
     """`RECIPE_DEFAULTS` with the run's overrides of those keys.
 
     Raises:
-        ValueError: for an `audio_loss_weight` that is not a positive number, or a negative `max_shift`.
+        ValueError: for an `audio_loss_weight` that is not a positive number, a `max_shift` that is not an
+            int >= 0, or an `augment` that is not a bool.
     """
     overrides = params.get("overrides") or {}
     values = {key: overrides.get(key, default) for key, default in RECIPE_DEFAULTS.items()}
@@ -119,7 +120,8 @@ def recipe(params):
         or values["max_shift"] < 0
     ):
         raise ValueError(f"max_shift must be an int >= 0. Received: max_shift={values['max_shift']!r}")
-    values["augment"] = bool(values["augment"])
+    if not isinstance(values["augment"], bool):
+        raise ValueError(f"augment must be True or False. Received: augment={values['augment']!r}")
     return values
 
 
