@@ -261,7 +261,7 @@ def weighted_mse(weight):
 
 
 def loss(params):
-    """Video MSE plus `audio_loss_weight` (see `RECIPE_DEFAULTS`) times the audio MSE (model units)."""
+    """Video MSE plus `audio_loss_weight` (see `RECIPE_DEFAULTS`) times the audio MSE."""
     return {"audio": weighted_mse(recipe(params)["audio_loss_weight"]), "label": None, "video": "mse"}
 
 
