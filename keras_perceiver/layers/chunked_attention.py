@@ -95,6 +95,40 @@ def _num_chunks(size, chunk_size):
     return (size + chunk_size - 1) // chunk_size
 
 
+def initial_statistics(batch, num_heads, num_queries, value_width):
+    """The online softmax's start: running maximum -inf (B, H, T, 1), normalizer 0 (B, H, T, 1) and
+    weighted sum of the values 0 (B, H, T, d_v), float32."""
+    return (
+        ops.full((batch, num_heads, num_queries, 1), float("-inf"), dtype="float32"),
+        ops.zeros((batch, num_heads, num_queries, 1), dtype="float32"),
+        ops.zeros((batch, num_heads, num_queries, value_width), dtype="float32"),
+    )
+
+
+def online_softmax_step(statistics, query, key, value, mask=None, fresh=None):
+    """One chunk of the online softmax: the statistics updated with keys (B, c, H, d), values (B, c, H, d_v).
+
+    `statistics`: (running maximum, normalizer, weighted sum), as made by
+    `initial_statistics`. `mask`: optional bool broadcastable to (B, T, c),
+    True where allowed (masked keys score -1e9); `fresh`: optional bool (c,),
+    False for keys that must not count (already visited, or padding: score
+    -inf). The weighted values are summed in the query's dtype, the rest in
+    float32.
+    """
+    running_max, normalizer, weighted = statistics
+    scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key), "float32")
+    if mask is not None:
+        scores = ops.where(mask[:, None, :, :], scores, masked_score("float32"))
+    if fresh is not None:
+        scores = ops.where(fresh[None, None, None, :], scores, float("-inf"))
+    new_max = ops.maximum(running_max, ops.max(scores, axis=-1, keepdims=True))
+    correction = ops.exp(running_max - new_max)
+    exponentials = ops.exp(scores - new_max)
+    normalizer = normalizer * correction + ops.sum(exponentials, axis=-1, keepdims=True)
+    update = ops.einsum("bhts,bshd->bhtd", ops.cast(exponentials, query.dtype), value)
+    return new_max, normalizer, weighted * correction + ops.cast(update, "float32")
+
+
 def key_chunked_attention(
     query, key, value, chunk_size, mask=None, project=None, value_width=None, return_statistics=False
 ):
@@ -135,31 +169,16 @@ def key_chunked_attention(
         )
 
     def step(index, carry):
-        running_max, normalizer, weighted = carry
         first_new = index * chunk_size
         start = ops.minimum(first_new, num_keys - chunk_size)  # the last chunk ends at the last key
         key_chunk, value_chunk = chunk_keys_and_values(start)
-        scores = ops.cast(ops.einsum("bthd,bshd->bhts", query, key_chunk), "float32")
-        if mask is not None:
-            chunk_mask = mask
-            if per_key_mask:
-                chunk_mask = ops.slice(mask, (0, 0, start), (batch, ops.shape(mask)[1], chunk_size))
-            scores = ops.where(chunk_mask[:, None, :, :], scores, masked_score("float32"))
+        chunk_mask = mask
+        if per_key_mask:
+            chunk_mask = ops.slice(mask, (0, 0, start), (batch, ops.shape(mask)[1], chunk_size))
         new_keys = ops.arange(chunk_size) + start >= first_new  # keys of the previous chunk count once
-        scores = ops.where(new_keys[None, None, None, :], scores, float("-inf"))
-        new_max = ops.maximum(running_max, ops.max(scores, axis=-1, keepdims=True))
-        correction = ops.exp(running_max - new_max)
-        exponentials = ops.exp(scores - new_max)
-        normalizer = normalizer * correction + ops.sum(exponentials, axis=-1, keepdims=True)
-        update = ops.einsum("bhts,bshd->bhtd", ops.cast(exponentials, dtype), value_chunk)
-        weighted = weighted * correction + ops.cast(update, "float32")
-        return new_max, normalizer, weighted
+        return online_softmax_step(carry, query, key_chunk, value_chunk, chunk_mask, new_keys)
 
-    initial = (
-        ops.full((batch, num_heads, num_queries, 1), float("-inf"), dtype="float32"),
-        ops.zeros((batch, num_heads, num_queries, 1), dtype="float32"),
-        ops.zeros((batch, num_heads, num_queries, value_width), dtype="float32"),
-    )
+    initial = initial_statistics(batch, num_heads, num_queries, value_width)
     running_max, normalizer, weighted = ops.fori_loop(0, num_chunks, step, initial)
     context = ops.transpose(ops.cast(weighted / normalizer, dtype), (0, 2, 1, 3))
     if return_statistics:

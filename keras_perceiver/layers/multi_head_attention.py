@@ -230,6 +230,9 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             attention_chunk_size=self.attention_chunk_size,
             value_width=self._v // self.num_heads,
             training=training,
+            variables=self.key_dense.variables
+            + self.value_dense.variables
+            + (key_value_norm.variables if key_value_norm is not None else []),
         )
         if attention_mask is not None:
             # DeepMind `attend`: a row with every key masked gives zeros, not a uniform mean.

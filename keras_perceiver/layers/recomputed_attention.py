@@ -18,11 +18,14 @@ Source: Dao et al., FlashAttention (arXiv 2205.14135) algorithm 4 (backward
 pass); Milakov & Gimelshein, arXiv 1805.02867 (online softmax).
 """
 
+import keras
 from keras import ops
 
 from keras_perceiver.layers.chunked_attention import (
+    initial_statistics,
     key_chunked_attention,
     masked_score,
+    online_softmax_step,
     pad_axis,
     query_chunked_attention,
     whole_attention,
@@ -189,3 +192,91 @@ def recomputed_attention(query, key, value, mask=None, query_chunk=None, key_chu
         return output, grad
 
     return chunked(query, key, value, mask)
+
+
+def recomputed_projection_attention(
+    query, inputs, project, variables, key_chunk, mask=None, value_width=None
+):
+    """Key-chunked attention over inputs whose keys and values are recomputed, chunk by chunk, when training.
+
+    The encoder's cross-attention reads M inputs (B, M, C) and projects them to
+    keys and values (B, M, H, d) that are far wider than the inputs (the
+    benchmark's 64 channels give 2 x 512). `recomputed_attention` keeps those
+    keys and values for its backward pass; here nothing of size M is kept but
+    the inputs themselves (padded and split into chunks): the forward pass is
+    `key_chunked_attention`'s online softmax over chunks of `key_chunk` inputs,
+    each step a `keras.remat` function of (queries, input chunk, running
+    statistics, projection weights), so that the backward pass recomputes the
+    chunk's input LayerNorm, keys, values and scores from the input chunk and
+    differentiates them there. Peak memory: one chunk's keys, values and scores
+    plus the running statistics of every step, (n, B, H, T, d_v + 2) float32.
+
+    Args:
+        query: (B, T, H, d) queries, scaled by 1/sqrt(d).
+        inputs: (B, S, C) unprojected inputs.
+        project: callable, inputs (B, s, C) -> (keys (B, s, H, d), values
+            (B, s, H, d_v)), reading no variable outside `variables`.
+        variables: the Keras variables `project` reads (its LayerNorm and
+            projections). Their values are arguments of each rematerialized
+            step (through `keras.StatelessScope`), so that every backend
+            differentiates them there.
+        key_chunk: int, inputs per chunk (cut to S when S is known and
+            smaller).
+        mask: optional bool, broadcastable to (B, T, S), True where allowed
+            (masked keys score -1e9, as in `whole_attention`).
+        value_width: int, d_v.
+
+    Returns:
+        (B, T, H, d_v) in the query's dtype, equal to `whole_attention` of
+        the projected inputs to float32 round-off, and so are its gradients
+        with respect to the queries, the inputs and `variables`.
+
+    Source: Chen et al., Training Deep Nets with Sublinear Memory Cost (arXiv
+    1604.06174) for the recomputation; the online softmax as in
+    `chunked_attention`.
+    """
+    variables = list(variables)
+    # Tensors, not the variables (`convert_to_tensor` of a variable returns it in eager TensorFlow, whose
+    # `recompute_grad` would then count its gradient twice: as an argument and as a variable read).
+    values = [ops.copy(variable) for variable in variables]
+    batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
+    num_keys = ops.shape(inputs)[1]
+    if inputs.shape[1] is not None:
+        key_chunk = min(key_chunk, inputs.shape[1])
+    num_chunks = (num_keys + key_chunk - 1) // key_chunk
+    padding = num_chunks * key_chunk - num_keys
+
+    def split(x, axis):
+        """(..., S at `axis`, ...) -> (n, ..., key_chunk, ...): one slice per chunk, padded with zeros."""
+        x = pad_axis(x, axis, padding)
+        shape = list(ops.shape(x))
+        x = ops.reshape(x, shape[:axis] + [num_chunks, key_chunk] + shape[axis + 1 :])
+        return ops.moveaxis(x, axis, 0)
+
+    # A float mask (1 allowed), an argument of each step like the rest; per key, split with the inputs.
+    mask = ops.ones((1, 1, 1), "float32") if mask is None else ops.cast(mask, "float32")
+    mask_chunks = split(mask, 2) if mask.shape[-1] != 1 else None
+
+    def step(query, input_chunk, fresh, mask, running_max, normalizer, weighted, *weights):
+        with keras.StatelessScope(state_mapping=list(zip(variables, weights))):
+            key, value = project(input_chunk)
+        statistics = (running_max, normalizer, weighted)
+        return online_softmax_step(statistics, query, key, value, mask > 0, fresh > 0)
+
+    rematerialized = keras.remat(step)
+
+    def scan_step(carry, input_chunk):
+        # The scan runs over the input chunks alone (Keras' TensorFlow `scan` needs a static length to
+        # check several sequences against each other); the chunk's index, in the carry, picks the rest.
+        index, statistics = carry
+        fresh = ops.cast(ops.arange(key_chunk) + index * key_chunk < num_keys, "float32")  # 0: padding
+        chunk_mask = mask if mask_chunks is None else ops.take(mask_chunks, index, axis=0)
+        statistics = rematerialized(query, input_chunk, fresh, chunk_mask, *statistics, *values)
+        return (index + 1, statistics), None
+
+    initial = (
+        ops.convert_to_tensor(0, "int32"),
+        initial_statistics(batch, num_heads, num_queries, value_width),
+    )
+    (_, (_, normalizer, weighted)), _ = ops.scan(scan_step, initial, split(inputs, 1))
+    return ops.transpose(ops.cast(weighted / normalizer, query.dtype), (0, 2, 1, 3))
