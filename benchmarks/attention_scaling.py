@@ -10,7 +10,7 @@ first call (model built, inputs made). Modes: `whole` (attention_chunk_size=0),
 `transformers` (the same encoder as transformers' `PerceiverModel` without
 pre/postprocessors, torch, `no_grad`; inference only). `--training` times one
 gradient of the encoder's output sum with respect to its weights instead (the
-chunked mode then runs `recomputed_attention`). `--cap_gb` runs each process
+chunked mode then runs `recomputed_projection_attention`). `--cap_gb` runs each process
 under `prlimit --as` (address space, in GB).
 
     python -m benchmarks.attention_scaling --sizes=16,18,20,21,22 --modes=whole,chunked

@@ -85,8 +85,10 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             exceed it (online softmax) and the queries when T may exceed it.
             Chunked results equal the whole attention to float32 round-off
             (`chunked_attention`). Training keeps the chunks, and its
-            backward pass recomputes them (`recomputed_attention`), except
-            with `attention_dropout`, which computes the whole attention.
+            backward pass recomputes them: over key chunks with their
+            keys and values (`recomputed_projection_attention`), over query
+            chunks (`recomputed_attention`); except with
+            `attention_dropout`, which computes the whole attention.
             Without chunks, the backend's fused kernel where it has one
             (`fused_attention`: JAX on a GPU).
 

@@ -163,6 +163,32 @@ class RecomputedProjectionAttentionTest(TestCase):
             self.assertLessEqual(difference, 1e-5, msg=name)
 
 
+    def test_a_mixed_bfloat16_layer_trains_in_key_chunks_within_a_few_units_of_its_epsilon(self):
+        rng = np.random.default_rng(0)
+        query = tf.constant(rng.normal(size=(B, T, 16)).astype("float32"))
+        inputs = tf.constant(rng.normal(size=(B, S, C)).astype("float32"))
+        layers = [
+            PerceiverMultiHeadAttention(2, 8, 16, attention_chunk_size=size, dtype=policy)
+            for size, policy in ((0, "float32"), (8, "mixed_bfloat16"))
+        ]
+        for layer in layers:
+            layer(query, inputs)
+        layers[1].set_weights(layers[0].get_weights())
+        results = []
+        for layer in layers:
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                output = tf.cast(layer(query, inputs, training=True), "float32")
+                loss = tf.reduce_sum(output**2)
+            self.assertEqual(output.shape, (B, T, 16))
+            results.append(tape.gradient(loss, [inputs, *layer.trainable_weights]))
+        scale = max(float(np.max(np.abs(g))) for g in results[0])
+        for expected, actual in zip(*results):
+            self.assertEqual(actual.dtype, expected.dtype)  # float32 variables get float32 gradients
+            difference = float(np.max(np.abs(np.asarray(actual) - np.asarray(expected)))) / scale
+            self.assertLessEqual(difference, 8 * 2**-7)
+
+
 BACKEND_SCRIPT = textwrap.dedent(
     """
     import sys
