@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_perceiver.layers.dense_matmul import dense_matmul
 from keras_perceiver.layers.drop_path import DropPath, check_drop_path_rate
 from keras_perceiver.layers.initializers import clone_initializer, default_kernel_initializer
 from keras_perceiver.validation import (
@@ -128,7 +129,9 @@ class MLPBlock(keras.layers.Layer):
         check_numeric_dtype("x", x, name, floating=True)  # the residual operand
         check_rank("x", x, (3, 4), name)
         check_channels("x", x, self._channels, name)
-        h = self.dense_2(self._act(self.dense_1(self.layer_norm(x))))
+        # As 2-D matmuls (`dense_matmul`): TensorFlow fuses the first one with its bias and activation.
+        h = dense_matmul(self.dense_1, self.layer_norm(x), activation=self._act)
+        h = dense_matmul(self.dense_2, h)
         h = self.dropout_layer(h, training=training)
         if self.drop_path is not None:
             h = self.drop_path(h, training=training)

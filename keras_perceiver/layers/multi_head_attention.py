@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_perceiver.layers import attention_maps
 from keras_perceiver.layers.attention_dispatch import attention
+from keras_perceiver.layers.dense_matmul import dense_matmul
 from keras_perceiver.layers.initializers import clone_initializer, fused_shape_initializer
 from keras_perceiver.validation import (
     check_attention_chunk_size,
@@ -18,28 +19,6 @@ from keras_perceiver.validation import (
     check_same_batch,
     static_shape,
 )
-
-
-def _project(dense, x, num_contracted):
-    """`dense(x)` for an `EinsumDense` that contracts the last `num_contracted` axes of x (B, T, ...).
-
-    The same products and sums as the layer's einsum, computed as one 2-D
-    matmul (B*T, in) @ (in, out) plus bias: TensorFlow runs that as a MatMul
-    with the bias add fused, while the `Einsum` op and its separate bias add
-    take longer (benchmarks/README.md). The layers here have no activation;
-    the kernel property includes LoRA; quantized layers keep their own call.
-    """
-    if getattr(dense, "quantization_mode", None) is not None:
-        return dense(x)
-    kernel = dense.kernel
-    in_shape = tuple(kernel.shape[:num_contracted])
-    out_shape = tuple(kernel.shape[num_contracted:])
-    in_size, out_size = math.prod(in_shape), math.prod(out_shape)
-    leading = ops.shape(x)[:2]
-    y = ops.matmul(ops.reshape(x, (-1, in_size)), ops.reshape(kernel, (in_size, out_size)))
-    if dense.bias is not None:
-        y = ops.add(y, ops.reshape(dense.bias, (out_size,)))
-    return ops.reshape(y, tuple(leading) + out_shape)
 
 
 @keras.saving.register_keras_serializable(package="keras_perceiver")
@@ -208,13 +187,13 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
 
     def call(self, query, key_value, attention_mask=None, training=None, key_value_norm=None):
         self._check(query, key_value, attention_mask)
-        # Projections as plain 2-D matmuls (see `_project`): q/k/v (B, T, H, d), output (B, T, E).
-        q = _project(self.query_dense, query, 1) * ops.cast(self._scale, self.compute_dtype)
+        # Projections as plain 2-D matmuls (see `dense_matmul`): q/k/v (B, T, H, d), output (B, T, E).
+        q = dense_matmul(self.query_dense, query, 1) * ops.cast(self._scale, self.compute_dtype)
 
         def project_key_value(inputs):
             if key_value_norm is not None:
                 inputs = key_value_norm(inputs)
-            return _project(self.key_dense, inputs, 1), _project(self.value_dense, inputs, 1)
+            return dense_matmul(self.key_dense, inputs, 1), dense_matmul(self.value_dense, inputs, 1)
 
         mask = None if attention_mask is None else ops.cast(attention_mask, "bool")
         if attention_maps.is_recording():  # opt-in (`record_attention_maps`); not on the attention's path
@@ -240,7 +219,7 @@ class PerceiverMultiHeadAttention(keras.layers.Layer):
             # DeepMind `attend`: a row with every key masked gives zeros, not a uniform mean.
             any_key = ops.any(mask, axis=-1, keepdims=True)
             context = context * ops.cast(any_key[..., None], context.dtype)
-        return _project(self.output_dense, context, 2)
+        return dense_matmul(self.output_dense, context, 2)
 
     def compute_output_shape(self, query_shape, key_value_shape):
         return (query_shape[0], query_shape[1], self.output_channels)
