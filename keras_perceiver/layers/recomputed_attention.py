@@ -203,13 +203,15 @@ def recomputed_projection_attention(
     keys and values (B, M, H, d) that are far wider than the inputs (the
     benchmark's 64 channels give 2 x 512). `recomputed_attention` keeps those
     keys and values for its backward pass; here nothing of size M is kept but
-    the inputs themselves (padded and split into chunks): the forward pass is
-    `key_chunked_attention`'s online softmax over chunks of `key_chunk` inputs,
-    each step a `keras.remat` function of (queries, input chunk, running
-    statistics, projection weights), so that the backward pass recomputes the
+    the inputs themselves (padded and split into chunks): each chunk of
+    `key_chunk` inputs is a `keras.remat` function of (queries, input chunk,
+    projection weights), so that the backward pass recomputes the
     chunk's input LayerNorm, keys, values and scores from the input chunk and
-    differentiates them there. Peak memory: one chunk's keys, values and scores
-    plus the running statistics of every step, (n, B, H, T, d_v + 2) float32.
+    differentiates them there. The chunks are independent (`keras.ops.map`:
+    a loop of known length, which XLA compiles): each gives its own softmax
+    statistics, merged after as one softmax (the online softmax's rescaling,
+    done once). Peak memory: one chunk's keys, values and scores plus the
+    statistics of every chunk, (n, B, H, T, d_v + 2) float32.
 
     Args:
         query: (B, T, H, d) queries, scaled by 1/sqrt(d).
@@ -253,30 +255,29 @@ def recomputed_projection_attention(
         x = ops.reshape(x, shape[:axis] + [num_chunks, key_chunk] + shape[axis + 1 :])
         return ops.moveaxis(x, axis, 0)
 
-    # A float mask (1 allowed), an argument of each step like the rest; per key, split with the inputs.
+    # 1 for the inputs, 0 for the padding (which the chunk gives a score of -inf).
+    chunks = {"inputs": split(inputs, 1), "fresh": split(ops.ones((num_keys,), "float32"), 0)}
+    # A float mask (1 allowed), an argument of each chunk's function like the rest; per key, split too.
     mask = ops.ones((1, 1, 1), "float32") if mask is None else ops.cast(mask, "float32")
-    mask_chunks = split(mask, 2) if mask.shape[-1] != 1 else None
+    if mask.shape[-1] != 1:
+        chunks["mask"] = split(mask, 2)
 
-    def step(query, input_chunk, fresh, mask, running_max, normalizer, weighted, *weights):
+    def chunk_statistics(query, input_chunk, fresh, mask, *weights):
         with keras.StatelessScope(state_mapping=list(zip(variables, weights))):
             key, value = project(input_chunk)
-        statistics = (running_max, normalizer, weighted)
-        return online_softmax_step(statistics, query, key, value, mask > 0, fresh > 0)
+        initial = initial_statistics(batch, num_heads, num_queries, value_width)
+        return online_softmax_step(initial, query, key, value, mask > 0, fresh > 0)
 
-    rematerialized = keras.remat(step)
+    rematerialized = keras.remat(chunk_statistics)
 
-    def scan_step(carry, input_chunk):
-        # The scan runs over the input chunks alone (Keras' TensorFlow `scan` needs a static length to
-        # check several sequences against each other); the chunk's index, in the carry, picks the rest.
-        index, statistics = carry
-        fresh = ops.cast(ops.arange(key_chunk) + index * key_chunk < num_keys, "float32")  # 0: padding
-        chunk_mask = mask if mask_chunks is None else ops.take(mask_chunks, index, axis=0)
-        statistics = rematerialized(query, input_chunk, fresh, chunk_mask, *statistics, *values)
-        return (index + 1, statistics), None
+    def one_chunk(chunk):
+        chunk_mask = chunk.get("mask", mask)
+        return rematerialized(query, chunk["inputs"], chunk["fresh"], chunk_mask, *values)
 
-    initial = (
-        ops.convert_to_tensor(0, "int32"),
-        initial_statistics(batch, num_heads, num_queries, value_width),
-    )
-    (_, (_, normalizer, weighted)), _ = ops.scan(scan_step, initial, split(inputs, 1))
+    # Each chunk's (maximum, normalizer, weighted values), (n, B, H, T, 1 | 1 | d_v), merged as one softmax.
+    maxima, normalizers, weighted = ops.map(one_chunk, chunks)
+    running_max = ops.max(maxima, axis=0)
+    correction = ops.exp(maxima - running_max)
+    normalizer = ops.sum(normalizers * correction, axis=0)
+    weighted = ops.sum(weighted * correction, axis=0)
     return ops.transpose(ops.cast(weighted / normalizer, query.dtype), (0, 2, 1, 3))

@@ -112,6 +112,22 @@ class RecomputedProjectionAttentionTest(TestCase):
             results.append(run(query, inputs))
         self.assert_close(results[1], results[0], 1e-5, "unknown sizes")
 
+    def test_under_xla_as_keras_compiles_training_steps(self):
+        projection = Projection()
+        query, inputs, weights = case()
+        mask = masks()["padding"]
+        expected = output_and_gradients(whole(projection, mask), projection, query, inputs, weights)
+
+        @tf.function(jit_compile=True)
+        def compiled(query, inputs):
+            with tf.GradientTape() as tape:
+                tape.watch([query, inputs])
+                output = chunked(projection, mask, 7)(query, inputs)
+                loss = tf.reduce_sum(output * weights)
+            return [output, *tape.gradient(loss, [query, inputs, *projection.variables])]
+
+        self.assert_close(compiled(tf.constant(query), tf.constant(inputs)), expected, 1e-5, "XLA")
+
     def test_bfloat16_queries_and_inputs_stay_within_a_few_units_of_its_epsilon(self):
         projection = Projection()
         query, inputs, weights = case()
