@@ -28,7 +28,7 @@ CASES = {
 def previous_call(self, query, key_value, attention_mask=None, training=None):
     from keras import ops
 
-    from keras_perceiver.layers.multi_head_attention import _large_negative
+    from keras_perceiver.layers.chunked_attention import masked_score
 
     q = self.query_dense(query) * ops.cast(self._scale, self.compute_dtype)
     k = self.key_dense(key_value)
@@ -36,7 +36,7 @@ def previous_call(self, query, key_value, attention_mask=None, training=None):
     scores = ops.cast(ops.einsum("bthd,bshd->bhts", q, k), "float32")
     if attention_mask is not None:
         mask = ops.cast(attention_mask, "bool")
-        scores = ops.where(mask[:, None, :, :], scores, _large_negative("float32"))
+        scores = ops.where(mask[:, None, :, :], scores, masked_score("float32"))
     probs = ops.softmax(scores, axis=-1)
     probs = self.dropout_layer(ops.cast(probs, self.compute_dtype), training=training)
     context = ops.einsum("bhts,bshd->bthd", probs, v)
@@ -46,20 +46,29 @@ def previous_call(self, query, key_value, attention_mask=None, training=None):
     return self.output_dense(context)
 
 
-def main():
+def parse_arguments(description, default_threads):
+    """`--threads` (set on TensorFlow before anything runs) and `--repeats`."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--threads", type=int, default=1, help="TF intra/inter-op threads (0: default)")
+    help_threads = "TF intra/inter-op threads (0: default)"
+    parser.add_argument("--threads", type=int, default=default_threads, help=help_threads)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
     import tensorflow as tf
 
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    return args
+
+
+def main():
+    args = parse_arguments(__doc__, default_threads=1)
+    import numpy as np
+    import tensorflow as tf
+
     from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttention
 
     calls = {"previous": previous_call, "current": PerceiverMultiHeadAttention.call}

@@ -14,10 +14,7 @@ Usage:
     PYTHONPATH=. .venv/bin/python benchmarks/ab_mlp.py --threads 0 --repeats 20
 """
 
-import argparse
-import os
-
-from benchmarks.ab_attention import time_case
+from benchmarks.ab_attention import parse_arguments, time_case
 
 CASES = {"latent MLP 256x1280": (256, 1280), "decoder MLP 2048x768": (2048, 768)}
 POLICIES = ("float32", "bfloat16", "mixed_bfloat16")
@@ -38,19 +35,10 @@ def previous_layer_class():
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--threads", type=int, default=0, help="TF intra/inter-op threads (0: default)")
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parse_arguments(__doc__, default_threads=0)
     import numpy as np
     import tensorflow as tf
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from keras_perceiver.layers.mlp_block import MLPBlock
 
     previous_class = previous_layer_class()

@@ -26,6 +26,8 @@ models are always called with their input as is (a dict for the task models).
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import keras
@@ -84,6 +86,24 @@ def mirrored_strategy():
 def as_json(config):
     """A config as it reads back from JSON (tuples become lists), for comparisons after saving."""
     return json.loads(json.dumps(config))
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_on_backend(backend, script, *args, timeout=300):
+    """Runs `python -c script *args` with `KERAS_BACKEND=backend` (JAX on the CPU) from the repository root;
+    returns the `subprocess.CompletedProcess` (text output captured)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO_ROOT}
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class TestCase(parameterized.TestCase):

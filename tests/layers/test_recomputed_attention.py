@@ -2,8 +2,6 @@
 outputs equal the whole attention's; on every backend."""
 
 import os
-import subprocess
-import sys
 import textwrap
 from unittest import mock
 
@@ -15,9 +13,8 @@ from keras_perceiver.layers.chunked_attention import whole_attention
 from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttention
 from keras_perceiver.layers.recomputed_attention import recomputed_attention
 from tests.layers.test_chunked_attention import DV, B, S, T, heads, masks, relative_difference
-from tests.test_case import TestCase
+from tests.test_case import TestCase, run_on_backend
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # (query chunk, key chunk): keys only (dividing S, not dividing it, S, above S), queries only, both, neither.
 CHUNKINGS = ((None, 4), (None, 7), (None, 23), (None, 64), (2, None), (3, 4), (5, 5), (None, None))
 
@@ -30,6 +27,20 @@ def output_and_gradients(function, query, key, value, weights):
         output = function(query, key, value)
         loss = tf.reduce_sum(tf.cast(output, "float32") * weights)
     return [output, *tape.gradient(loss, [query, key, value])]
+
+
+def twin_layers(query, inputs, chunk_sizes, rng, **kwargs):
+    """`PerceiverMultiHeadAttention(2, 8, 16, **kwargs)` layers, one per `attention_chunk_size`, built on
+    (query, inputs), all with the same random weights."""
+    layers = [
+        PerceiverMultiHeadAttention(2, 8, 16, attention_chunk_size=size, **kwargs) for size in chunk_sizes
+    ]
+    for layer in layers:
+        layer(query, inputs)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in layers[0].get_weights()]
+    for layer in layers:
+        layer.set_weights(weights)
+    return layers
 
 
 class RecomputedAttentionTest(TestCase):
@@ -88,13 +99,7 @@ class TrainingPathTest(TestCase):
         query = tf.constant(rng.normal(size=(B, T, 16)).astype("float32"))
         inputs = rng.normal(size=(B, S, 3)).astype("float32")
         mask = masks()["padding"]
-        layers = [
-            PerceiverMultiHeadAttention(2, 8, 16, v_channels=12, attention_chunk_size=size) for size in (0, 4)
-        ]
-        for layer in layers:
-            layer(query, inputs)
-        layers[0].set_weights([rng.normal(size=w.shape).astype("float32") for w in layers[0].get_weights()])
-        layers[1].set_weights(layers[0].get_weights())
+        layers = twin_layers(query, inputs, (0, 4), rng, v_channels=12)
         results = []
         with mock.patch.object(
             attention_dispatch, "recomputed_attention", wraps=attention_dispatch.recomputed_attention
@@ -218,15 +223,6 @@ class OtherBackendsTest(TestCase):
         weights = np.random.default_rng(5).normal(size=(B, T, 2, DV)).astype("float32")
         np.savez(path, query=query, key=key, value=value, mask=masks()["padding"], weights=weights)
         for backend in ("jax", "torch"):
-            env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO_ROOT}
-            result = subprocess.run(
-                [sys.executable, "-c", BACKEND_SCRIPT, path],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=REPO_ROOT,
-                timeout=300,
-                check=False,
-            )
+            result = run_on_backend(backend, BACKEND_SCRIPT, path)
             self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
             self.assertIn(f"{backend} ok", result.stdout)

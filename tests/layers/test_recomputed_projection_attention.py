@@ -3,8 +3,6 @@
 equal the whole attention's, on every backend."""
 
 import os
-import subprocess
-import sys
 import textwrap
 from unittest import mock
 
@@ -17,9 +15,9 @@ from keras_perceiver.layers.chunked_attention import whole_attention
 from keras_perceiver.layers.multi_head_attention import PerceiverMultiHeadAttention
 from keras_perceiver.layers.recomputed_attention import recomputed_projection_attention
 from tests.layers.test_chunked_attention import DV, B, D, H, S, T, masks, relative_difference
-from tests.test_case import TestCase
+from tests.layers.test_recomputed_attention import twin_layers
+from tests.test_case import TestCase, run_on_backend
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 C = 3  # input channels
 KEY_CHUNKS = (4, 7, 23, 64)  # dividing S, not dividing it, S, above S
 
@@ -147,13 +145,7 @@ class RecomputedProjectionAttentionTest(TestCase):
         norm.build((None, None, C))
         norm.set_weights([rng.normal(size=(C,)).astype("float32") for _ in range(2)])
         # 0: never chunked; 8: T = 5 queries answered whole, S = 23 keys in chunks of 8.
-        layers = [
-            PerceiverMultiHeadAttention(2, 8, 16, v_channels=12, attention_chunk_size=size) for size in (0, 8)
-        ]
-        for layer in layers:
-            layer(query, inputs)
-        layers[0].set_weights([rng.normal(size=w.shape).astype("float32") for w in layers[0].get_weights()])
-        layers[1].set_weights(layers[0].get_weights())
+        layers = twin_layers(query, inputs, (0, 8), rng, v_channels=12)
         results = []
         with mock.patch.object(
             attention_dispatch,
@@ -262,15 +254,6 @@ class OtherBackendsTest(TestCase):
         path = os.path.join(self.make_temp_dir(), "case.npz")
         np.savez(path, query=query, inputs=inputs, mask=masks()["padding"], weights=weights)
         for backend in ("jax", "torch"):
-            env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "PYTHONPATH": REPO_ROOT}
-            result = subprocess.run(
-                [sys.executable, "-c", BACKEND_SCRIPT, path],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=REPO_ROOT,
-                timeout=300,
-                check=False,
-            )
+            result = run_on_backend(backend, BACKEND_SCRIPT, path)
             self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
             self.assertIn(f"{backend} ok", result.stdout)
