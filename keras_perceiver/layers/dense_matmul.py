@@ -14,10 +14,11 @@ def dense_matmul(layer, x, num_contracted=1, activation=None):
     MatMul + BiasAdd (+ GELU) as one fused kernel, while a `Dense` on a
     (B, T, C) input runs a `tensordot` whose reshape keeps its bias add and
     activation apart, and the `Einsum` op of an `EinsumDense` runs with its
-    bias add separate. Measured in benchmarks/README.md: a 256 x 1280
-    projection 7.05 -> 5.84 ms in float32, and the language perceiver's
-    MLP (256 x 1280 -> 1280 -> 1280, exact GELU) 7.63 -> 5.81 ms in
-    bfloat16.
+    bias add separate. Measured in benchmarks/README.md ("What was
+    tried"): a 256 x 1280 attention projection 7.05 -> 5.84 ms in float32
+    (`benchmarks/ab_attention.py`), and the language perceiver's `MLPBlock`
+    (256 x 1280 -> 1280 -> 1280, exact GELU) 6.49 -> 5.94 ms in bfloat16
+    (`benchmarks/ab_mlp.py`).
 
     Args:
         layer: a built `keras.layers.Dense` or `keras.layers.EinsumDense`
