@@ -91,7 +91,8 @@ def pad_axis(x, axis, amount, value=0):
     return ops.pad(x, widths, constant_values=value)
 
 
-def _num_chunks(size, chunk_size):
+def count_chunks(size, chunk_size):
+    """Chunks of `chunk_size` that cover `size` (the last one may be partial); ints or tensors."""
     return (size + chunk_size - 1) // chunk_size
 
 
@@ -152,7 +153,7 @@ def key_chunked_attention(
     chunk_size = (
         min(chunk_size, key.shape[1]) if key.shape[1] is not None else ops.minimum(chunk_size, num_keys)
     )
-    num_chunks = _num_chunks(num_keys, chunk_size)
+    num_chunks = count_chunks(num_keys, chunk_size)
     per_key_mask = mask is not None and mask.shape[-1] != 1
     if project is None:
         key_width, value_width = key.shape[-1], value.shape[-1]
@@ -196,7 +197,7 @@ def query_chunked_attention(
     `return_statistics` as in `whole_attention`.
     """
     batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
-    padding = _num_chunks(num_queries, chunk_size) * chunk_size - num_queries
+    padding = count_chunks(num_queries, chunk_size) * chunk_size - num_queries
     query = pad_axis(query, 1, padding)
     per_query_mask = mask is not None and mask.shape[1] != 1
     if per_query_mask:

@@ -22,6 +22,7 @@ import keras
 from keras import ops
 
 from keras_perceiver.layers.chunked_attention import (
+    count_chunks,
     initial_statistics,
     key_chunked_attention,
     masked_score,
@@ -73,7 +74,7 @@ def _gradients_over_keys(query, key, value, mask, statistics, d_output, delta, k
     if key_chunk is None:
         return _block_gradients(query, key, value, mask, statistics, d_output, delta, 0, num_keys)
     key_chunk = min(key_chunk, key.shape[1]) if key.shape[1] is not None else ops.minimum(key_chunk, num_keys)
-    num_chunks = (num_keys + key_chunk - 1) // key_chunk
+    num_chunks = count_chunks(num_keys, key_chunk)
 
     def chunk(index):
         first_new = index * key_chunk
@@ -101,7 +102,7 @@ def _gradients(query, key, value, mask, statistics, d_output, delta, query_chunk
     if query_chunk is None:
         return _gradients_over_keys(query, key, value, mask, statistics, d_output, delta, key_chunk)
     num_queries = ops.shape(query)[1]
-    num_chunks = (num_queries + query_chunk - 1) // query_chunk
+    num_chunks = count_chunks(num_queries, query_chunk)
     padding = num_chunks * query_chunk - num_queries
     # Padded queries have a zero output gradient: they add nothing to dK and dV.
     query = pad_axis(query, 1, padding)
@@ -245,7 +246,7 @@ def recomputed_projection_attention(
     num_keys = ops.shape(inputs)[1]
     if inputs.shape[1] is not None:
         key_chunk = min(key_chunk, inputs.shape[1])
-    num_chunks = (num_keys + key_chunk - 1) // key_chunk
+    num_chunks = count_chunks(num_keys, key_chunk)
     padding = num_chunks * key_chunk - num_keys
 
     def split(x, axis):
