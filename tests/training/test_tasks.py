@@ -24,6 +24,7 @@ TINY_OVERRIDES = {
         "v_channels": 16,
         "num_self_attends_per_block": 1,
         "max_sequence_length": 64,
+        "num_ngram_buckets": 512,
     },
     "fortunes_mlm": {
         "num_latents": 4,
