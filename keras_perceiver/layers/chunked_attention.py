@@ -91,6 +91,14 @@ def pad_axis(x, axis, amount, value=0):
     return ops.pad(x, widths, constant_values=value)
 
 
+def clamp_chunk_size(chunk_size, x, axis=1):
+    """`chunk_size` cut to the size of `x` along `axis`: an int when that size is known when the graph is
+    built, else a scalar tensor (TensorFlow slices and reshapes with it; JAX always knows the size)."""
+    if x.shape[axis] is not None:
+        return min(chunk_size, x.shape[axis])
+    return ops.minimum(chunk_size, ops.shape(x)[axis])
+
+
 def count_chunks(size, chunk_size):
     """Chunks of `chunk_size` that cover `size` (the last one may be partial); ints or tensors."""
     return (size + chunk_size - 1) // chunk_size
@@ -149,10 +157,7 @@ def key_chunked_attention(
     """
     batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
     num_keys = ops.shape(key)[1]
-    # At most S keys per chunk (a size known only at run time stays a tensor: TensorFlow slices with it).
-    chunk_size = (
-        min(chunk_size, key.shape[1]) if key.shape[1] is not None else ops.minimum(chunk_size, num_keys)
-    )
+    chunk_size = clamp_chunk_size(chunk_size, key)  # at most S keys per chunk
     num_chunks = count_chunks(num_keys, chunk_size)
     per_key_mask = mask is not None and mask.shape[-1] != 1
     if project is None:

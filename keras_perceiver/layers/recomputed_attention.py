@@ -22,6 +22,7 @@ import keras
 from keras import ops
 
 from keras_perceiver.layers.chunked_attention import (
+    clamp_chunk_size,
     count_chunks,
     initial_statistics,
     key_chunked_attention,
@@ -73,7 +74,7 @@ def _gradients_over_keys(query, key, value, mask, statistics, d_output, delta, k
     num_keys = ops.shape(key)[1]
     if key_chunk is None:
         return _block_gradients(query, key, value, mask, statistics, d_output, delta, 0, num_keys)
-    key_chunk = min(key_chunk, key.shape[1]) if key.shape[1] is not None else ops.minimum(key_chunk, num_keys)
+    key_chunk = clamp_chunk_size(key_chunk, key)
     num_chunks = count_chunks(num_keys, key_chunk)
 
     def chunk(index):
@@ -223,8 +224,8 @@ def recomputed_projection_attention(
             projections). Their values are arguments of each rematerialized
             step (through `keras.StatelessScope`), so that every backend
             differentiates them there.
-        key_chunk: int, inputs per chunk (cut to S when S is known and
-            smaller).
+        key_chunk: int, inputs per chunk (cut to S when S is smaller, also
+            when S is known only at run time).
         mask: optional bool, broadcastable to (B, T, S), True where allowed
             (masked keys score -1e9, as in `whole_attention`).
         value_width: int, d_v.
@@ -244,8 +245,7 @@ def recomputed_projection_attention(
     values = [ops.copy(variable) for variable in variables]
     batch, num_queries, num_heads = ops.shape(query)[0], ops.shape(query)[1], ops.shape(query)[2]
     num_keys = ops.shape(inputs)[1]
-    if inputs.shape[1] is not None:
-        key_chunk = min(key_chunk, inputs.shape[1])
+    key_chunk = clamp_chunk_size(key_chunk, inputs)
     num_chunks = count_chunks(num_keys, key_chunk)
     padding = num_chunks * key_chunk - num_keys
 
