@@ -337,10 +337,17 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
         Raises:
             ValueError: for sizes that are not positive, an `image_size` that
                 is not (H, W), a sample count that is not a multiple of
-                `samples_per_patch`, mask probabilities outside [0, 1] or for
-                unknown modalities.
+                `samples_per_patch`, a `temporal_downsample` that leaves fewer
+                than 2 patches in time, mask probabilities outside [0, 1] or
+                for unknown modalities.
         """
-        for key in ("num_frames", "audio_samples_per_frame", "samples_per_patch", "num_classes"):
+        for key in (
+            "num_frames",
+            "audio_samples_per_frame",
+            "samples_per_patch",
+            "num_classes",
+            "temporal_downsample",
+        ):
             check_positive_int(key, locals()[key])
         image_size = tuple(image_size)
         if len(image_size) != 2:
@@ -351,6 +358,14 @@ class PerceiverMultimodalAutoencoder(PerceiverTaskModel):
                 "`num_frames * audio_samples_per_frame` must be a multiple of `samples_per_patch`. "
                 f"Received: {num_frames} * {audio_samples_per_frame} = {num_samples}, "
                 f"samples_per_patch={samples_per_patch}"
+            )
+        if num_frames // temporal_downsample < 2:
+            # One patch in time makes the input position grid 2-D (as transformers does for optical flow),
+            # while the decoder's pixel queries and `video_max_resolution` stay (T, H, W).
+            raise ValueError(
+                "`temporal_downsample` must leave at least 2 patches in time (num_frames // "
+                f"temporal_downsample >= 2). Received: num_frames={num_frames}, "
+                f"temporal_downsample={temporal_downsample}"
             )
         video_shape = (num_frames, *image_size)
         mask_probs = {"audio": 0.0, "label": 1.0, "video": 0.0} if mask_probs is None else dict(mask_probs)

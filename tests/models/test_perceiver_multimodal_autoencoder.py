@@ -189,6 +189,14 @@ class PerceiverMultimodalAutoencoderTest(TestCase):
             PerceiverMultimodalAutoencoder.from_hyperparameters(**{**FLAT, "samples_per_patch": 5})
         with self.assertRaisesRegex(ValueError, "num_classes=0"):
             PerceiverMultimodalAutoencoder.from_hyperparameters(**{**FLAT, "num_classes": 0})
+        # One patch in time would make the input position grid 2-D under 3-D pixel queries.
+        frames = FLAT["num_frames"]
+        with self.assertRaisesRegex(
+            ValueError, f"at least 2 patches in time.*num_frames={frames}, temporal_downsample={frames}"
+        ):
+            PerceiverMultimodalAutoencoder.from_hyperparameters(**{**FLAT, "temporal_downsample": frames})
+        with self.assertRaisesRegex(ValueError, "temporal_downsample=0"):
+            PerceiverMultimodalAutoencoder.from_hyperparameters(**{**FLAT, "temporal_downsample": 0})
         with self.assertRaisesRegex(TypeError, "PerceiverBackbone.*Received: dict"):
             PerceiverMultimodalAutoencoder({"num_latents": 4})
         with self.assertRaisesRegex(
