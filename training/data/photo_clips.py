@@ -67,9 +67,11 @@ def _pan_and_zoom(photo, num_frames, size, rng):
 
     height, width = photo.shape[:2]
     aspect = size[1] / size[0]
-    # Window heights between the frame size and 60% of the photo: from fine texture to whole objects.
+    # Window heights between the frame size and 60% of the photo: from fine texture to whole objects (a frame
+    # larger than 60% of the photo gets windows of that 60%, upsampled).
     largest = min(height, width / aspect) * 0.6
-    sides = np.exp(rng.uniform(np.log(size[0]), np.log(max(largest, size[0] + 1)), size=2))
+    smallest = min(float(size[0]), largest / 2)
+    sides = np.exp(rng.uniform(np.log(smallest), np.log(largest), size=2))
     if rng.uniform() < 0.5:
         sides[1] = sides[0]  # a pan without zoom half of the time
     centres = []

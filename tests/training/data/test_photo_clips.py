@@ -42,6 +42,12 @@ class PhotoClipsTest(TestCase):
         other = photo_clips.generate(6, 4, (16, 24), 2560, 16000, seed=4)
         self.assertFalse(np.array_equal(other["video"], clips["video"]))
 
+    def test_frames_larger_than_the_windows_stay_inside_the_photos(self):
+        # 400 x 600 frames: more than 60% of the smallest photo (coins, 303 x 384), so windows are upsampled.
+        clips = photo_clips.generate(4, 2, (400, 600), 800, 8000, seed=1)
+        self.assertEqual(clips["video"].shape, (4, 2, 400, 600, 3))
+        self.assertGreater(float(clips["video"].std(axis=(2, 3)).mean()), 5.0)
+
     def test_reader_adds_them_to_train_only(self):
         options = {"num_frames": 8, "size": (16, 16), "audio_sample_rate": 8000, "validation_fraction": 0.15}
         plain = as_numpy(bigbuckbunny.load("train", **options))
