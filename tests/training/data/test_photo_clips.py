@@ -42,7 +42,7 @@ class PhotoClipsTest(TestCase):
         other = photo_clips.generate(6, 4, (16, 24), 2560, 16000, seed=4)
         self.assertFalse(np.array_equal(other["video"], clips["video"]))
 
-    def test_frames_larger_than_the_windows_stay_inside_the_photos(self):
+    def test_frames_larger_than_most_windows_are_made_from_photo_content(self):
         # 400 x 600 frames: more than 60% of the smallest photo (coins, 303 x 384), so windows are upsampled.
         clips = photo_clips.generate(4, 2, (400, 600), 800, 8000, seed=1)
         self.assertEqual(clips["video"].shape, (4, 2, 400, 600, 3))
