@@ -73,3 +73,13 @@ def debian_data_dir(reader):
     raise ValueError(
         f"debian_data_dir: unknown reader. Expected one of {sorted(DEBIAN_PACKAGES)}. Received: {reader!r}"
     )
+
+
+def tuxpaint_stamps_dir():
+    """The Tux Paint stamps directory (its PNG stamps and sounds), or None when the data is not installed."""
+    from training.data.tuxpaint_segmentation import stamps_dir
+
+    try:
+        return stamps_dir()
+    except FileNotFoundError:
+        return None

@@ -4,21 +4,13 @@ import numpy as np
 import pytest
 
 from tests.test_case import TestCase
-from tests.training.data.helpers import as_numpy, debian_data_hint
+from tests.training.data.helpers import as_numpy, debian_data_hint, tuxpaint_stamps_dir
 from training.data import bigbuckbunny, photo_clips
-from training.data import tuxpaint_segmentation as ts
-
-
-def _stamps_dir():
-    try:
-        return ts.stamps_dir()
-    except FileNotFoundError:
-        return None
-
 
 # Skipped without the data (a failure under CI=true: tests/conftest.py).
 needs_data = pytest.mark.skipif(
-    _stamps_dir() is None, reason=f"needs the Tux Paint sounds: {debian_data_hint('tuxpaint_segmentation')}"
+    tuxpaint_stamps_dir() is None,
+    reason=f"needs the Tux Paint sounds: {debian_data_hint('tuxpaint_segmentation')}",
 )
 
 

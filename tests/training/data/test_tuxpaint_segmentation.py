@@ -6,20 +6,18 @@ import numpy as np
 import pytest
 
 from tests.test_case import TestCase
-from tests.training.data.helpers import as_numpy, assert_unbatched_dict, debian_data_hint
+from tests.training.data.helpers import (
+    as_numpy,
+    assert_unbatched_dict,
+    debian_data_hint,
+    tuxpaint_stamps_dir,
+)
 from training.data import tuxpaint_segmentation as ts
 
 INSTALL = "apt-get install tuxpaint-stamps-default"
 
 
-def _stamps_dir():
-    try:
-        return ts.stamps_dir()
-    except FileNotFoundError:
-        return None
-
-
-STAMPS = _stamps_dir()
+STAMPS = tuxpaint_stamps_dir()
 # Skipped without the data (a failure under CI=true: tests/conftest.py).
 needs_data = pytest.mark.skipif(
     STAMPS is None, reason=f"needs the Tux Paint stamps: {debian_data_hint('tuxpaint_segmentation')}"
