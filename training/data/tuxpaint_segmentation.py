@@ -56,7 +56,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from training.data.photos import PHOTOS
+from training.data.photos import PHOTOS, SKLEARN_PHOTOS, load_photo, photo_path, shrink
 from training.data.sources import find_data_dir
 from training.data.splits import check_hash_split, hash_fraction, hash_split_mask
 
@@ -69,7 +69,6 @@ MISSING_HINT = (
     "tuxpaint-stamps-default_*.deb ROOT` and set $KERAS_PERCEIVER_DATA_ROOT=ROOT."
 )
 BACKGROUNDS = tuple(sorted(PHOTOS + ("motorcycle_left.png", "motorcycle_right.png", "retina.jpg")))
-SKLEARN_BACKGROUNDS = ("china.jpg", "flower.jpg")
 MASK_MODES = ("binary", "class")
 _MIRROR = re.compile(r"_mirror(?=\.png$)")
 
@@ -189,50 +188,29 @@ def split_key(stamp):
     return _MIRROR.sub("", stamp)
 
 
-def _skimage_data_dir():
-    import importlib.util
-
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "tuxpaint_segmentation: the backgrounds are scikit-image's bundled photos: "
-            "`pip install scikit-image` (or `pip install keras-perceiver[data]`)."
-        )
-    return os.path.join(list(spec.submodule_search_locations)[0], "data")
-
-
-@functools.lru_cache(maxsize=4)
 def backgrounds(short_side=256):
     """The background photos as a list of uint8 RGB arrays, each with shorter side <= `short_side`.
+
+    scikit-learn's photos are left out when scikit-learn is not installed;
+    missing files are skipped.
 
     Raises:
         ImportError: scikit-image is missing. FileNotFoundError: none of the photos is found.
     """
-    from PIL import Image
-
-    paths = [os.path.join(_skimage_data_dir(), name) for name in BACKGROUNDS]
-    try:
-        import sklearn.datasets
-
-        folder = os.path.join(os.path.dirname(sklearn.datasets.__file__), "images")
-        paths += [os.path.join(folder, name) for name in SKLEARN_BACKGROUNDS]
-    except ImportError:
-        pass
     photos = []
-    for path in paths:
-        if not os.path.exists(path):
-            continue
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            factor = short_side / min(image.size)
-            if factor < 1:
-                size = (max(1, round(image.size[0] * factor)), max(1, round(image.size[1] * factor)))
-                image = image.resize(size, Image.Resampling.LANCZOS)
-            photos.append(np.asarray(image))
+    for name in BACKGROUNDS + SKLEARN_PHOTOS:
+        try:
+            path = photo_path(name)
+        except ImportError:
+            if name in SKLEARN_PHOTOS:
+                continue
+            raise
+        if os.path.exists(path):
+            photos.append(shrink(load_photo(name), short_side))
     if not photos:
         raise FileNotFoundError(
-            f"tuxpaint_segmentation: no background photo found. Expected {list(BACKGROUNDS)} beside "
-            f"skimage/data/__init__.py ({_skimage_data_dir()}). Reinstall scikit-image."
+            f"tuxpaint_segmentation: no background photo found. Expected {list(BACKGROUNDS)} in "
+            f"{os.path.dirname(photo_path(BACKGROUNDS[0]))!r}. Reinstall scikit-image."
         )
     return photos
 
