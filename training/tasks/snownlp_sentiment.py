@@ -46,7 +46,9 @@ SMALL_CONFIG = {
     "v_channels": 64,
     "self_attention_widening_factor": 2,
     "dropout": 0.2,
-    "initializer_range": 0.2,
+    # The library default (transformers' 0.02). Validation accuracy over seeds 0-2: 0.8366 +- 0.0064; the
+    # previous recipe's 0.2 gave 0.8241 +- 0.0073 (saved_models/snownlp_sentiment/README.md).
+    "initializer_range": 0.02,
 }
 
 
