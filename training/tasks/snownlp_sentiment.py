@@ -100,7 +100,9 @@ TASK_SPEC = Task(
     defaults={
         "epochs": 4,
         "batch_size": 64,
-        "learning_rate": 1e-3,
+        # Validation accuracy over seeds 0-2: 0.8445 +- 0.0059 (each kept its first epoch); 1e-3 gave
+        # 0.8366 +- 0.0064 (saved_models/snownlp_sentiment/README.md).
+        "learning_rate": 3e-4,
         "optimizer": "adamw",
         "schedule": "constant_cosine",
         "warmup_steps": 100,
